@@ -1,0 +1,12 @@
+# Builds every binary of the workspace into one slim image; compose.yaml picks the process per service.
+FROM rust:1.95-bookworm AS build
+WORKDIR /src
+COPY . .
+RUN cargo build --release --bins
+
+FROM debian:bookworm-slim
+RUN apt-get update && apt-get install -y --no-install-recommends ca-certificates curl && rm -rf /var/lib/apt/lists/*
+WORKDIR /app
+COPY --from=build /src/target/release/gateway /usr/local/bin/
+COPY web-widget /app/web-widget
+USER nobody

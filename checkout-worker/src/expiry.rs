@@ -1,0 +1,87 @@
+//! Hold expiry (seed MR-2, no seat squatting): unpaid orders past their `expires_at` become `expired` and
+//! their units go back on sale.
+//!
+//! Each sweep takes a bounded batch of due orders with `FOR UPDATE SKIP LOCKED`, so several sweepers (one
+//! per worker replica) share the work without waiting on each other and no order is expired twice. Product
+//! rows are locked in id order, the same order the checkout allocator uses, so the two never deadlock.
+
+use chrono::{DateTime, Utc};
+use sqlx::PgPool;
+use uuid::Uuid;
+
+/// What one sweep did.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Swept {
+    /// Orders moved to `expired`.
+    pub orders: Vec<Uuid>,
+    /// Events whose stock changed (their live counts must be republished).
+    pub events: Vec<Uuid>,
+}
+
+/// Expires at most `batch` orders whose hold ended at or before `now`, in one transaction.
+pub async fn sweep_once(db: &PgPool, now: DateTime<Utc>, batch: i64) -> Result<Swept, sqlx::Error> {
+    let mut tx = db.begin().await?;
+    let due = sqlx::query!(
+        r#"select id, event_id from orders
+           where status = 'pending_payment' and expires_at <= $1
+           order by expires_at, id
+           limit $2
+           for update skip locked"#,
+        now,
+        batch
+    )
+    .fetch_all(&mut *tx)
+    .await?;
+    if due.is_empty() {
+        return Ok(Swept::default());
+    }
+    let orders: Vec<Uuid> = due.iter().map(|r| r.id).collect();
+    let mut events: Vec<Uuid> = due.iter().map(|r| r.event_id).collect();
+    events.sort();
+    events.dedup();
+
+    // Lock the affected product rows in id order before changing them (deadlock-free with allocation).
+    sqlx::query!(
+        r#"select c.id from ticket_categories c
+           where c.id in (select ticket_category_id from order_items where order_id = any($1))
+           order by c.id for update"#,
+        &orders
+    )
+    .fetch_all(&mut *tx)
+    .await?;
+    sqlx::query!(
+        r#"select m.id from merchandise m
+           where m.id in (select merchandise_id from order_items where order_id = any($1))
+           order by m.id for update"#,
+        &orders
+    )
+    .fetch_all(&mut *tx)
+    .await?;
+
+    sqlx::query!(
+        r#"update ticket_categories c set held = c.held - x.qty, updated_at = now()
+           from (select ticket_category_id as id, sum(quantity)::int as qty from order_items
+                 where order_id = any($1) and ticket_category_id is not null group by 1) x
+           where c.id = x.id"#,
+        &orders
+    )
+    .execute(&mut *tx)
+    .await?;
+    sqlx::query!(
+        r#"update merchandise m set held = m.held - x.qty, updated_at = now()
+           from (select merchandise_id as id, sum(quantity)::int as qty from order_items
+                 where order_id = any($1) and merchandise_id is not null group by 1) x
+           where m.id = x.id"#,
+        &orders
+    )
+    .execute(&mut *tx)
+    .await?;
+    sqlx::query!(
+        "update orders set status = 'expired', updated_at = now() where id = any($1)",
+        &orders
+    )
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(Swept { orders, events })
+}

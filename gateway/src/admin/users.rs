@@ -1,0 +1,78 @@
+//! Admin: list users and change roles (how staff accounts for the gate are made).
+
+use axum::extract::State;
+use serde::Deserialize;
+use serde_json::json;
+use utoipa::ToSchema;
+use utoipa_axum::{router::OpenApiRouter, routes};
+use uuid::Uuid;
+
+use super::audit;
+use crate::{
+    accounts::{Permission, Role, routes::User, store},
+    catalog::routes::Page,
+    error::{ApiError, ErrorBody},
+    http::extract::{ApiJson, ApiPath, ApiQuery, AuthUser},
+    state::AppState,
+};
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list_users))
+        .routes(routes!(set_role))
+}
+
+/// Users, oldest first.
+#[utoipa::path(get, path = "/api/admin/users", tag = "admin", security(("bearer" = [])), params(Page),
+    responses((status = 200, body = Vec<User>), (status = 403, body = ErrorBody)))]
+async fn list_users(
+    State(state): State<AppState>,
+    user: AuthUser,
+    ApiQuery(page): ApiQuery<Page>,
+) -> Result<axum::Json<Vec<User>>, ApiError> {
+    user.require(Permission::ManageUsers)?;
+    let (limit, offset) = page.bounds()?;
+    let mut conn = state.db.acquire().await?;
+    let rows = store::list(&mut conn, limit, offset).await?;
+    Ok(axum::Json(rows.into_iter().map(User::from).collect()))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SetRole {
+    pub role: Role,
+}
+
+/// Give a user the buyer, staff or admin role. Takes effect at the user's next sign-in.
+#[utoipa::path(put, path = "/api/admin/users/{id}/role", tag = "admin", security(("bearer" = [])),
+    params(("id" = Uuid, Path)), request_body = SetRole,
+    responses((status = 200, body = User), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+async fn set_role(
+    State(state): State<AppState>,
+    user: AuthUser,
+    ApiPath(id): ApiPath<Uuid>,
+    ApiJson(req): ApiJson<SetRole>,
+) -> Result<axum::Json<User>, ApiError> {
+    let admin = user.require(Permission::ManageUsers)?;
+    if id == admin.id && req.role != Role::Admin {
+        return Err(ApiError::conflict(
+            "self_demotion",
+            "an admin cannot remove their own admin role",
+        ));
+    }
+    let mut tx = state.db.begin().await?;
+    let row = store::set_role(&mut tx, id, req.role)
+        .await?
+        .ok_or(ApiError::NotFound("user"))?;
+    audit::record(
+        &mut tx,
+        admin.id,
+        "user.set_role",
+        "user",
+        Some(id),
+        json!({ "role": req.role }),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(axum::Json(row.into()))
+}

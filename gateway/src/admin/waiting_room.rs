@@ -1,0 +1,77 @@
+//! Admin: the waiting-room settings of an event (`PUT /api/admin/events/{id}/waiting-room`).
+
+use axum::extract::State;
+use serde_json::json;
+use utoipa_axum::{router::OpenApiRouter, routes};
+use uuid::Uuid;
+use waiting_room::settings::{self, Settings, SettingsError, SettingsPatch};
+
+use super::audit;
+use crate::{
+    accounts::Permission,
+    error::{ApiError, ErrorBody},
+    http::extract::{ApiJson, ApiPath, AuthUser},
+    state::AppState,
+};
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(get_settings, put_settings))
+}
+
+impl From<SettingsError> for ApiError {
+    fn from(e: SettingsError) -> Self {
+        match e {
+            SettingsError::Invalid(m) => ApiError::Validation(m),
+            SettingsError::UnknownEvent => ApiError::NotFound("event"),
+            SettingsError::Db(e) => e.into(),
+        }
+    }
+}
+
+/// The waiting-room settings in force for an event.
+#[utoipa::path(get, path = "/api/admin/events/{id}/waiting-room", tag = "admin", security(("bearer" = [])),
+    params(("id" = Uuid, Path)),
+    responses((status = 200, body = Settings), (status = 404, body = ErrorBody)))]
+async fn get_settings(
+    State(state): State<AppState>,
+    user: AuthUser,
+    ApiPath(id): ApiPath<Uuid>,
+) -> Result<axum::Json<Settings>, ApiError> {
+    user.require(Permission::ControlWaitingRoom)?;
+    let mut conn = state.db.acquire().await?;
+    settings::load(&mut conn, id)
+        .await?
+        .map(axum::Json)
+        .ok_or(ApiError::NotFound("event"))
+}
+
+/// Change the admission rate, max active buyers, pause, token lifetime or presence grace.
+#[utoipa::path(put, path = "/api/admin/events/{id}/waiting-room", tag = "admin", security(("bearer" = [])),
+    params(("id" = Uuid, Path)), request_body = SettingsPatch,
+    responses((status = 200, body = Settings), (status = 404, body = ErrorBody),
+        (status = 422, body = ErrorBody)))]
+async fn put_settings(
+    State(state): State<AppState>,
+    user: AuthUser,
+    ApiPath(id): ApiPath<Uuid>,
+    ApiJson(patch): ApiJson<SettingsPatch>,
+) -> Result<axum::Json<Settings>, ApiError> {
+    let admin = user.require(Permission::ControlWaitingRoom)?;
+    let mut tx = state.db.begin().await?;
+    let now = settings::update(&mut tx, id, &patch).await?;
+    audit::record(
+        &mut tx,
+        admin.id,
+        "waiting_room.update",
+        "event",
+        Some(id),
+        json!({
+            "admission_rate_per_sec": now.admission_rate_per_sec, "max_active": now.max_active,
+            "paused": now.paused, "token_ttl_secs": now.token_ttl_secs,
+            "presence_grace_secs": now.presence_grace_secs,
+        }),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(axum::Json(now))
+}

@@ -1,0 +1,346 @@
+//! Typed configuration, read once from the environment (or flags) and validated before anything starts.
+//!
+//! Every variable is documented in `.env.example`. A bad value stops the process with the variable's name
+//! in the message; secrets are wrapped in [`Secret`] so that they never appear in `Debug` output or logs.
+
+use std::{fmt, net::SocketAddr, str::FromStr, time::Duration};
+
+use anyhow::{Context, bail};
+use clap::Args;
+
+/// Development-only fallback so that a fresh checkout runs without any setup. Production refuses it.
+const DEV_JWT_SECRET: &str = "development-only-jwt-secret-change-me-0123456789";
+
+/// A value that must never be printed.
+#[derive(Clone)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("[redacted]")
+    }
+}
+
+impl FromStr for Secret {
+    type Err = std::convert::Infallible;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Ok(Secret(s.to_owned()))
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum AppEnv {
+    Development,
+    Production,
+}
+
+pub use telemetry::LogFormat;
+
+/// Settings of the gateway process. Field docs are the `--help` text.
+#[derive(Clone, Debug, Args)]
+pub struct Config {
+    /// `development` or `production`; production enforces the strict checks in [`Config::validate`].
+    #[arg(long, env = "APP_ENV", value_enum, default_value = "development")]
+    pub app_env: AppEnv,
+
+    /// PostgreSQL connection string.
+    #[arg(
+        long,
+        env = "DATABASE_URL",
+        default_value = "postgres://postgres@127.0.0.1:5432/queue_checkout"
+    )]
+    pub database_url: Secret,
+
+    /// Redis connection string.
+    #[arg(long, env = "REDIS_URL", default_value = "redis://127.0.0.1:6379")]
+    pub redis_url: Secret,
+
+    /// Namespace in front of every Redis key, so deployments and tests can share a Redis.
+    #[arg(long, env = "REDIS_KEY_PREFIX", default_value = "qc:")]
+    pub redis_key_prefix: String,
+
+    /// Where the gateway listens.
+    #[arg(long, env = "HTTP_ADDR", default_value = "127.0.0.1:8080")]
+    pub http_addr: SocketAddr,
+
+    /// HMAC secret for access tokens (at least 32 bytes in production).
+    #[arg(long, env = "JWT_SECRET")]
+    pub jwt_secret: Option<Secret>,
+
+    /// Lifetime of an access token, in seconds.
+    #[arg(long, env = "ACCESS_TOKEN_TTL_SECS", default_value_t = 8 * 3600)]
+    pub access_token_ttl_secs: u64,
+
+    /// Comma-separated browser origins allowed by CORS; `*` only in development.
+    #[arg(
+        long,
+        env = "CORS_ORIGINS",
+        default_value = "http://127.0.0.1:8080,http://localhost:8080"
+    )]
+    pub cors_origins: String,
+
+    /// Admin account ensured at start (created if absent, promoted to admin if it exists).
+    #[arg(long, env = "BOOTSTRAP_ADMIN_EMAIL")]
+    pub bootstrap_admin_email: Option<String>,
+
+    /// Password for a bootstrap admin that does not exist yet.
+    #[arg(long, env = "BOOTSTRAP_ADMIN_PASSWORD")]
+    pub bootstrap_admin_password: Option<Secret>,
+
+    /// Connections in the PostgreSQL pool (MR-3: enough for a spike, bounded so PostgreSQL is not swamped).
+    #[arg(long, env = "DB_MAX_CONNECTIONS", default_value_t = 20)]
+    pub db_max_connections: u32,
+
+    /// How long a request waits for a pooled connection before it is answered 503.
+    #[arg(long, env = "DB_ACQUIRE_TIMEOUT_MS", default_value_t = 2000)]
+    pub db_acquire_timeout_ms: u64,
+
+    /// PostgreSQL `statement_timeout` for every connection, so no query holds locks for long.
+    #[arg(long, env = "DB_STATEMENT_TIMEOUT_MS", default_value_t = 5000)]
+    pub db_statement_timeout_ms: u64,
+
+    /// Every request is answered within this time (503 otherwise).
+    #[arg(long, env = "REQUEST_TIMEOUT_MS", default_value_t = 10_000)]
+    pub request_timeout_ms: u64,
+
+    /// Requests served at once by this process; beyond it the answer is an immediate 503 (load shedding).
+    #[arg(long, env = "MAX_IN_FLIGHT_REQUESTS", default_value_t = 8192)]
+    pub max_in_flight_requests: usize,
+
+    /// Largest accepted request body, in bytes.
+    #[arg(long, env = "BODY_LIMIT_BYTES", default_value_t = 64 * 1024)]
+    pub body_limit_bytes: usize,
+
+    /// How long the public catalog may be served from this process's memory, in milliseconds.
+    #[arg(long, env = "CATALOG_CACHE_TTL_MS", default_value_t = 1000)]
+    pub catalog_cache_ttl_ms: u64,
+
+    /// Login attempts allowed per email address per minute (guessing protection).
+    #[arg(long, env = "LOGIN_PER_EMAIL_PER_MIN", default_value_t = 10)]
+    pub login_per_email_per_min: u32,
+
+    /// Login attempts per client IP per minute; generous because a campus shares one NAT address.
+    #[arg(long, env = "LOGIN_PER_IP_PER_MIN", default_value_t = 600)]
+    pub login_per_ip_per_min: u32,
+
+    /// Registrations per client IP per minute.
+    #[arg(long, env = "REGISTER_PER_IP_PER_MIN", default_value_t = 300)]
+    pub register_per_ip_per_min: u32,
+
+    /// Take the client IP from `X-Forwarded-For` (only behind a trusted proxy).
+    #[arg(long, env = "TRUST_FORWARDED_FOR", default_value_t = false)]
+    pub trust_forwarded_for: bool,
+
+    /// Apply database migrations at start.
+    #[arg(long, env = "MIGRATE_ON_START", default_value_t = true, action = clap::ArgAction::Set)]
+    pub migrate_on_start: bool,
+
+    /// Load the demo event when the database holds no event yet.
+    #[arg(long, env = "DEMO_DATA", default_value_t = false, action = clap::ArgAction::Set)]
+    pub demo_data: bool,
+
+    /// Directory with the storefront and widget files served at `/`.
+    #[arg(long, env = "WEB_DIR", default_value = "web-widget")]
+    pub web_dir: String,
+
+    /// `pretty` or `json`; defaults to json in production and pretty otherwise.
+    #[arg(long, env = "LOG_FORMAT", value_enum)]
+    pub log_format: Option<LogFormat>,
+}
+
+impl Config {
+    /// Checks that need more than one field, and the production rules. Returns the first problem found.
+    pub fn validate(&self) -> anyhow::Result<()> {
+        if self.app_env == AppEnv::Production {
+            match &self.jwt_secret {
+                None => bail!("JWT_SECRET must be set in production"),
+                Some(s) if s.expose().len() < 32 => {
+                    bail!("JWT_SECRET must be at least 32 bytes in production")
+                }
+                Some(s) if s.expose() == DEV_JWT_SECRET => {
+                    bail!("JWT_SECRET must not be the development default in production")
+                }
+                Some(_) => {}
+            }
+            if self.cors_origin_list()?.iter().any(|o| o == "*") {
+                bail!("CORS_ORIGINS must not contain the wildcard `*` in production");
+            }
+        }
+        self.cors_origin_list()?;
+        if let Some(s) = &self.jwt_secret
+            && s.expose().is_empty()
+        {
+            bail!("JWT_SECRET must not be empty");
+        }
+        if self.db_max_connections == 0 {
+            bail!("DB_MAX_CONNECTIONS must be at least 1");
+        }
+        if self.body_limit_bytes < 1024 {
+            bail!("BODY_LIMIT_BYTES must be at least 1024");
+        }
+        if self.max_in_flight_requests == 0 {
+            bail!("MAX_IN_FLIGHT_REQUESTS must be at least 1");
+        }
+        if self.access_token_ttl_secs < 60 {
+            bail!("ACCESS_TOKEN_TTL_SECS must be at least 60");
+        }
+        for (name, v) in [
+            ("LOGIN_PER_EMAIL_PER_MIN", self.login_per_email_per_min),
+            ("LOGIN_PER_IP_PER_MIN", self.login_per_ip_per_min),
+            ("REGISTER_PER_IP_PER_MIN", self.register_per_ip_per_min),
+        ] {
+            if v == 0 {
+                bail!("{name} must be at least 1");
+            }
+        }
+        if self.bootstrap_admin_email.is_some() != self.bootstrap_admin_password.is_some() {
+            bail!("BOOTSTRAP_ADMIN_EMAIL and BOOTSTRAP_ADMIN_PASSWORD must be set together");
+        }
+        Ok(())
+    }
+
+    /// The secret used to sign tokens: the configured one, or the development default.
+    pub fn jwt_secret(&self) -> &str {
+        self.jwt_secret
+            .as_ref()
+            .map(Secret::expose)
+            .unwrap_or(DEV_JWT_SECRET)
+    }
+
+    pub fn cors_origin_list(&self) -> anyhow::Result<Vec<String>> {
+        let mut out = Vec::new();
+        for raw in self
+            .cors_origins
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+        {
+            if raw != "*" && !(raw.starts_with("http://") || raw.starts_with("https://")) {
+                bail!("CORS_ORIGINS entry `{raw}` must start with http:// or https://");
+            }
+            out.push(raw.trim_end_matches('/').to_owned());
+        }
+        Ok(out)
+    }
+
+    pub fn log_format(&self) -> LogFormat {
+        self.log_format.unwrap_or(match self.app_env {
+            AppEnv::Production => LogFormat::Json,
+            AppEnv::Development => LogFormat::Pretty,
+        })
+    }
+
+    pub fn request_timeout(&self) -> Duration {
+        Duration::from_millis(self.request_timeout_ms)
+    }
+
+    /// Parses the configuration from the process environment alone (used by tests and tools).
+    pub fn from_env() -> anyhow::Result<Self> {
+        #[derive(clap::Parser)]
+        struct Only {
+            #[command(flatten)]
+            config: Config,
+        }
+        let only = <Only as clap::Parser>::try_parse_from(["gateway"])
+            .context("reading configuration from the environment")?;
+        Ok(only.config)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        config: Config,
+    }
+
+    fn parse(args: &[&str]) -> Config {
+        let mut all = vec!["gateway"];
+        all.extend_from_slice(args);
+        Cli::try_parse_from(all).expect("parses").config
+    }
+
+    #[test]
+    fn production_refuses_a_short_jwt_secret() {
+        let c = parse(&[
+            "--app-env",
+            "production",
+            "--jwt-secret",
+            "short",
+            "--cors-origins",
+            "https://a.id",
+        ]);
+        let err = c.validate().unwrap_err().to_string();
+        assert!(err.contains("JWT_SECRET"), "{err}");
+    }
+
+    #[test]
+    fn production_refuses_a_missing_jwt_secret() {
+        let c = parse(&["--app-env", "production", "--cors-origins", "https://a.id"]);
+        assert!(c.validate().unwrap_err().to_string().contains("JWT_SECRET"));
+    }
+
+    #[test]
+    fn production_refuses_a_wildcard_cors_origin() {
+        let secret = "x".repeat(40);
+        let c = parse(&[
+            "--app-env",
+            "production",
+            "--jwt-secret",
+            &secret,
+            "--cors-origins",
+            "https://a.id,*",
+        ]);
+        assert!(
+            c.validate()
+                .unwrap_err()
+                .to_string()
+                .contains("CORS_ORIGINS")
+        );
+    }
+
+    #[test]
+    fn production_accepts_a_strict_configuration() {
+        let secret = "x".repeat(32);
+        let c = parse(&[
+            "--app-env",
+            "production",
+            "--jwt-secret",
+            &secret,
+            "--cors-origins",
+            "https://tiket.kampus.id",
+        ]);
+        c.validate().expect("valid");
+        assert_eq!(c.log_format(), LogFormat::Json);
+    }
+
+    #[test]
+    fn development_allows_defaults() {
+        let c = parse(&[]);
+        c.validate().expect("valid");
+        assert_eq!(c.log_format(), LogFormat::Pretty);
+    }
+
+    #[test]
+    fn secrets_never_print() {
+        let c = parse(&["--jwt-secret", "super-secret-value-that-must-not-leak"]);
+        let shown = format!("{c:?}");
+        assert!(!shown.contains("super-secret-value"), "{shown}");
+    }
+
+    #[test]
+    fn a_cors_origin_without_scheme_is_refused() {
+        let c = parse(&["--cors-origins", "tiket.kampus.id"]);
+        assert!(c.validate().is_err());
+    }
+}

@@ -1,0 +1,162 @@
+//! The gateway: the HTTP API that buyers, admins, staff and Midtrans talk to.
+//!
+//! # Layout
+//!
+//! - [`config`]: every environment variable, typed and validated once.
+//! - [`http`]: the router, middleware stack and request extractors; each domain module owns its routes.
+//! - [`catalog`]: public events and merchandise, with a one-second in-process cache.
+//! - [`accounts`]: registration, sign-in, JWT access tokens, roles and permissions.
+//! - [`admin`]: catalog CRUD, users, waiting-room settings, audit log.
+//! - [`ratelimit`]: GCRA limits shared through Redis, with a local fallback.
+//! - [`health`], [`openapi`]: operations (logging, metrics and shutdown come from the `telemetry` crate).
+//! - [`db`], [`redis`]: connections; [`bootstrap`], [`demo`]: start-up data.
+//!
+//! [`Application::build`] wires everything; tests and the binary start the gateway the same way.
+
+pub mod accounts;
+pub mod admin;
+pub mod bootstrap;
+pub mod catalog;
+pub mod config;
+pub mod db;
+pub mod demo;
+pub mod error;
+pub mod health;
+pub mod http;
+pub mod openapi;
+pub mod ratelimit;
+pub mod redis;
+pub mod state;
+
+use std::{future::Future, net::SocketAddr, sync::Arc, time::Duration};
+
+use anyhow::Context;
+use keyspace::Keyspace;
+use tokio::net::TcpListener;
+
+use crate::{
+    accounts::{password::PasswordHasherPool, token::TokenKeys},
+    catalog::cache::CatalogCache,
+    config::Config,
+    ratelimit::RateLimiter,
+    state::{AppState, Rules},
+};
+
+/// A gateway that is connected, migrated and bound to its port, ready to serve.
+pub struct Application {
+    listener: TcpListener,
+    state: AppState,
+}
+
+impl Application {
+    /// Validates `config`, connects to PostgreSQL and Redis, migrates, ensures the bootstrap admin and the
+    /// demo data (when configured), and binds `HTTP_ADDR` (port 0 picks a free port).
+    pub async fn build(config: Config) -> anyhow::Result<Self> {
+        config.validate()?;
+        let state = build_state(config).await?;
+        let listener = TcpListener::bind(state.config.http_addr)
+            .await
+            .with_context(|| format!("cannot listen on HTTP_ADDR {}", state.config.http_addr))?;
+        Ok(Self { listener, state })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.listener
+            .local_addr()
+            .expect("bound listener has an address")
+    }
+
+    pub fn port(&self) -> u16 {
+        self.local_addr().port()
+    }
+
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    /// Serves until `shutdown` completes, then finishes in-flight requests.
+    pub async fn run_until(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
+        run(self.state, self.listener, shutdown).await
+    }
+}
+
+/// Connects and prepares everything a request handler needs.
+pub async fn build_state(config: Config) -> anyhow::Result<AppState> {
+    let db_url = config.database_url.expose().to_owned();
+    if config.migrate_on_start {
+        db::ensure_database(&db_url).await?;
+    }
+    let db = db::connect(
+        &db_url,
+        &db::PoolSettings {
+            max_connections: config.db_max_connections,
+            acquire_timeout: Duration::from_millis(config.db_acquire_timeout_ms),
+            statement_timeout: Duration::from_millis(config.db_statement_timeout_ms),
+        },
+    )
+    .await?;
+    if config.migrate_on_start {
+        db::migrate(&db).await?;
+    }
+    let redis = redis::connect(config.redis_url.expose(), 4).await?;
+    if let (Some(email), Some(password)) = (
+        &config.bootstrap_admin_email,
+        &config.bootstrap_admin_password,
+    ) {
+        bootstrap::ensure_admin(&db, email, password.expose()).await?;
+    }
+    if config.demo_data
+        && let Some(id) = demo::load_if_empty(&db).await?
+    {
+        tracing::info!(event_id = %id, "demo event loaded");
+    }
+    let keys = Keyspace::new(config.redis_key_prefix.clone());
+    let rules = Rules::from_config(&config);
+    let hashers = std::thread::available_parallelism().map_or(2, |n| n.get());
+    Ok(AppState {
+        limits: RateLimiter::new(redis.clone(), keys.clone(), &rules.all()),
+        rules,
+        tokens: TokenKeys::new(config.jwt_secret().as_bytes(), config.access_token_ttl_secs),
+        passwords: PasswordHasherPool::new(hashers)?,
+        catalog_cache: CatalogCache::new(Duration::from_millis(config.catalog_cache_ttl_ms)),
+        db,
+        redis,
+        keys,
+        config: Arc::new(config),
+    })
+}
+
+/// Serves the API on `listener` until `shutdown` completes (graceful: in-flight requests finish).
+pub async fn run(
+    state: AppState,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let _ = telemetry::metrics_handle();
+    let housekeeping = tokio::spawn(housekeeping(state.clone()));
+    let app = http::router(state);
+    tracing::info!(addr = %listener.local_addr()?, "gateway listening");
+    let served = axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await;
+    housekeeping.abort();
+    served.context("serving HTTP")
+}
+
+/// Periodic upkeep: histogram buckets for /metrics and idle local rate-limit state.
+async fn housekeeping(state: AppState) {
+    let mut tick = tokio::time::interval(Duration::from_secs(10));
+    loop {
+        tick.tick().await;
+        telemetry::metrics_handle().run_upkeep();
+        state.limits.forget_idle();
+    }
+}
+
+pub use telemetry::shutdown_signal;

@@ -1,0 +1,55 @@
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use gateway::{Application, config::Config};
+
+/// Queue-fronted checkout: the HTTP gateway.
+#[derive(Parser)]
+#[command(version)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+    #[command(flatten)]
+    config: Config,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve the API and the storefront (the default).
+    Serve,
+    /// Apply database migrations and exit.
+    Migrate,
+    /// Create an admin account (or promote an existing one). The password is read from ADMIN_PASSWORD.
+    CreateAdmin {
+        #[arg(long)]
+        email: String,
+        #[arg(long, env = "ADMIN_PASSWORD", hide_env_values = true)]
+        password: String,
+    },
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    telemetry::init_tracing(cli.config.log_format());
+    cli.config.validate()?;
+    match cli.command.unwrap_or(Command::Serve) {
+        Command::Serve => {
+            let app = Application::build(cli.config).await?;
+            app.run_until(gateway::shutdown_signal()).await
+        }
+        Command::Migrate => {
+            let url = cli.config.database_url.expose();
+            gateway::db::ensure_database(url).await?;
+            let pool = sqlx::PgPool::connect(url)
+                .await
+                .context("connecting to DATABASE_URL")?;
+            gateway::db::migrate(&pool).await
+        }
+        Command::CreateAdmin { email, password } => {
+            let pool = sqlx::PgPool::connect(cli.config.database_url.expose())
+                .await
+                .context("connecting to DATABASE_URL")?;
+            gateway::bootstrap::ensure_admin(&pool, &email, &password).await
+        }
+    }
+}

@@ -1,0 +1,108 @@
+//! Rate limits shared by every gateway process (GCRA in Redis, one Lua script), with an in-process
+//! `governor` limiter that takes over if Redis cannot be reached, so a Redis outage neither opens the
+//! gates completely nor turns every request into an error.
+
+use std::{collections::HashMap, num::NonZeroU32, sync::Arc, time::Duration};
+
+use fred::{clients::Pool, interfaces::ClientLike, types::scripts::Script};
+use governor::{DefaultKeyedRateLimiter, Quota};
+use keyspace::Keyspace;
+
+use crate::error::ApiError;
+
+/// One named limit: `per_minute` sustained, `burst` at once.
+#[derive(Clone, Copy, Debug)]
+pub struct Rule {
+    /// Appears in the Redis key and in metrics, e.g. `login-email`.
+    pub scope: &'static str,
+    pub per_minute: u32,
+    pub burst: u32,
+}
+
+#[derive(Clone)]
+pub struct RateLimiter {
+    redis: Pool,
+    keys: Keyspace,
+    script: Arc<Script>,
+    /// Fallback limiters, one per scope, used only while Redis is failing.
+    local: Arc<HashMap<&'static str, DefaultKeyedRateLimiter<String>>>,
+}
+
+impl RateLimiter {
+    pub fn new(redis: Pool, keys: Keyspace, rules: &[Rule]) -> Self {
+        let local = rules
+            .iter()
+            .map(|r| {
+                let quota =
+                    Quota::per_minute(NonZeroU32::new(r.per_minute.max(1)).expect("non-zero"))
+                        .allow_burst(NonZeroU32::new(r.burst.max(1)).expect("non-zero"));
+                (r.scope, DefaultKeyedRateLimiter::keyed(quota))
+            })
+            .collect();
+        Self {
+            redis,
+            keys,
+            script: Arc::new(Script::from_lua(include_str!("gcra.lua"))),
+            local: Arc::new(local),
+        }
+    }
+
+    /// Counts one request of `subject` against `rule`; `Err(RateLimited)` when over the limit.
+    pub async fn check(&self, rule: Rule, subject: &str) -> Result<(), ApiError> {
+        let key = self.keys.rate_limit(rule.scope, subject);
+        let interval_ms = (60_000 / u64::from(rule.per_minute.max(1))).max(1);
+        let result: Result<(i64, i64), fred::error::Error> = self
+            .script
+            .evalsha_with_reload(
+                self.redis.next(),
+                vec![key],
+                vec![interval_ms.to_string(), rule.burst.max(1).to_string()],
+            )
+            .await;
+        match result {
+            Ok((1, _)) => Ok(()),
+            Ok((_, retry_ms)) => {
+                metrics::counter!("rate_limited_total", "scope" => rule.scope).increment(1);
+                Err(ApiError::RateLimited {
+                    retry_after: Duration::from_millis(retry_ms.max(0) as u64),
+                })
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, scope = rule.scope, "redis rate limit unavailable, using local limit");
+                self.check_local(rule, subject)
+            }
+        }
+    }
+
+    fn check_local(&self, rule: Rule, subject: &str) -> Result<(), ApiError> {
+        let Some(limiter) = self.local.get(rule.scope) else {
+            return Ok(());
+        };
+        limiter
+            .check_key(&subject.to_owned())
+            .map_err(|not_until| ApiError::RateLimited {
+                retry_after: not_until.wait_time_from(governor::clock::Clock::now(
+                    &governor::clock::DefaultClock::default(),
+                )),
+            })
+    }
+
+    /// Drops idle fallback state so the maps do not grow without bound.
+    pub fn forget_idle(&self) {
+        for limiter in self.local.values() {
+            limiter.retain_recent();
+        }
+    }
+
+    pub fn redis(&self) -> &Pool {
+        &self.redis
+    }
+}
+
+/// Is Redis reachable right now (used by readiness)?
+pub async fn redis_ready(pool: &Pool) -> bool {
+    matches!(
+        tokio::time::timeout(Duration::from_millis(500), pool.next().ping::<String>(None)).await,
+        Ok(Ok(_))
+    )
+}

@@ -1,0 +1,326 @@
+//! End-to-end test harness: real PostgreSQL, real Redis, the real gateway on a real socket.
+//!
+//! # Layout
+//!
+//! - [`spawn_app`] starts a gateway on port 0 with a fresh database (created and migrated for this test
+//!   alone) and its own Redis key prefix, so tests run in parallel without seeing each other.
+//! - [`TestApp`] holds the address, an HTTP client, a direct database pool for arranging and asserting,
+//!   and helpers to make users of each role.
+//!
+//! `TEST_PG_URL` (default `postgres://postgres@127.0.0.1:5432`) and `TEST_REDIS_URL` (default
+//! `redis://127.0.0.1:6379`) say where the services are.
+
+use std::{net::SocketAddr, time::Duration};
+
+use gateway::{Application, config::Config};
+use serde_json::{Value, json};
+use sqlx::PgPool;
+use tokio::sync::oneshot;
+use uuid::Uuid;
+
+pub fn pg_base_url() -> String {
+    std::env::var("TEST_PG_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into())
+}
+
+pub fn redis_url() -> String {
+    std::env::var("TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into())
+}
+
+pub const ADMIN_EMAIL: &str = "admin@tests.example.id";
+pub const ADMIN_PASSWORD: &str = "admin-password-for-tests";
+
+pub struct TestApp {
+    pub addr: SocketAddr,
+    pub http: reqwest::Client,
+    /// Direct access to this test's own database, for arranging and asserting.
+    pub db: PgPool,
+    pub db_name: String,
+    pub redis_prefix: String,
+    shutdown: Option<oneshot::Sender<()>>,
+    server: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
+}
+
+/// Options for [`spawn_app_with`].
+pub struct Options {
+    pub catalog_cache_ttl_ms: u64,
+    pub login_per_email_per_min: u32,
+    pub demo_data: bool,
+    pub configure: fn(&mut Config),
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            catalog_cache_ttl_ms: 1000,
+            login_per_email_per_min: 10,
+            demo_data: false,
+            configure: |_| {},
+        }
+    }
+}
+
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(Options::default()).await
+}
+
+/// The configuration a test gateway gets: its own database and Redis prefix, port 0.
+pub fn test_config(db_name: &str, redis_prefix: &str, opts: &Options) -> Config {
+    let mut config = Config::from_env().expect("config from env");
+    config.app_env = gateway::config::AppEnv::Development;
+    config.database_url = format!("{}/{db_name}", pg_base_url())
+        .parse()
+        .expect("infallible");
+    config.redis_url = redis_url().parse().expect("infallible");
+    config.redis_key_prefix = redis_prefix.to_owned();
+    config.http_addr = "127.0.0.1:0".parse().expect("addr");
+    config.jwt_secret = Some(
+        format!("test-secret-{}", Uuid::new_v4().simple())
+            .parse()
+            .expect("infallible"),
+    );
+    config.cors_origins = "http://127.0.0.1".into();
+    config.bootstrap_admin_email = Some(ADMIN_EMAIL.into());
+    config.bootstrap_admin_password = Some(ADMIN_PASSWORD.parse().expect("infallible"));
+    config.migrate_on_start = true;
+    config.demo_data = opts.demo_data;
+    config.catalog_cache_ttl_ms = opts.catalog_cache_ttl_ms;
+    config.login_per_email_per_min = opts.login_per_email_per_min;
+    config.web_dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../web-widget").into();
+    (opts.configure)(&mut config);
+    config
+}
+
+pub async fn spawn_app_with(opts: Options) -> TestApp {
+    let db_name = format!("qc_test_{}", Uuid::new_v4().simple());
+    let redis_prefix = format!("t:{}:", Uuid::new_v4().simple());
+    let config = test_config(&db_name, &redis_prefix, &opts);
+    let app = Application::build(config)
+        .await
+        .expect("the gateway builds");
+    let addr = app.local_addr();
+    let db = app.state().db.clone();
+    let (tx, rx) = oneshot::channel::<()>();
+    let server = tokio::spawn(app.run_until(async move {
+        let _ = rx.await;
+    }));
+    TestApp {
+        addr,
+        http: reqwest::Client::builder()
+            .timeout(Duration::from_secs(30))
+            .build()
+            .expect("client"),
+        db,
+        db_name,
+        redis_prefix,
+        shutdown: Some(tx),
+        server: Some(server),
+    }
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    pub fn get(&self, path: &str) -> reqwest::RequestBuilder {
+        self.http.get(self.url(path))
+    }
+
+    pub fn post(&self, path: &str) -> reqwest::RequestBuilder {
+        self.http.post(self.url(path))
+    }
+
+    pub fn put(&self, path: &str) -> reqwest::RequestBuilder {
+        self.http.put(self.url(path))
+    }
+
+    pub fn patch(&self, path: &str) -> reqwest::RequestBuilder {
+        self.http.patch(self.url(path))
+    }
+
+    pub fn delete(&self, path: &str) -> reqwest::RequestBuilder {
+        self.http.delete(self.url(path))
+    }
+
+    /// Registers a buyer; returns (access token, user id).
+    pub async fn register(&self, email: &str) -> (String, Uuid) {
+        let resp = self
+            .post("/api/auth/register")
+            .json(&json!({ "email": email, "password": "a good password", "name": "Test Buyer" }))
+            .send()
+            .await
+            .expect("register");
+        assert_eq!(resp.status(), 201, "register {email}");
+        let body: Value = resp.json().await.expect("json");
+        (
+            body["access_token"].as_str().expect("token").to_owned(),
+            body["user"]["id"]
+                .as_str()
+                .expect("id")
+                .parse()
+                .expect("uuid"),
+        )
+    }
+
+    pub async fn buyer_token(&self) -> String {
+        self.register(&format!(
+            "buyer-{}@tests.example.id",
+            Uuid::new_v4().simple()
+        ))
+        .await
+        .0
+    }
+
+    pub async fn login(&self, email: &str, password: &str) -> reqwest::Response {
+        self.post("/api/auth/login")
+            .json(&json!({ "email": email, "password": password }))
+            .send()
+            .await
+            .expect("login")
+    }
+
+    /// The bootstrap admin's access token.
+    pub async fn admin_token(&self) -> String {
+        let resp = self.login(ADMIN_EMAIL, ADMIN_PASSWORD).await;
+        assert_eq!(resp.status(), 200);
+        let body: Value = resp.json().await.expect("json");
+        body["access_token"].as_str().expect("token").to_owned()
+    }
+
+    /// A staff member's access token (registered, then promoted by the admin).
+    pub async fn staff_token(&self, admin: &str) -> String {
+        let email = format!("staff-{}@tests.example.id", Uuid::new_v4().simple());
+        let (_, id) = self.register(&email).await;
+        let resp = self
+            .put(&format!("/api/admin/users/{id}/role"))
+            .bearer_auth(admin)
+            .json(&json!({ "role": "staff" }))
+            .send()
+            .await
+            .expect("set role");
+        assert_eq!(resp.status(), 200);
+        let resp = self.login(&email, "a good password").await;
+        let body: Value = resp.json().await.expect("json");
+        body["access_token"].as_str().expect("token").to_owned()
+    }
+
+    /// Sends a JSON request as `token` and returns (status, body).
+    pub async fn call(
+        &self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> (u16, Value) {
+        let mut req = self
+            .http
+            .request(method.parse().expect("method"), self.url(path));
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let resp = req.send().await.expect("request");
+        let status = resp.status().as_u16();
+        let text = resp.text().await.expect("body");
+        let value = if text.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_str(&text).unwrap_or(Value::String(text))
+        };
+        (status, value)
+    }
+
+    /// Creates a published event with one ticket category and one merchandise item through the admin API.
+    /// Returns (event id, category id, merchandise id).
+    pub async fn published_event(&self, admin: &str, quota: i32, stock: i32) -> (Uuid, Uuid, Uuid) {
+        let (s, event) = self
+            .call(
+                "POST",
+                "/api/admin/events",
+                Some(admin),
+                Some(json!({
+                    "name": "Konser Test", "venue": "Aula", "starts_at": "2030-01-10T12:00:00Z",
+                    "sale_opens_at": "2020-01-01T00:00:00Z"
+                })),
+            )
+            .await;
+        assert_eq!(s, 201, "{event}");
+        let id = event["id"].as_str().expect("id").to_owned();
+        let (s, cat) = self
+            .call(
+                "POST",
+                &format!("/api/admin/events/{id}/ticket-categories"),
+                Some(admin),
+                Some(json!({
+                    "name": "Festival", "price": 150000, "quota": quota, "max_per_order": 4
+                })),
+            )
+            .await;
+        assert_eq!(s, 201, "{cat}");
+        let (s, merch) = self
+            .call(
+                "POST",
+                "/api/admin/merchandise",
+                Some(admin),
+                Some(json!({
+                    "event_id": id, "name": "Kaos", "price": 100000, "stock": stock
+                })),
+            )
+            .await;
+        assert_eq!(s, 201, "{merch}");
+        let (s, _) = self
+            .call(
+                "POST",
+                &format!("/api/admin/events/{id}/publish"),
+                Some(admin),
+                None,
+            )
+            .await;
+        assert_eq!(s, 200);
+        (
+            id.parse().expect("uuid"),
+            cat["id"].as_str().expect("id").parse().expect("uuid"),
+            merch["id"].as_str().expect("id").parse().expect("uuid"),
+        )
+    }
+
+    /// Stops the server and waits for it to finish in-flight requests.
+    pub async fn stop(mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(server) = self.server.take() {
+            let _ = server.await;
+        }
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        // Best effort: remove this test's database (CI also sweeps leftovers before a run).
+        let _ = std::process::Command::new("psql")
+            .arg(format!("{}/postgres", pg_base_url()))
+            .arg("-qc")
+            .arg(format!(
+                "drop database if exists {} with (force)",
+                self.db_name
+            ))
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .status();
+    }
+}
+
+/// Asserts an error answer has the contract's shape and the given code; returns the message.
+pub fn assert_error(body: &Value, code: &str) -> String {
+    assert_eq!(body["error"]["code"], code, "unexpected error body: {body}");
+    body["error"]["message"]
+        .as_str()
+        .expect("message")
+        .to_owned()
+}

@@ -1,0 +1,167 @@
+//! Per-event waiting-room settings, kept in PostgreSQL (`waiting_room_settings`) and read by the admission
+//! controller every tick, so an admin's change takes effect within one tick.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use sqlx::PgConnection;
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, ToSchema)]
+pub struct Settings {
+    pub event_id: Uuid,
+    /// Visitors admitted per second from the head of the queue.
+    pub admission_rate_per_sec: i32,
+    /// Most admitted buyers allowed to be active (admitted, token not yet used or expired) at once.
+    pub max_active: i32,
+    /// While paused nobody is admitted; the queue keeps its order.
+    pub paused: bool,
+    /// Lifetime of an admission token.
+    pub token_ttl_secs: i32,
+    /// A visitor unseen (no socket, no poll) for this long is skipped at admission.
+    pub presence_grace_secs: i32,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// A change to some of the settings; absent fields stay as they are.
+#[derive(Clone, Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SettingsPatch {
+    pub admission_rate_per_sec: Option<i32>,
+    pub max_active: Option<i32>,
+    pub paused: Option<bool>,
+    pub token_ttl_secs: Option<i32>,
+    pub presence_grace_secs: Option<i32>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SettingsError {
+    #[error("{0}")]
+    Invalid(String),
+    #[error("event not found")]
+    UnknownEvent,
+    #[error(transparent)]
+    Db(#[from] sqlx::Error),
+}
+
+impl SettingsPatch {
+    /// Checks each present value against the same bounds as the table's CHECK constraints.
+    pub fn validate(&self) -> Result<(), SettingsError> {
+        let bounds: [(&str, Option<i32>, i32, i32); 4] = [
+            (
+                "admission_rate_per_sec",
+                self.admission_rate_per_sec,
+                1,
+                100_000,
+            ),
+            ("max_active", self.max_active, 1, 10_000_000),
+            ("token_ttl_secs", self.token_ttl_secs, 10, 86_400),
+            ("presence_grace_secs", self.presence_grace_secs, 5, 3_600),
+        ];
+        for (name, value, lo, hi) in bounds {
+            if let Some(v) = value
+                && !(lo..=hi).contains(&v)
+            {
+                return Err(SettingsError::Invalid(format!(
+                    "{name} must be between {lo} and {hi}"
+                )));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Creates the default settings row for a new event.
+pub async fn insert_defaults(conn: &mut PgConnection, event: Uuid) -> Result<(), sqlx::Error> {
+    sqlx::query!(
+        "insert into waiting_room_settings (event_id) values ($1) on conflict do nothing",
+        event
+    )
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+pub async fn load(conn: &mut PgConnection, event: Uuid) -> Result<Option<Settings>, sqlx::Error> {
+    sqlx::query_as!(
+        Settings,
+        r#"select event_id, admission_rate_per_sec, max_active, paused, token_ttl_secs,
+                  presence_grace_secs, updated_at
+           from waiting_room_settings where event_id = $1"#,
+        event
+    )
+    .fetch_optional(conn)
+    .await
+}
+
+/// Applies a validated patch and returns the settings now in force.
+pub async fn update(
+    conn: &mut PgConnection,
+    event: Uuid,
+    patch: &SettingsPatch,
+) -> Result<Settings, SettingsError> {
+    patch.validate()?;
+    insert_defaults_if_event_exists(conn, event).await?;
+    sqlx::query_as!(
+        Settings,
+        r#"update waiting_room_settings set
+               admission_rate_per_sec = coalesce($2, admission_rate_per_sec),
+               max_active = coalesce($3, max_active),
+               paused = coalesce($4, paused),
+               token_ttl_secs = coalesce($5, token_ttl_secs),
+               presence_grace_secs = coalesce($6, presence_grace_secs),
+               updated_at = now()
+           where event_id = $1
+           returning event_id, admission_rate_per_sec, max_active, paused, token_ttl_secs,
+                     presence_grace_secs, updated_at"#,
+        event,
+        patch.admission_rate_per_sec,
+        patch.max_active,
+        patch.paused,
+        patch.token_ttl_secs,
+        patch.presence_grace_secs
+    )
+    .fetch_optional(conn)
+    .await?
+    .ok_or(SettingsError::UnknownEvent)
+}
+
+async fn insert_defaults_if_event_exists(
+    conn: &mut PgConnection,
+    event: Uuid,
+) -> Result<(), sqlx::Error> {
+    sqlx::query!(
+        r#"insert into waiting_room_settings (event_id)
+           select id from events where id = $1
+           on conflict do nothing"#,
+        event
+    )
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn out_of_range_values_are_refused() {
+        let bad = SettingsPatch {
+            admission_rate_per_sec: Some(0),
+            ..Default::default()
+        };
+        assert!(bad.validate().is_err());
+        let bad = SettingsPatch {
+            token_ttl_secs: Some(5),
+            ..Default::default()
+        };
+        assert!(bad.validate().is_err());
+        let ok = SettingsPatch {
+            admission_rate_per_sec: Some(200),
+            paused: Some(true),
+            ..Default::default()
+        };
+        assert!(ok.validate().is_ok());
+    }
+}

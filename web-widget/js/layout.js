@@ -1,0 +1,74 @@
+// The page chrome every page shares: header with navigation, cart count and sign-in state, and footer.
+
+import { clearSession, currentUser, onSessionChange } from './api.js';
+import { loadCart, onCartChange, totals } from './cart.js';
+import { el, fill } from './util.js';
+
+/**
+ * Renders the header into #site-header and the footer into #site-footer.
+ * @param {{active?: 'events'|'cart'|'login'|'admin'}} options
+ */
+export function renderChrome({ active } = {}) {
+  const header = document.getElementById('site-header');
+  const footer = document.getElementById('site-footer');
+  if (header) {
+    const draw = () => drawHeader(header, active);
+    draw();
+    onSessionChange(draw);
+    onCartChange(draw);
+  }
+  if (footer) {
+    fill(
+      footer,
+      el('div', { class: 'container footer-inner' },
+        el('p', {}, el('strong', { text: 'Tiket Kampus' }), ' — fair, queue-first ticketing for campus concerts across Indonesia.'),
+        el('p', { class: 'muted', text: 'All times are Western Indonesia Time (WIB, UTC+7). Prices in rupiah, taxes included.' })),
+    );
+  }
+}
+
+function navLink(href, label, isActive, extra) {
+  return el('a', { href, class: `nav-link${isActive ? ' is-active' : ''}`, attrs: { 'aria-current': isActive ? 'page' : null } },
+    label, extra || null);
+}
+
+function drawHeader(header, active) {
+  const user = currentUser();
+  const { units } = totals(loadCart());
+  const cartBadge = units > 0
+    ? el('span', { class: 'badge', attrs: { 'aria-label': `${units} item${units === 1 ? '' : 's'}` }, text: String(units) })
+    : null;
+
+  const account = user
+    ? el('div', { class: 'account' },
+        el('span', { class: 'account-name', attrs: { title: user.email } }, el('span', { class: 'sr-only', text: 'Signed in as ' }), user.name),
+        el('button', {
+          type: 'button',
+          class: 'btn btn-ghost btn-small',
+          text: 'Sign out',
+          onClick: () => {
+            clearSession();
+            if (active === 'admin' || active === 'login') window.location.reload();
+          },
+        }))
+    : navLink(`login.html?next=${encodeURIComponent(currentPath())}`, 'Sign in', active === 'login');
+
+  fill(
+    header,
+    el('div', { class: 'container header-inner' },
+      el('a', { href: 'index.html', class: 'brand', attrs: { 'aria-label': 'Tiket Kampus home' } },
+        el('img', { src: 'img/favicon.svg', alt: '', width: 32, height: 32 }),
+        el('span', { class: 'brand-name' }, 'Tiket', el('span', { class: 'brand-accent', text: 'Kampus' }))),
+      el('nav', { class: 'main-nav', attrs: { 'aria-label': 'Main' } },
+        navLink('index.html', 'Events', active === 'events'),
+        navLink('cart.html', 'Cart', active === 'cart', cartBadge),
+        user && user.role === 'admin' ? navLink('admin.html', 'Admin', active === 'admin') : null,
+        account)),
+  );
+}
+
+/** This page as a relative path, for "come back here after signing in". */
+function currentPath() {
+  const path = window.location.pathname.split('/').pop() || 'index.html';
+  return path === 'login.html' ? 'index.html' : path + window.location.search;
+}

@@ -1,0 +1,681 @@
+// Admin console: events (drafts included), schedules, ticket categories, merchandise, publishing,
+// waiting-room settings, users and roles, and the audit log. Access is decided by the server: the page
+// asks for the admin event list and shows a clear message on 401 or 403.
+
+import { del, describeError, get, getSession, onSessionChange, patch, post, put } from '../api.js';
+import { wireSignIn } from '../auth.js';
+import { onAction, onSubmit, optionalWhole, text, whole } from '../forms.js';
+import { renderChrome } from '../layout.js';
+import { count, el, fill, formatWIB, fromWibInput, isUuid, rupiah, say, toWibInput } from '../util.js';
+
+renderChrome({ active: 'admin' });
+
+const root = document.getElementById('admin');
+let booted = false;
+let flash = null; // a message for the next view (e.g. "created" after switching to the new event)
+
+// ---- small builders ------------------------------------------------------------------------------
+
+function msg(id) {
+  return el('p', { class: 'form-msg', id, attrs: { role: 'status' }, hidden: true });
+}
+
+function field(label, control, { hint, span } = {}) {
+  return el('div', { class: `field${span ? ' span-all' : ''}` },
+    el('label', { attrs: { for: control.id }, text: label }),
+    control,
+    hint ? el('span', { class: 'hint', text: hint }) : null);
+}
+
+function input(id, name, { type = 'text', value, required, min, max, placeholder, inputMode } = {}) {
+  return el('input', {
+    id, name, type, required, inputMode,
+    value: value ?? '',
+    attrs: { min, max, placeholder, autocomplete: 'off' },
+  });
+}
+
+function statusPill(status) {
+  const cls = status === 'published' ? 'pill' : status === 'draft' ? 'pill pill-draft' : 'pill pill-out';
+  return el('span', { class: `${cls} status-pill`, text: status });
+}
+
+function emptyRow(cols, message) {
+  return el('tr', {}, el('td', { attrs: { colspan: cols }, class: 'muted', text: message }));
+}
+
+function table(id, headers, rows) {
+  return el('div', { class: 'table-wrap' },
+    el('table', { id },
+      el('thead', {}, el('tr', {}, headers.map((h) => el('th', { scope: 'col', class: h.num ? 'num' : '', text: h.label ?? h })))),
+      el('tbody', {}, rows)));
+}
+
+/** Optional WIB datetime field as an RFC 3339 string, or null when empty. */
+function when(data, name, label) {
+  try {
+    return fromWibInput(String(data.get(name) ?? ''));
+  } catch {
+    throw new Error(`${label} is not a valid date and time.`);
+  }
+}
+
+// ---- access --------------------------------------------------------------------------------------
+
+function showSignIn(reason) {
+  const status = msg('admin-login-msg');
+  const form = el('form', { id: 'admin-login-form', class: 'form', attrs: { novalidate: true } },
+    field('Email', input('admin-email', 'email', { type: 'email', required: true })),
+    field('Password', input('admin-password', 'password', { type: 'password', required: true })),
+    status,
+    el('button', { type: 'submit', class: 'btn', text: 'Sign in' }));
+  form.querySelector('#admin-email').autocomplete = 'username';
+  form.querySelector('#admin-password').autocomplete = 'current-password';
+  fill(root, el('section', { class: 'card narrow', attrs: { 'aria-labelledby': 'admin-signin-title' } },
+    el('h2', { id: 'admin-signin-title', text: 'Sign in to the admin console' }),
+    el('p', { class: 'muted', text: reason || 'Only administrators can use the console. Sign in with an admin account.' }),
+    form));
+  wireSignIn(form, status, () => boot());
+}
+
+function showForbidden(user) {
+  fill(root, el('section', { class: 'notice notice-error', id: 'admin-denied', attrs: { role: 'alert' } },
+    el('h2', { text: 'Not allowed' }),
+    el('p', {}, 'The admin console is for administrators only. You are signed in as ',
+      el('strong', { text: user ? `${user.name} (${user.email})` : 'a user' }),
+      user && user.role ? `, whose role is ${user.role}.` : '.'),
+    el('p', { text: 'If an administrator has just given you the admin role, sign out and sign in again so it takes effect.' }),
+    el('p', { class: 'actions' },
+      el('a', { class: 'btn btn-small btn-secondary', href: 'index.html', text: 'Back to the events' }))));
+}
+
+async function boot() {
+  const session = getSession();
+  if (!session) {
+    showSignIn();
+    return;
+  }
+  fill(root, el('p', { class: 'muted', text: 'Checking your access…' }));
+  try {
+    const events = await get('/api/admin/events?limit=100');
+    startConsole(events);
+  } catch (err) {
+    if (err.status === 403) showForbidden(session.user);
+    else if (err.status === 401) showSignIn('Your session has ended. Please sign in again.');
+    else {
+      fill(root, el('div', { class: 'notice notice-error', attrs: { role: 'alert' } },
+        el('p', { text: `Could not open the console. ${describeError(err)}` }),
+        el('button', { type: 'button', class: 'btn btn-small btn-secondary', text: 'Try again', onClick: boot })));
+    }
+  }
+}
+
+// ---- console shell and routing -------------------------------------------------------------------
+
+let view; // the element the current tab draws into
+let tabs;
+let firstEvents = null;
+
+function startConsole(events) {
+  firstEvents = events;
+  tabs = el('nav', { class: 'admin-tabs', attrs: { 'aria-label': 'Admin sections' } },
+    el('a', { href: '#events', data: { tab: 'events' }, text: 'Events' }),
+    el('a', { href: '#users', data: { tab: 'users' }, text: 'Users' }),
+    el('a', { href: '#audit', data: { tab: 'audit' }, text: 'Audit log' }));
+  view = el('div', { id: 'admin-view' });
+  fill(root, tabs, view);
+  if (!booted) {
+    booted = true;
+    window.addEventListener('hashchange', route);
+  }
+  route();
+}
+
+function parseHash() {
+  const raw = window.location.hash.replace(/^#/, '');
+  const [path, query = ''] = raw.split('?');
+  return { parts: path.split('/').filter(Boolean), query: new URLSearchParams(query) };
+}
+
+function route() {
+  if (!view) return;
+  const { parts, query } = parseHash();
+  const tab = parts[0] === 'users' || parts[0] === 'audit' ? parts[0] : 'events';
+  for (const a of tabs.querySelectorAll('a')) {
+    if (a.dataset.tab === tab) a.setAttribute('aria-current', 'page');
+    else a.removeAttribute('aria-current');
+  }
+  if (tab === 'users') usersView();
+  else if (tab === 'audit') auditView(query);
+  else if (parts[0] === 'event' && isUuid(parts[1])) eventView(parts[1]);
+  else eventsView();
+}
+
+// ---- events list and creation --------------------------------------------------------------------
+
+function eventRows(events) {
+  if (!events.length) return [emptyRow(6, 'No events yet. Create the first one below.')];
+  return events.map((ev) => el('tr', { data: { eventId: ev.id } },
+    el('td', {}, el('a', { href: `#event/${ev.id}`, text: ev.name })),
+    el('td', {}, statusPill(ev.status)),
+    el('td', { text: formatWIB(ev.starts_at) }),
+    el('td', { text: ev.venue }),
+    el('td', { class: 'num', text: ev.from_price == null ? '—' : rupiah(ev.from_price) }),
+    el('td', { class: 'num', text: count(ev.tickets_remaining) })));
+}
+
+function eventsView() {
+  const listStatus = msg('events-msg');
+  const body = el('div', {}, el('p', { class: 'muted', text: 'Loading events…' }));
+  const draw = (events) => fill(body, table('admin-events', ['Event', 'Status', 'Starts (WIB)', 'Venue', { label: 'From', num: true }, { label: 'Tickets left', num: true }], eventRows(events)));
+
+  const createStatus = msg('create-event-msg');
+  const form = el('form', { id: 'create-event-form', class: 'form' },
+    el('div', { class: 'form-grid' },
+      field('Name', input('ce-name', 'name', { required: true })),
+      field('Venue', input('ce-venue', 'venue', { required: true })),
+      field('Starts (WIB)', input('ce-starts', 'starts_at', { type: 'datetime-local', required: true })),
+      field('Ends (WIB)', input('ce-ends', 'ends_at', { type: 'datetime-local' }), { hint: 'Optional' }),
+      field('Sale opens (WIB)', input('ce-sale-opens', 'sale_opens_at', { type: 'datetime-local' }), { hint: 'Optional; empty means open once published' }),
+      field('Sale closes (WIB)', input('ce-sale-closes', 'sale_closes_at', { type: 'datetime-local' }), { hint: 'Optional' }),
+      field('Max tickets per buyer', input('ce-max', 'max_tickets_per_buyer', { type: 'number', min: 1, max: 100, value: '6' })),
+      field('Description', el('textarea', { id: 'ce-description', name: 'description', rows: 3 }), { span: true })),
+    createStatus,
+    el('div', { class: 'actions' }, el('button', { type: 'submit', class: 'btn', text: 'Create event' })));
+
+  onSubmit(form, async (data) => {
+    const body = {
+      name: text(data, 'name'),
+      venue: text(data, 'venue'),
+      starts_at: when(data, 'starts_at', 'Start'),
+      description: text(data, 'description'),
+    };
+    if (!body.starts_at) throw new Error('Start date and time is required.');
+    for (const [key, label] of [['ends_at', 'End'], ['sale_opens_at', 'Sale opening'], ['sale_closes_at', 'Sale closing']]) {
+      const v = when(data, key, label);
+      if (v) body[key] = v;
+    }
+    const max = optionalWhole(data, 'max_tickets_per_buyer', 'Max tickets per buyer');
+    if (max !== undefined) body.max_tickets_per_buyer = max;
+    const created = await post('/api/admin/events', body);
+    form.reset();
+    flash = `Created “${created.name}” as a draft. Add tickets and merchandise, then publish it.`;
+    window.location.hash = `#event/${created.id}`;
+    return undefined;
+  }, { status: createStatus });
+
+  fill(view,
+    el('section', { class: 'card admin-section', attrs: { 'aria-labelledby': 'events-title' } },
+      el('h2', { id: 'events-title', text: 'Events' }),
+      el('p', { class: 'muted small', text: 'Drafts are only visible here. Open an event to add schedules, tickets and merchandise, then publish it.' }),
+      listStatus,
+      body),
+    el('details', { class: 'card admin-section', id: 'create-event', open: true },
+      el('summary', { text: 'Create an event' }),
+      form));
+
+  const show = (events) => draw(events);
+  if (firstEvents) {
+    show(firstEvents);
+    firstEvents = null;
+  } else {
+    get('/api/admin/events?limit=100').then(show, (err) => say(listStatus, describeError(err), 'error'));
+  }
+}
+
+// ---- one event -----------------------------------------------------------------------------------
+
+function eventView(id) {
+  const pageStatus = msg('event-msg');
+  fill(view, el('p', { class: 'crumbs' }, el('a', { href: '#events', text: '← All events' })), pageStatus,
+    el('p', { class: 'muted', text: 'Loading event…' }));
+
+  let ev = null;
+  const headHolder = el('div', {});
+  const detailsHolder = el('div', {});
+  const schedulesHolder = el('div', {});
+  const categoriesHolder = el('div', {});
+  const merchHolder = el('div', {});
+  const roomHolder = el('div', {});
+  const scheduleStatus = msg('schedules-msg');
+  const categoryStatus = msg('categories-msg');
+  const merchStatus = msg('merch-msg');
+
+  const reload = async () => {
+    ev = await get(`/api/admin/events/${id}`);
+    drawHead();
+    drawSchedules();
+    drawCategories();
+    drawMerch();
+    syncScheduleSelect();
+  };
+
+  // -- header: name, status, publish toggle, totals
+  function drawHead() {
+    const cats = ev.ticket_categories || [];
+    const sum = (k) => cats.reduce((n, c) => n + (Number(c[k]) || 0), 0);
+    const publishBtn = el('button', {
+      type: 'button',
+      id: 'publish-toggle',
+      class: ev.status === 'published' ? 'btn btn-secondary' : 'btn btn-teal',
+      text: ev.status === 'published' ? 'Unpublish' : 'Publish',
+      disabled: ev.status === 'cancelled',
+    });
+    const headStatus = msg('publish-msg');
+    onAction(publishBtn, async () => {
+      const action = ev.status === 'published' ? 'unpublish' : 'publish';
+      ev = await post(`/api/admin/events/${id}/${action}`);
+      drawHead();
+      say(document.getElementById('publish-msg'), action === 'publish' ? 'Published: the event is now on the storefront.' : 'Unpublished: the event is hidden from the storefront.', 'ok');
+      return undefined;
+    }, { status: headStatus });
+    fill(headHolder,
+      el('section', { class: 'card admin-section', attrs: { 'aria-labelledby': 'event-name' } },
+        el('h2', { id: 'event-name' }, el('span', { text: ev.name }), statusPill(ev.status)),
+        el('p', { class: 'muted', text: `${formatWIB(ev.starts_at)} · ${ev.venue}` }),
+        el('div', { class: 'stat-row' },
+          el('div', { class: 'stat' }, el('b', { text: count(sum('quota')) }), 'ticket quota'),
+          el('div', { class: 'stat' }, el('b', { text: count(sum('sold')) }), 'sold'),
+          el('div', { class: 'stat' }, el('b', { text: count(sum('held')) }), 'held'),
+          el('div', { class: 'stat' }, el('b', { text: count(sum('remaining')) }), 'remaining')),
+        el('p', { class: 'actions' },
+          publishBtn,
+          ev.status === 'published' ? el('a', { class: 'btn btn-secondary', href: `event.html?id=${encodeURIComponent(ev.id)}`, text: 'View on storefront' }) : null,
+          el('a', { class: 'btn btn-ghost', href: `#audit?entity=event&entity_id=${ev.id}`, text: 'Audit log of this event' })),
+        headStatus));
+  }
+
+  // -- editable event fields
+  function drawDetails() {
+    const status = msg('details-msg');
+    const form = el('form', { id: 'event-details-form', class: 'form' },
+      el('div', { class: 'form-grid' },
+        field('Name', input('ed-name', 'name', { required: true, value: ev.name })),
+        field('Venue', input('ed-venue', 'venue', { required: true, value: ev.venue })),
+        field('Starts (WIB)', input('ed-starts', 'starts_at', { type: 'datetime-local', required: true, value: toWibInput(ev.starts_at) })),
+        field('Ends (WIB)', input('ed-ends', 'ends_at', { type: 'datetime-local', value: toWibInput(ev.ends_at) })),
+        field('Sale opens (WIB)', input('ed-sale-opens', 'sale_opens_at', { type: 'datetime-local', value: toWibInput(ev.sale_opens_at) })),
+        field('Sale closes (WIB)', input('ed-sale-closes', 'sale_closes_at', { type: 'datetime-local', value: toWibInput(ev.sale_closes_at) })),
+        field('Max tickets per buyer', input('ed-max', 'max_tickets_per_buyer', { type: 'number', min: 1, max: 100, value: String(ev.max_tickets_per_buyer) })),
+        field('Description', el('textarea', { id: 'ed-description', name: 'description', rows: 3, value: ev.description }), { span: true })),
+      status,
+      el('div', { class: 'actions' }, el('button', { type: 'submit', class: 'btn', text: 'Save details' })));
+    onSubmit(form, async (data) => {
+      const body = {
+        name: text(data, 'name'),
+        venue: text(data, 'venue'),
+        starts_at: when(data, 'starts_at', 'Start'),
+        ends_at: when(data, 'ends_at', 'End'),
+        sale_opens_at: when(data, 'sale_opens_at', 'Sale opening'),
+        sale_closes_at: when(data, 'sale_closes_at', 'Sale closing'),
+        max_tickets_per_buyer: whole(data, 'max_tickets_per_buyer', 'Max tickets per buyer'),
+        description: text(data, 'description'),
+      };
+      if (!body.starts_at) throw new Error('Start date and time is required.');
+      ev = await patch(`/api/admin/events/${id}`, body);
+      drawHead();
+      return 'Event details saved.';
+    }, { status });
+    fill(detailsHolder, el('details', { class: 'card admin-section' }, el('summary', { text: 'Event details' }), form));
+  }
+
+  // -- schedules
+  function drawSchedules() {
+    const rows = (ev.schedules || []).map((s) => {
+      const remove = el('button', { type: 'button', class: 'btn btn-danger btn-small', text: 'Delete', attrs: { 'aria-label': `Delete schedule ${s.label || formatWIB(s.starts_at)}` } });
+      onAction(remove, async () => {
+        await del(`/api/admin/schedules/${s.id}`);
+        await reload();
+        return undefined;
+      }, { status: scheduleStatus });
+      return el('tr', {},
+        el('td', { text: s.label || '—' }),
+        el('td', { text: formatWIB(s.starts_at) }),
+        el('td', { text: formatWIB(s.ends_at) }),
+        el('td', { class: 'num' }, remove));
+    });
+    fill(schedulesHolder, table('admin-schedules', ['Label', 'Starts (WIB)', 'Ends (WIB)', ''], rows.length ? rows : [emptyRow(4, 'No schedules yet.')]));
+  }
+
+  const scheduleForm = el('form', { id: 'add-schedule-form', class: 'form' },
+    el('div', { class: 'form-grid' },
+      field('Label', input('sc-label', 'label', { placeholder: 'Day 1 — Friday' }), { hint: 'Optional' }),
+      field('Starts (WIB)', input('sc-starts', 'starts_at', { type: 'datetime-local', required: true })),
+      field('Ends (WIB)', input('sc-ends', 'ends_at', { type: 'datetime-local', required: true }))),
+    el('div', { class: 'actions' }, el('button', { type: 'submit', class: 'btn btn-secondary', text: 'Add schedule' })));
+  onSubmit(scheduleForm, async (data) => {
+    const body = { label: text(data, 'label'), starts_at: when(data, 'starts_at', 'Start'), ends_at: when(data, 'ends_at', 'End') };
+    if (!body.starts_at || !body.ends_at) throw new Error('A schedule needs a start and an end.');
+    const created = await post(`/api/admin/events/${id}/schedules`, body);
+    scheduleForm.reset();
+    await reload();
+    return `Added schedule ${created.label || formatWIB(created.starts_at)}.`;
+  }, { status: scheduleStatus });
+
+  // -- ticket categories
+  const scheduleSelect = el('select', { id: 'tc-schedule', name: 'schedule_id' });
+  function syncScheduleSelect() {
+    const current = scheduleSelect.value;
+    fill(scheduleSelect, el('option', { value: '', text: 'All schedules' }),
+      (ev.schedules || []).map((s) => el('option', { value: s.id, text: s.label || formatWIB(s.starts_at) })));
+    scheduleSelect.value = [...scheduleSelect.options].some((o) => o.value === current) ? current : '';
+  }
+
+  function drawCategories() {
+    const schedules = new Map((ev.schedules || []).map((s) => [s.id, s]));
+    const rows = (ev.ticket_categories || []).map((c) => {
+      const f = el('form', { class: 'row-form', attrs: { 'aria-label': `Edit ${c.name}` } },
+        el('label', { class: 'sr-only', attrs: { for: `tc-price-${c.id}` }, text: `Price of ${c.name}` }),
+        input(`tc-price-${c.id}`, 'price', { type: 'number', min: 0, value: String(c.price) }),
+        el('label', { class: 'sr-only', attrs: { for: `tc-quota-${c.id}` }, text: `Quota of ${c.name}` }),
+        input(`tc-quota-${c.id}`, 'quota', { type: 'number', min: 0, value: String(c.quota) }),
+        el('button', { type: 'submit', class: 'btn btn-small btn-secondary', text: 'Save' }));
+      onSubmit(f, async (data) => {
+        const updated = await patch(`/api/admin/ticket-categories/${c.id}`, {
+          price: whole(data, 'price', 'Price'),
+          quota: whole(data, 'quota', 'Quota'),
+        });
+        await reload();
+        return `Saved ${updated.name}: ${rupiah(updated.price)}, quota ${count(updated.quota)}.`;
+      }, { status: categoryStatus });
+      const schedule = c.schedule_id ? schedules.get(c.schedule_id) : null;
+      return el('tr', { data: { categoryId: c.id, name: c.name } },
+        el('td', {}, el('strong', { text: c.name }), c.description ? el('div', { class: 'muted small', text: c.description }) : null),
+        el('td', { text: schedule ? schedule.label || formatWIB(schedule.starts_at) : 'All' }),
+        el('td', { class: 'num', text: count(c.sold) }),
+        el('td', { class: 'num', text: count(c.held) }),
+        el('td', { class: 'num', text: count(c.remaining) }),
+        el('td', { class: 'num', text: String(c.max_per_order) }),
+        el('td', {}, f));
+    });
+    fill(categoriesHolder, table('admin-categories',
+      ['Category', 'Schedule', { label: 'Sold', num: true }, { label: 'Held', num: true }, { label: 'Left', num: true }, { label: 'Max/order', num: true }, 'Price (Rp) · Quota'],
+      rows.length ? rows : [emptyRow(7, 'No ticket categories yet.')]));
+  }
+
+  const categoryForm = el('form', { id: 'add-category-form', class: 'form' },
+    el('div', { class: 'form-grid' },
+      field('Category name', input('tc-name', 'name', { required: true, placeholder: 'Festival' })),
+      field('Price (Rp)', input('tc-price', 'price', { type: 'number', min: 0, required: true, placeholder: '150000' })),
+      field('Quota', input('tc-quota', 'quota', { type: 'number', min: 0, required: true })),
+      field('Max per order', input('tc-max', 'max_per_order', { type: 'number', min: 1, max: 100, required: true, value: '4' })),
+      field('Schedule', scheduleSelect),
+      field('Sort order', input('tc-sort', 'sort_order', { type: 'number', value: '0' })),
+      field('Sale starts (WIB)', input('tc-sale-starts', 'sale_starts_at', { type: 'datetime-local' }), { hint: 'Optional' }),
+      field('Sale ends (WIB)', input('tc-sale-ends', 'sale_ends_at', { type: 'datetime-local' }), { hint: 'Optional' }),
+      field('Description', input('tc-description', 'description'), { span: true })),
+    el('div', { class: 'actions' }, el('button', { type: 'submit', class: 'btn btn-secondary', text: 'Add ticket category' })));
+  onSubmit(categoryForm, async (data) => {
+    const body = {
+      name: text(data, 'name'),
+      price: whole(data, 'price', 'Price'),
+      quota: whole(data, 'quota', 'Quota'),
+      max_per_order: whole(data, 'max_per_order', 'Max per order'),
+      description: text(data, 'description'),
+    };
+    const sort = optionalWhole(data, 'sort_order', 'Sort order');
+    if (sort !== undefined) body.sort_order = sort;
+    const schedule = text(data, 'schedule_id');
+    if (schedule) body.schedule_id = schedule;
+    const starts = when(data, 'sale_starts_at', 'Sale start');
+    const ends = when(data, 'sale_ends_at', 'Sale end');
+    if (starts) body.sale_starts_at = starts;
+    if (ends) body.sale_ends_at = ends;
+    const created = await post(`/api/admin/events/${id}/ticket-categories`, body);
+    categoryForm.reset();
+    await reload();
+    return `Added ticket category ${created.name} at ${rupiah(created.price)}.`;
+  }, { status: categoryStatus });
+
+  // -- merchandise
+  function drawMerch() {
+    const rows = (ev.merchandise || []).map((m) => {
+      const f = el('form', { class: 'row-form', attrs: { 'aria-label': `Edit ${m.name}` } },
+        el('label', { class: 'sr-only', attrs: { for: `mc-price-${m.id}` }, text: `Price of ${m.name}` }),
+        input(`mc-price-${m.id}`, 'price', { type: 'number', min: 0, value: String(m.price) }),
+        el('label', { class: 'sr-only', attrs: { for: `mc-stock-${m.id}` }, text: `Stock of ${m.name}` }),
+        input(`mc-stock-${m.id}`, 'stock', { type: 'number', min: 0, value: String(m.stock) }),
+        el('button', { type: 'submit', class: 'btn btn-small btn-secondary', text: 'Save' }));
+      onSubmit(f, async (data) => {
+        const updated = await patch(`/api/admin/merchandise/${m.id}`, {
+          price: whole(data, 'price', 'Price'),
+          stock: whole(data, 'stock', 'Stock'),
+        });
+        await reload();
+        return `Saved ${updated.name}: ${rupiah(updated.price)}, stock ${count(updated.stock)}.`;
+      }, { status: merchStatus });
+      return el('tr', { data: { merchId: m.id, name: m.name } },
+        el('td', {}, el('strong', { text: m.name }), m.description ? el('div', { class: 'muted small', text: m.description }) : null),
+        el('td', { class: 'num', text: count(m.sold) }),
+        el('td', { class: 'num', text: count(m.held) }),
+        el('td', { class: 'num', text: count(m.remaining) }),
+        el('td', { class: 'num', text: String(m.max_per_order) }),
+        el('td', {}, f));
+    });
+    fill(merchHolder, table('admin-merch',
+      ['Item', { label: 'Sold', num: true }, { label: 'Held', num: true }, { label: 'Left', num: true }, { label: 'Max/order', num: true }, 'Price (Rp) · Stock'],
+      rows.length ? rows : [emptyRow(6, 'No merchandise for this event yet.')]));
+  }
+
+  const merchForm = el('form', { id: 'add-merch-form', class: 'form' },
+    el('div', { class: 'form-grid' },
+      field('Item name', input('mc-name', 'name', { required: true, placeholder: 'Official T-shirt' })),
+      field('Price (Rp)', input('mc-price', 'price', { type: 'number', min: 0, required: true })),
+      field('Stock', input('mc-stock', 'stock', { type: 'number', min: 0, required: true })),
+      field('Max per order', input('mc-max', 'max_per_order', { type: 'number', min: 1, max: 100, value: '5' })),
+      field('Description', input('mc-description', 'description'), { span: true })),
+    el('div', { class: 'actions' }, el('button', { type: 'submit', class: 'btn btn-secondary', text: 'Add merchandise' })));
+  onSubmit(merchForm, async (data) => {
+    const body = {
+      event_id: id,
+      name: text(data, 'name'),
+      price: whole(data, 'price', 'Price'),
+      stock: whole(data, 'stock', 'Stock'),
+      description: text(data, 'description'),
+    };
+    const max = optionalWhole(data, 'max_per_order', 'Max per order');
+    if (max !== undefined) body.max_per_order = max;
+    const created = await post('/api/admin/merchandise', body);
+    merchForm.reset();
+    await reload();
+    return `Added ${created.name} at ${rupiah(created.price)}.`;
+  }, { status: merchStatus });
+
+  // -- waiting room
+  function drawRoom(settings) {
+    const status = msg('room-msg');
+    const num = (idName, name, label, hint, min, max) =>
+      field(label, input(idName, name, { type: 'number', min, max, required: true, value: String(settings[name]) }), { hint });
+    const paused = el('input', { type: 'checkbox', id: 'wr-paused', name: 'paused', checked: !!settings.paused });
+    const updated = el('p', { class: 'muted small', text: `Last changed ${formatWIB(settings.updated_at)}.` });
+    const form = el('form', { id: 'waiting-room-form', class: 'form' },
+      el('div', { class: 'form-grid' },
+        num('wr-rate', 'admission_rate_per_sec', 'Admissions per second', 'Visitors let in from the head of the queue each second (1–100000).', 1, 100000),
+        num('wr-active', 'max_active', 'Max active buyers', 'Admitted buyers allowed to shop at once.', 1, 10000000),
+        num('wr-ttl', 'token_ttl_secs', 'Admission token lifetime (s)', 'How long an admitted buyer has to check out (10–86400).', 10, 86400),
+        num('wr-grace', 'presence_grace_secs', 'Presence grace (s)', 'A visitor unseen this long is skipped at admission (5–3600).', 5, 3600)),
+      el('label', { class: 'check', attrs: { for: 'wr-paused' } }, paused, 'Pause admissions (the queue keeps its order)'),
+      updated,
+      status,
+      el('div', { class: 'actions' }, el('button', { type: 'submit', class: 'btn btn-secondary', text: 'Save waiting-room settings' })));
+    onSubmit(form, async (data) => {
+      const saved = await put(`/api/admin/events/${id}/waiting-room`, {
+        admission_rate_per_sec: whole(data, 'admission_rate_per_sec', 'Admissions per second'),
+        max_active: whole(data, 'max_active', 'Max active buyers'),
+        token_ttl_secs: whole(data, 'token_ttl_secs', 'Token lifetime'),
+        presence_grace_secs: whole(data, 'presence_grace_secs', 'Presence grace'),
+        paused: data.get('paused') === 'on',
+      });
+      updated.textContent = `Last changed ${formatWIB(saved.updated_at)}.`;
+      return saved.paused ? 'Saved. Admissions are paused.' : 'Saved. Admissions are running.';
+    }, { status });
+    fill(roomHolder, form);
+  }
+
+  const sectionOf = (title, idName, ...children) =>
+    el('section', { class: 'card admin-section', attrs: { 'aria-labelledby': idName } }, el('h2', { id: idName, text: title }), ...children);
+
+  (async () => {
+    try {
+      const [detail, room] = await Promise.all([get(`/api/admin/events/${id}`), get(`/api/admin/events/${id}/waiting-room`)]);
+      ev = detail;
+      drawHead();
+      drawDetails();
+      drawSchedules();
+      syncScheduleSelect();
+      drawCategories();
+      drawMerch();
+      drawRoom(room);
+      fill(view,
+        el('p', { class: 'crumbs' }, el('a', { href: '#events', text: '← All events' })),
+        pageStatus,
+        headHolder,
+        detailsHolder,
+        sectionOf('Schedules', 'schedules-title', schedulesHolder, scheduleStatus,
+          el('h3', { text: 'Add a schedule' }), scheduleForm),
+        sectionOf('Ticket categories', 'categories-title', categoriesHolder, categoryStatus,
+          el('h3', { text: 'Add a ticket category' }), categoryForm),
+        sectionOf('Merchandise', 'merch-title', merchHolder, merchStatus,
+          el('h3', { text: 'Add merchandise' }), merchForm),
+        sectionOf('Waiting room', 'room-title', roomHolder));
+      if (flash) say(pageStatus, flash, 'ok');
+      flash = null;
+    } catch (err) {
+      say(pageStatus, err.status === 404 ? 'This event does not exist (it may have been deleted).' : describeError(err), 'error');
+      view.lastElementChild?.remove();
+    }
+  })();
+}
+
+// ---- users ---------------------------------------------------------------------------------------
+
+const PAGE = 100;
+
+function usersView() {
+  const status = msg('users-msg');
+  const tbody = el('tbody', {}, emptyRow(4, 'Loading users…'));
+  const more = el('button', { type: 'button', class: 'btn btn-secondary btn-small', text: 'Load more', hidden: true });
+  const me = getSession()?.user;
+  let offset = 0;
+
+  const row = (u) => {
+    const select = el('select', { id: `role-${u.id}`, name: 'role' },
+      ['buyer', 'staff', 'admin'].map((r) => el('option', { value: r, text: r, selected: u.role === r })));
+    const form = el('form', { class: 'row-form', attrs: { 'aria-label': `Role of ${u.email}` } },
+      el('label', { class: 'sr-only', attrs: { for: select.id }, text: `Role of ${u.email}` }),
+      select,
+      el('button', { type: 'submit', class: 'btn btn-small btn-secondary', text: 'Save role' }));
+    onSubmit(form, async (data) => {
+      const updated = await put(`/api/admin/users/${u.id}/role`, { role: String(data.get('role')) });
+      return `${updated.email} is now ${updated.role}. The change applies at their next sign-in.`;
+    }, { status });
+    return el('tr', { data: { userId: u.id, email: u.email } },
+      el('td', {}, el('strong', { text: u.name }), me && me.id === u.id ? el('span', { class: 'muted small', text: ' (you)' }) : null),
+      el('td', { text: u.email }),
+      el('td', { text: formatWIB(u.created_at) }),
+      el('td', {}, form));
+  };
+
+  const load = async () => {
+    const users = await get(`/api/admin/users?limit=${PAGE}&offset=${offset}`);
+    if (offset === 0) tbody.replaceChildren();
+    for (const u of users) tbody.append(row(u));
+    if (offset === 0 && users.length === 0) tbody.append(emptyRow(4, 'No users.'));
+    offset += users.length;
+    more.hidden = users.length < PAGE;
+  };
+  onAction(more, load, { status });
+
+  fill(view, el('section', { class: 'card admin-section', attrs: { 'aria-labelledby': 'users-title' } },
+    el('h2', { id: 'users-title', text: 'Users' }),
+    el('p', { class: 'muted small', text: 'Give staff the staff role for gate check-in. A role change applies when the user next signs in.' }),
+    status,
+    el('div', { class: 'table-wrap' },
+      el('table', { id: 'admin-users' },
+        el('thead', {}, el('tr', {}, ['Name', 'Email', 'Joined (WIB)', 'Role'].map((h) => el('th', { scope: 'col', text: h })))),
+        tbody)),
+    el('p', { class: 'actions' }, more)));
+  load().catch((err) => say(status, describeError(err), 'error'));
+}
+
+// ---- audit log -----------------------------------------------------------------------------------
+
+const ENTITIES = ['', 'event', 'schedule', 'ticket_category', 'merchandise', 'user'];
+
+function auditView(query) {
+  const status = msg('audit-msg');
+  const tbody = el('tbody', {}, emptyRow(6, 'Loading…'));
+  const older = el('button', { type: 'button', class: 'btn btn-secondary btn-small', text: 'Load older entries', hidden: true });
+  const actors = new Map();
+  let filters = { entity: query.get('entity') || '', entity_id: query.get('entity_id') || '' };
+  let before = null;
+
+  const entitySelect = el('select', { id: 'audit-entity', name: 'entity' },
+    ENTITIES.map((e) => el('option', { value: e, text: e || 'Everything', selected: e === filters.entity })));
+  const entityId = input('audit-entity-id', 'entity_id', { value: filters.entity_id, placeholder: 'any' });
+  const form = el('form', { id: 'audit-filter-form', class: 'form' },
+    el('div', { class: 'form-grid' },
+      field('Entity', entitySelect),
+      field('Entity id', entityId, { hint: 'Optional UUID' })),
+    el('div', { class: 'actions' }, el('button', { type: 'submit', class: 'btn btn-secondary', text: 'Show entries' })));
+
+  const row = (e) => el('tr', {},
+    el('td', { text: formatWIB(e.created_at) }),
+    el('td', {}, el('strong', { text: e.action })),
+    el('td', { text: e.entity }),
+    el('td', { class: 'mono', text: e.entity_id || '—' }),
+    el('td', { text: e.actor_id ? actors.get(e.actor_id) || e.actor_id : 'system' }),
+    el('td', {}, el('code', { class: 'mono details-json', text: JSON.stringify(e.details ?? {}, null, 1) })));
+
+  const load = async (reset) => {
+    if (reset) before = null;
+    const q = new URLSearchParams({ limit: String(PAGE) });
+    if (filters.entity) q.set('entity', filters.entity);
+    if (filters.entity_id) q.set('entity_id', filters.entity_id);
+    if (before !== null) q.set('before', String(before));
+    const entries = await get(`/api/admin/audit-log?${q}`);
+    if (reset) tbody.replaceChildren();
+    for (const e of entries) tbody.append(row(e));
+    if (reset && entries.length === 0) tbody.append(emptyRow(6, 'No entries match.'));
+    if (entries.length) before = entries[entries.length - 1].id;
+    older.hidden = entries.length < PAGE;
+  };
+
+  onSubmit(form, async (data) => {
+    const idValue = text(data, 'entity_id');
+    if (idValue && !isUuid(idValue)) throw new Error('Entity id must be a UUID.');
+    filters = { entity: text(data, 'entity'), entity_id: idValue };
+    await load(true);
+    return undefined;
+  }, { status });
+  onAction(older, () => load(false), { status });
+
+  fill(view, el('section', { class: 'card admin-section', attrs: { 'aria-labelledby': 'audit-title' } },
+    el('h2', { id: 'audit-title', text: 'Audit log' }),
+    el('p', { class: 'muted small', text: 'Every admin change, newest first, with who made it.' }),
+    form,
+    status,
+    el('div', { class: 'table-wrap' },
+      el('table', { id: 'admin-audit' },
+        el('thead', {}, el('tr', {}, ['When (WIB)', 'Action', 'Entity', 'Entity id', 'By', 'Details'].map((h) => el('th', { scope: 'col', text: h })))),
+        tbody)),
+    el('p', { class: 'actions' }, older)));
+
+  // Actor ids are shown as emails when the user list has them (first page of users only).
+  get(`/api/admin/users?limit=${PAGE}`)
+    .then((users) => users.forEach((u) => actors.set(u.id, u.email)))
+    .catch(() => {})
+    .finally(() => load(true).catch((err) => say(status, describeError(err), 'error')));
+}
+
+// ---- start ---------------------------------------------------------------------------------------
+
+onSessionChange(() => {
+  // Signed out (here or in another tab), or the token was refused: back to the sign-in panel.
+  if (!getSession()) {
+    view = null;
+    showSignIn('You are signed out. Sign in with an admin account to continue.');
+  }
+});
+
+boot();
