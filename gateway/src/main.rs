@@ -16,6 +16,11 @@ struct Cli {
 enum Command {
     /// Serve the API and the storefront (the default).
     Serve,
+    /// Local all-in-one: the gateway plus the checkout worker's tasks in this one process.
+    Local {
+        #[command(flatten)]
+        worker: checkout_worker::config::Config,
+    },
     /// Apply database migrations and exit.
     Migrate,
     /// Create an admin account (or promote an existing one). The password is read from ADMIN_PASSWORD.
@@ -36,6 +41,15 @@ async fn main() -> anyhow::Result<()> {
         Command::Serve => {
             let app = Application::build(cli.config).await?;
             app.run_until(gateway::shutdown_signal()).await
+        }
+        Command::Local { worker } => {
+            worker.validate()?;
+            let app = Application::build(cli.config).await?;
+            let shutdown = telemetry::shutdown_token();
+            let worker = tokio::spawn(checkout_worker::run(worker, shutdown.clone()));
+            let stop = shutdown.clone();
+            app.run_until(async move { stop.cancelled().await }).await?;
+            worker.await?
         }
         Command::Migrate => {
             let url = cli.config.database_url.expose();
