@@ -133,6 +133,14 @@ pub struct Config {
     #[arg(long, env = "REGISTER_PER_IP_PER_MIN", default_value_t = 300)]
     pub register_per_ip_per_min: u32,
 
+    /// Queue joins per client IP per minute; high because a whole campus may share one NAT address.
+    #[arg(long, env = "JOIN_PER_IP_PER_MIN", default_value_t = 6000)]
+    pub join_per_ip_per_min: u32,
+
+    /// Queue status polls per client IP per minute.
+    #[arg(long, env = "STATUS_PER_IP_PER_MIN", default_value_t = 60000)]
+    pub status_per_ip_per_min: u32,
+
     /// Take the client IP from `X-Forwarded-For` (only behind a trusted proxy).
     #[arg(long, env = "TRUST_FORWARDED_FOR", default_value_t = false)]
     pub trust_forwarded_for: bool,
@@ -194,6 +202,8 @@ impl Config {
             ("LOGIN_PER_EMAIL_PER_MIN", self.login_per_email_per_min),
             ("LOGIN_PER_IP_PER_MIN", self.login_per_ip_per_min),
             ("REGISTER_PER_IP_PER_MIN", self.register_per_ip_per_min),
+            ("JOIN_PER_IP_PER_MIN", self.join_per_ip_per_min),
+            ("STATUS_PER_IP_PER_MIN", self.status_per_ip_per_min),
         ] {
             if v == 0 {
                 bail!("{name} must be at least 1");

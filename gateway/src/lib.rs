@@ -6,10 +6,11 @@
 //! - [`http`]: the router, middleware stack and request extractors; each domain module owns its routes.
 //! - [`catalog`]: public events and merchandise, with a one-second in-process cache.
 //! - [`accounts`]: registration, sign-in, JWT access tokens, roles and permissions.
-//! - [`admin`]: catalog CRUD, users, waiting-room settings, audit log.
+//! - [`admin`]: catalog CRUD, users, waiting-room settings and stats, audit log.
+//! - [`queue`]: the waiting room's join, status, WebSocket and SSE push (with the per-gateway push hub).
 //! - [`ratelimit`]: GCRA limits shared through Redis, with a local fallback.
 //! - [`health`], [`openapi`]: operations (logging, metrics and shutdown come from the `telemetry` crate).
-//! - [`db`], [`redis`]: connections; [`bootstrap`], [`demo`]: start-up data.
+//! - [`db`]: the PostgreSQL pool and migrations; [`bootstrap`], [`demo`]: start-up data.
 //!
 //! [`Application::build`] wires everything; tests and the binary start the gateway the same way.
 
@@ -24,8 +25,8 @@ pub mod error;
 pub mod health;
 pub mod http;
 pub mod openapi;
+pub mod queue;
 pub mod ratelimit;
-pub mod redis;
 pub mod state;
 
 use std::{future::Future, net::SocketAddr, sync::Arc, time::Duration};
@@ -101,7 +102,7 @@ pub async fn build_state(config: Config) -> anyhow::Result<AppState> {
     if config.migrate_on_start {
         db::migrate(&db).await?;
     }
-    let redis = redis::connect(config.redis_url.expose(), 4).await?;
+    let redis = keyspace::connect(config.redis_url.expose(), 4).await?;
     if let (Some(email), Some(password)) = (
         &config.bootstrap_admin_email,
         &config.bootstrap_admin_password,
@@ -116,7 +117,12 @@ pub async fn build_state(config: Config) -> anyhow::Result<AppState> {
     let keys = Keyspace::new(config.redis_key_prefix.clone());
     let rules = Rules::from_config(&config);
     let hashers = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let signer = waiting_room::tokens::Signer::new(config.jwt_secret().as_bytes());
     Ok(AppState {
+        queue: waiting_room::queue::Queue::new(redis.clone(), keys.clone()),
+        hub: queue::hub::Hub::new(signer.clone()),
+        signer,
+        shutdown: tokio_util::sync::CancellationToken::new(),
         limits: RateLimiter::new(redis.clone(), keys.clone(), &rules.all()),
         rules,
         tokens: TokenKeys::new(config.jwt_secret().as_bytes(), config.access_token_ttl_secs),
@@ -137,6 +143,18 @@ pub async fn run(
 ) -> anyhow::Result<()> {
     let _ = telemetry::metrics_handle();
     let housekeeping = tokio::spawn(housekeeping(state.clone()));
+    let hub = tokio::spawn(queue::hub::run(
+        state.hub.clone(),
+        state.queue.clone(),
+        state.config.redis_url.expose().to_owned(),
+        state.shutdown.clone(),
+    ));
+    let token = state.shutdown.clone();
+    let shutdown = async move {
+        shutdown.await;
+        // Tell push connections to close so the graceful shutdown can complete.
+        token.cancel();
+    };
     let app = http::router(state);
     tracing::info!(addr = %listener.local_addr()?, "gateway listening");
     let served = axum::serve(
@@ -146,6 +164,11 @@ pub async fn run(
     .with_graceful_shutdown(shutdown)
     .await;
     housekeeping.abort();
+    match hub.await {
+        Ok(Err(e)) => tracing::warn!(error = %e, "push hub ended with an error"),
+        Err(e) => tracing::warn!(error = %e, "push hub task failed"),
+        Ok(Ok(())) => {}
+    }
     served.context("serving HTTP")
 }
 

@@ -16,10 +16,13 @@ struct Cli {
 enum Command {
     /// Serve the API and the storefront (the default).
     Serve,
-    /// Local all-in-one: the gateway plus the checkout worker's tasks in this one process.
+    /// Local all-in-one: the gateway, the admission controller and the checkout worker in one process.
     Local {
         #[command(flatten)]
         worker: checkout_worker::config::Config,
+        /// Admission controller tick.
+        #[arg(long, env = "ADMISSION_TICK_MS", default_value_t = 500)]
+        admission_tick_ms: u64,
     },
     /// Apply database migrations and exit.
     Migrate,
@@ -42,10 +45,16 @@ async fn main() -> anyhow::Result<()> {
             let app = Application::build(cli.config).await?;
             app.run_until(gateway::shutdown_signal()).await
         }
-        Command::Local { worker } => {
+        Command::Local {
+            worker,
+            admission_tick_ms,
+        } => {
             worker.validate()?;
             let app = Application::build(cli.config).await?;
             let shutdown = telemetry::shutdown_token();
+            let (db, queue) = (app.state().db.clone(), app.state().queue.clone());
+            let tick = std::time::Duration::from_millis(admission_tick_ms);
+            tokio::spawn(waiting_room::run(db, queue, tick, shutdown.clone()));
             let worker = tokio::spawn(checkout_worker::run(worker, shutdown.clone()));
             let stop = shutdown.clone();
             app.run_until(async move { stop.cancelled().await }).await?;

@@ -17,6 +17,7 @@ use utoipa::{
     tags(
         (name = "catalog", description = "Public events and merchandise (no login)"),
         (name = "accounts", description = "Register, sign in"),
+        (name = "waiting room", description = "Join, wait, get admitted: polling, WebSocket and SSE"),
         (name = "admin", description = "Admin and staff operations"),
         (name = "operations", description = "Health, readiness, metrics")
     )

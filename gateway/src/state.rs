@@ -6,10 +6,14 @@ use fred::clients::Pool as RedisPool;
 use keyspace::Keyspace;
 use sqlx::PgPool;
 
+use tokio_util::sync::CancellationToken;
+use waiting_room::{queue::Queue, tokens::Signer};
+
 use crate::{
     accounts::{password::PasswordHasherPool, token::TokenKeys},
     catalog::cache::CatalogCache,
     config::Config,
+    queue::hub::Hub,
     ratelimit::{RateLimiter, Rule},
 };
 
@@ -25,6 +29,14 @@ pub struct AppState {
     /// The public catalog's short-lived in-memory cache; admin writes clear it.
     pub catalog_cache: CatalogCache,
     pub config: Arc<Config>,
+    /// The waiting rooms in Redis.
+    pub queue: Queue,
+    /// Signs and checks visitor and admission tokens.
+    pub signer: Signer,
+    /// This gateway's push connections.
+    pub hub: Hub,
+    /// Cancelled when the gateway begins shutting down, so long-lived sockets close and let it finish.
+    pub shutdown: CancellationToken,
 }
 
 /// The rate-limit rules in force, built from configuration.
@@ -33,6 +45,8 @@ pub struct Rules {
     pub login_email: Rule,
     pub login_ip: Rule,
     pub register_ip: Rule,
+    pub join_ip: Rule,
+    pub status_ip: Rule,
 }
 
 impl Rules {
@@ -53,10 +67,26 @@ impl Rules {
                 per_minute: c.register_per_ip_per_min,
                 burst: c.register_per_ip_per_min,
             },
+            join_ip: Rule {
+                scope: "join-ip",
+                per_minute: c.join_per_ip_per_min,
+                burst: c.join_per_ip_per_min,
+            },
+            status_ip: Rule {
+                scope: "status-ip",
+                per_minute: c.status_per_ip_per_min,
+                burst: c.status_per_ip_per_min,
+            },
         }
     }
 
-    pub fn all(&self) -> [Rule; 3] {
-        [self.login_email, self.login_ip, self.register_ip]
+    pub fn all(&self) -> [Rule; 5] {
+        [
+            self.login_email,
+            self.login_ip,
+            self.register_ip,
+            self.join_ip,
+            self.status_ip,
+        ]
     }
 }

@@ -1,4 +1,5 @@
-//! The Redis key layout: every key, stream and channel the system uses is named here and nowhere else.
+//! Redis for every process: the key layout (every key, stream and channel is named here and nowhere
+//! else) and the connection pool ([`connect`]).
 //!
 //! # Layout
 //!
@@ -10,10 +11,21 @@
 //! | key | type | holds |
 //! |---|---|---|
 //! | `rl:{scope}:{subject}` | string | the GCRA "theoretical arrival time" of one rate-limited subject |
-//! | `{event:E}:queue` | sorted set | waiting visitors by sequence number |
+//! | `{event:E}:queue` | sorted set | waiting visitors (member: visitor id, score: sequence number) |
+//! | `{event:E}:seq` | string | last sequence number handed out (INCR) |
+//! | `{event:E}:visitors` | hash | visitor id → sequence number, so a rejoin keeps its place |
+//! | `{event:E}:prequeue` | set | visitors who arrived before the sale opened, awaiting the draw |
+//! | `{event:E}:draw` | hash | the pre-queue draw: `seed_hash` before opening, `seed` and `drawn` after |
+//! | `{event:E}:seen` | sorted set | visitor id → last time (ms) a socket or poll showed the visitor present |
+//! | `{event:E}:active` | sorted set | admitted visitor id → admission expiry (ms) |
+//! | `{event:E}:state` | hash | controller state: `admitted_through`, `left`, `admitted_total`, token-bucket `last_ms`/`allowance` |
+//! | `{event:E}:used:{jti}` | string | an admission token already spent at checkout (TTL = token lifetime) |
 //! | `{event:E}:stock` | hash | live remaining stock per ticket category / merchandise item |
-//! | `catalog:changed` | pub/sub channel | catalog ids changed by an admin, so caches drop them |
+//! | `wr:ticks` | pub/sub channel | one message per event per controller tick: progress, admissions, stock |
 
+mod connect;
+
+pub use connect::connect;
 use uuid::Uuid;
 
 /// Names every Redis key. Cheap to clone; built once from configuration.
@@ -50,9 +62,63 @@ impl Keyspace {
         self.event_key(event, "stock")
     }
 
-    /// Channel on which a changed catalog entry is announced to every gateway's cache.
-    pub fn catalog_changed_channel(&self) -> String {
-        format!("{}catalog:changed", self.prefix)
+    /// Last sequence number handed out in one event's waiting room.
+    pub fn queue_seq(&self, event: Uuid) -> String {
+        self.event_key(event, "seq")
+    }
+
+    /// Visitor id → sequence number.
+    pub fn queue_visitors(&self, event: Uuid) -> String {
+        self.event_key(event, "visitors")
+    }
+
+    /// Visitors waiting for the opening draw.
+    pub fn queue_prequeue(&self, event: Uuid) -> String {
+        self.event_key(event, "prequeue")
+    }
+
+    /// The opening draw's seed hash, seed and status.
+    pub fn queue_draw(&self, event: Uuid) -> String {
+        self.event_key(event, "draw")
+    }
+
+    /// Visitor id → last seen (ms since the epoch).
+    pub fn queue_seen(&self, event: Uuid) -> String {
+        self.event_key(event, "seen")
+    }
+
+    /// Admitted visitor id → admission expiry (ms since the epoch).
+    pub fn queue_active(&self, event: Uuid) -> String {
+        self.event_key(event, "active")
+    }
+
+    /// The admission controller's per-event state.
+    pub fn queue_state(&self, event: Uuid) -> String {
+        self.event_key(event, "state")
+    }
+
+    /// Marker of an admission token spent at checkout.
+    pub fn admission_used(&self, event: Uuid, jti: &str) -> String {
+        self.event_key(event, &format!("used:{jti}"))
+    }
+
+    /// Channel carrying every controller tick (progress, admissions, stock) to every gateway.
+    pub fn ticks_channel(&self) -> String {
+        format!("{}wr:ticks", self.prefix)
+    }
+
+    /// Every key of one event's waiting room, in the order the queue scripts expect them.
+    pub fn queue_keys(&self, event: Uuid) -> Vec<String> {
+        vec![
+            self.event_queue(event),
+            self.queue_seq(event),
+            self.queue_visitors(event),
+            self.queue_prequeue(event),
+            self.queue_draw(event),
+            self.queue_seen(event),
+            self.queue_active(event),
+            self.queue_state(event),
+        ]
     }
 
     fn event_key(&self, event: Uuid, what: &str) -> String {
@@ -71,6 +137,8 @@ mod tests {
         let tag = format!("{{event:{e}}}");
         assert!(ks.event_queue(e).contains(&tag));
         assert!(ks.event_stock(e).contains(&tag));
+        assert!(ks.queue_keys(e).iter().all(|k| k.contains(&tag)));
+        assert!(ks.admission_used(e, "x").contains(&tag));
         assert!(ks.event_queue(e).starts_with("qc:"));
     }
 

@@ -36,6 +36,8 @@ pub struct TestApp {
     pub db: PgPool,
     pub db_name: String,
     pub redis_prefix: String,
+    /// The gateway's shared state (queue, signer, hub) for arranging and asserting.
+    pub state: gateway::state::AppState,
     shutdown: Option<oneshot::Sender<()>>,
     server: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
 }
@@ -99,6 +101,7 @@ pub async fn spawn_app_with(opts: Options) -> TestApp {
         .expect("the gateway builds");
     let addr = app.local_addr();
     let db = app.state().db.clone();
+    let state = app.state().clone();
     let (tx, rx) = oneshot::channel::<()>();
     let server = tokio::spawn(app.run_until(async move {
         let _ = rx.await;
@@ -112,6 +115,7 @@ pub async fn spawn_app_with(opts: Options) -> TestApp {
         db,
         db_name,
         redis_prefix,
+        state,
         shutdown: Some(tx),
         server: Some(server),
     }

@@ -1,10 +1,15 @@
 //! Admin: the waiting-room settings of an event (`PUT /api/admin/events/{id}/waiting-room`).
 
 use axum::extract::State;
+use serde::Serialize;
 use serde_json::json;
+use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
-use waiting_room::settings::{self, Settings, SettingsError, SettingsPatch};
+use waiting_room::{
+    queue::QueueStats,
+    settings::{self, Settings, SettingsError, SettingsPatch},
+};
 
 use super::audit;
 use crate::{
@@ -15,7 +20,9 @@ use crate::{
 };
 
 pub fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(get_settings, put_settings))
+    OpenApiRouter::new()
+        .routes(routes!(get_settings, put_settings))
+        .routes(routes!(stats))
 }
 
 impl From<SettingsError> for ApiError {
@@ -74,4 +81,48 @@ async fn put_settings(
     .await?;
     tx.commit().await?;
     Ok(axum::Json(now))
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct WaitingRoomStats {
+    #[serde(flatten)]
+    pub queue: QueueStats,
+    pub admission_rate_per_sec: i32,
+    pub max_active: i32,
+    pub paused: bool,
+    /// Seconds until everyone waiting now is admitted at the current rate.
+    pub estimated_drain_secs: i64,
+    /// Push connections held by this gateway (all events).
+    pub push_connections_here: usize,
+}
+
+/// Live queue figures: waiting, pre-queue, admitted and active, leavers, rate, time to drain.
+#[utoipa::path(get, path = "/api/admin/events/{id}/waiting-room/stats", tag = "admin", security(("bearer" = [])),
+    params(("id" = Uuid, Path)),
+    responses((status = 200, body = WaitingRoomStats), (status = 404, body = ErrorBody)))]
+async fn stats(
+    State(state): State<AppState>,
+    user: AuthUser,
+    ApiPath(id): ApiPath<Uuid>,
+) -> Result<axum::Json<WaitingRoomStats>, ApiError> {
+    user.require(Permission::ControlWaitingRoom)?;
+    let mut conn = state.db.acquire().await?;
+    let s = settings::load(&mut conn, id)
+        .await?
+        .ok_or(ApiError::NotFound("event"))?;
+    drop(conn);
+    let queue = state
+        .queue
+        .stats(id, chrono::Utc::now().timestamp_millis())
+        .await
+        .map_err(|e| ApiError::Internal(e.into()))?;
+    let rate = i64::from(s.admission_rate_per_sec.max(1));
+    Ok(axum::Json(WaitingRoomStats {
+        estimated_drain_secs: (queue.waiting + queue.prequeue + rate - 1) / rate,
+        queue,
+        admission_rate_per_sec: s.admission_rate_per_sec,
+        max_active: s.max_active,
+        paused: s.paused,
+        push_connections_here: state.hub.connections(),
+    }))
 }

@@ -30,7 +30,9 @@ use tower_http::{
 use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
 
-use crate::{accounts, admin, catalog, error::ApiError, health, openapi::ApiDoc, state::AppState};
+use crate::{
+    accounts, admin, catalog, error::ApiError, health, openapi::ApiDoc, queue, state::AppState,
+};
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
@@ -39,6 +41,7 @@ pub fn router(state: AppState) -> Router {
     let (api, doc) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .merge(catalog::routes::router())
         .merge(accounts::routes::router())
+        .merge(queue::router())
         .merge(admin::router())
         .merge(health::router())
         .split_for_parts();

@@ -1,5 +1,5 @@
-//! The Redis connection pool shared by request handlers (never by blocking stream reads, which get their
-//! own client).
+//! The Redis connection pool every process uses for ordinary commands (never for blocking stream reads,
+//! which get a client of their own).
 
 use std::time::Duration;
 

@@ -1,0 +1,302 @@
+//! The push hub of one gateway: every WebSocket and SSE connection registers here, and each controller
+//! tick (one Redis pub/sub message per event) fans out to this gateway's connections of that event. Any
+//! gateway can serve any visitor: they all hear every tick.
+//!
+//! Each connection has a small bounded buffer; a client too slow to drain it is dropped rather than
+//! allowed to grow memory. Connected visitors are marked present in batches, so a visitor with an open
+//! socket is never skipped for absence.
+
+use std::{
+    collections::HashMap,
+    sync::{
+        Arc, Mutex,
+        atomic::{AtomicU64, Ordering},
+    },
+    time::Duration,
+};
+
+use fred::{
+    interfaces::{ClientLike, EventInterface, PubsubInterface},
+    prelude::{Builder, Config},
+};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
+use waiting_room::{progress::Progress, queue::Queue, tokens::Signer};
+
+use super::push::{Push, ms_to_time};
+
+/// Messages buffered per connection before it counts as too slow.
+pub const CONNECTION_BUFFER: usize = 32;
+/// How often connected visitors are marked present.
+const PRESENCE_EVERY: Duration = Duration::from_secs(5);
+
+#[derive(Clone)]
+pub struct Hub {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    conns: Mutex<HashMap<Uuid, HashMap<u64, Conn>>>,
+    last: Mutex<HashMap<Uuid, Arc<Progress>>>,
+    next_id: AtomicU64,
+    signer: Signer,
+}
+
+struct Conn {
+    visitor: Uuid,
+    /// Known once the visitor has a place (pre-queue visitors get one at the draw).
+    seq: Option<i64>,
+    admitted: bool,
+    tx: mpsc::Sender<Push>,
+}
+
+/// Removes the connection from the hub when its socket task ends.
+pub struct Registration {
+    hub: Hub,
+    event: Uuid,
+    id: u64,
+}
+
+impl Drop for Registration {
+    fn drop(&mut self) {
+        let mut conns = self.hub.inner.conns.lock().expect("hub lock");
+        if let Some(m) = conns.get_mut(&self.event) {
+            m.remove(&self.id);
+            if m.is_empty() {
+                conns.remove(&self.event);
+            }
+        }
+        metrics::gauge!("push_connections").decrement(1.0);
+    }
+}
+
+impl Hub {
+    pub fn new(signer: Signer) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                conns: Mutex::new(HashMap::new()),
+                last: Mutex::new(HashMap::new()),
+                next_id: AtomicU64::new(1),
+                signer,
+            }),
+        }
+    }
+
+    /// Registers a connection; its messages arrive on the returned receiver.
+    pub fn register(
+        &self,
+        event: Uuid,
+        visitor: Uuid,
+        seq: Option<i64>,
+        admitted: bool,
+    ) -> (Registration, mpsc::Receiver<Push>) {
+        let (tx, rx) = mpsc::channel(CONNECTION_BUFFER);
+        let id = self.inner.next_id.fetch_add(1, Ordering::Relaxed);
+        self.inner
+            .conns
+            .lock()
+            .expect("hub lock")
+            .entry(event)
+            .or_default()
+            .insert(
+                id,
+                Conn {
+                    visitor,
+                    seq,
+                    admitted,
+                    tx,
+                },
+            );
+        metrics::gauge!("push_connections").increment(1.0);
+        (
+            Registration {
+                hub: self.clone(),
+                event,
+                id,
+            },
+            rx,
+        )
+    }
+
+    /// The latest progress heard for `event`, if any.
+    pub fn last(&self, event: Uuid) -> Option<Arc<Progress>> {
+        self.inner
+            .last
+            .lock()
+            .expect("hub lock")
+            .get(&event)
+            .cloned()
+    }
+
+    pub fn connections(&self) -> usize {
+        self.inner
+            .conns
+            .lock()
+            .expect("hub lock")
+            .values()
+            .map(HashMap::len)
+            .sum()
+    }
+
+    /// Fans one tick out to this gateway's connections of its event.
+    pub fn apply(&self, progress: Progress, queue_seqs: &HashMap<Uuid, i64>) {
+        let event = progress.event;
+        let progress = Arc::new(progress);
+        let previous = self
+            .inner
+            .last
+            .lock()
+            .expect("hub lock")
+            .insert(event, progress.clone());
+        let stock_changed = previous.as_ref().is_none_or(|p| p.stock != progress.stock);
+        let pause_changed = previous
+            .as_ref()
+            .is_some_and(|p| p.paused != progress.paused);
+        let admitted: HashMap<Uuid, &waiting_room::progress::Admitted> =
+            progress.admitted.iter().map(|a| (a.visitor, a)).collect();
+        let now = chrono::Utc::now().timestamp();
+
+        let mut conns = self.inner.conns.lock().expect("hub lock");
+        let Some(of_event) = conns.get_mut(&event) else {
+            return;
+        };
+        let mut too_slow = Vec::new();
+        for (id, conn) in of_event.iter_mut() {
+            if conn.seq.is_none() {
+                conn.seq = queue_seqs.get(&conn.visitor).copied();
+            }
+            let mut out: Vec<Push> = Vec::with_capacity(3);
+            if let Some(a) = admitted.get(&conn.visitor) {
+                conn.admitted = true;
+                out.push(Push::Admitted {
+                    admission_token: self.inner.signer.admission(
+                        event,
+                        conn.visitor,
+                        a.seq,
+                        now,
+                        a.expires_ms,
+                    ),
+                    expires_at: ms_to_time(a.expires_ms),
+                });
+            } else if !conn.admitted {
+                match conn.seq {
+                    Some(seq) if Push::is_open(&progress) => {
+                        let ahead = (seq - progress.admitted_through - 1).max(0);
+                        out.push(Push::position(ahead, Some(&progress)));
+                    }
+                    _ => out.push(Push::pre_queue(Some(&progress), None)),
+                }
+            }
+            if pause_changed {
+                out.push(Push::Paused {
+                    paused: progress.paused,
+                });
+            }
+            if stock_changed {
+                out.push(Push::stock(&progress));
+            }
+            for push in out {
+                if conn.tx.try_send(push).is_err() {
+                    too_slow.push(*id);
+                    break;
+                }
+            }
+        }
+        for id in too_slow {
+            // Dropping the sender ends the connection's task; its Registration then cleans up.
+            of_event.remove(&id);
+            metrics::counter!("push_dropped_slow_total").increment(1);
+        }
+    }
+
+    /// Visitors connected per event, for presence and for learning sequence numbers after the draw.
+    fn snapshot(&self) -> Vec<(Uuid, Vec<Uuid>, Vec<Uuid>)> {
+        let conns = self.inner.conns.lock().expect("hub lock");
+        conns
+            .iter()
+            .map(|(event, m)| {
+                let all: Vec<Uuid> = m.values().map(|c| c.visitor).collect();
+                let seqless: Vec<Uuid> = m
+                    .values()
+                    .filter(|c| c.seq.is_none())
+                    .map(|c| c.visitor)
+                    .collect();
+                (*event, all, seqless)
+            })
+            .collect()
+    }
+}
+
+/// Subscribes to the controller's ticks and keeps connected visitors present, until `shutdown`.
+pub async fn run(
+    hub: Hub,
+    queue: Queue,
+    redis_url: String,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
+    let subscriber = Builder::from_config(Config::from_url(&redis_url)?)
+        .set_policy(fred::prelude::ReconnectPolicy::new_exponential(
+            0, 100, 2_000, 2,
+        ))
+        .build_subscriber_client()?;
+    subscriber.init().await?;
+    // Resubscribe automatically after a reconnect (a Redis restart must not silence the queue).
+    let _resubscribe = subscriber.manage_subscriptions();
+    subscriber.subscribe(queue.keys().ticks_channel()).await?;
+    let mut messages = subscriber.message_rx();
+    let mut presence = tokio::time::interval(PRESENCE_EVERY);
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => break,
+            _ = presence.tick() => {
+                let now_ms = chrono::Utc::now().timestamp_millis();
+                for (event, visitors, _) in hub.snapshot() {
+                    for chunk in visitors.chunks(5_000) {
+                        if let Err(e) = queue.touch(event, chunk, now_ms).await {
+                            tracing::warn!(error = %e, "presence update failed");
+                        }
+                    }
+                }
+            }
+            message = messages.recv() => {
+                let message = match message {
+                    Ok(m) => m,
+                    Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
+                        tracing::warn!(skipped = n, "push hub lagged behind the controller");
+                        continue;
+                    }
+                    Err(_) => break,
+                };
+                let Some(text) = message.value.as_str() else { continue };
+                let progress: Progress = match serde_json::from_str(&text) {
+                    Ok(p) => p,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "unreadable tick message");
+                        continue;
+                    }
+                };
+                // Pre-queue visitors learn their place right after the draw: one lookup for all of them.
+                let mut seqs = HashMap::new();
+                if Push::is_open(&progress)
+                    && let Some((_, _, seqless)) = hub.snapshot().into_iter().find(|(e, _, _)| *e == progress.event)
+                    && !seqless.is_empty()
+                {
+                    match queue.seqs(progress.event, &seqless).await {
+                        Ok(found) => {
+                            for (v, s) in seqless.into_iter().zip(found) {
+                                if let Some(s) = s {
+                                    seqs.insert(v, s);
+                                }
+                            }
+                        }
+                        Err(e) => tracing::warn!(error = %e, "sequence lookup failed"),
+                    }
+                }
+                hub.apply(progress, &seqs);
+            }
+        }
+    }
+    let _ = subscriber.quit().await;
+    Ok(())
+}

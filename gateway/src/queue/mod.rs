@@ -1,0 +1,377 @@
+//! The waiting room's HTTP side: join, status (polling), WebSocket and SSE push.
+//!
+//! No login is needed to wait. A join returns a signed visitor credential, also set as a cookie scoped to
+//! the event's queue paths; every queue call accepts the cookie or a `visitor_token` query parameter
+//! (browsers cannot set headers on a WebSocket).
+
+pub mod hub;
+pub mod push;
+
+use std::{convert::Infallible, time::Duration};
+
+use axum::{
+    extract::{
+        Query, State,
+        ws::{Message, WebSocket, WebSocketUpgrade},
+    },
+    http::{HeaderMap, HeaderValue, StatusCode, header},
+    response::{
+        IntoResponse, Response,
+        sse::{Event as SseEvent, KeepAlive, Sse},
+    },
+};
+use axum_extra::extract::CookieJar;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::{router::OpenApiRouter, routes};
+use uuid::Uuid;
+use waiting_room::queue::Standing;
+
+use self::push::{Push, ms_to_time};
+use crate::{
+    error::{ApiError, ErrorBody},
+    http::extract::{ApiPath, ClientIp},
+    state::AppState,
+};
+
+const COOKIE: &str = "wr_visitor";
+/// A WebSocket ping this often keeps proxies from closing an idle connection.
+const KEEPALIVE: Duration = Duration::from_secs(20);
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(join))
+        .routes(routes!(status))
+        .routes(routes!(websocket))
+        .routes(routes!(sse))
+}
+
+#[derive(Deserialize, IntoParams)]
+pub struct VisitorQuery {
+    /// The visitor credential from the join answer (alternative to the cookie).
+    pub visitor_token: Option<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct JoinResponse {
+    pub visitor_token: String,
+    /// `waiting`, `pre_queue` or `admitted`.
+    pub status: &'static str,
+    /// 1 = next in line; null before the opening draw.
+    pub position: Option<i64>,
+    pub people_ahead: Option<i64>,
+    pub sale_opens_at: Option<DateTime<Utc>>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct StatusResponse {
+    /// `waiting`, `pre_queue`, `admitted` or `left`.
+    pub status: &'static str,
+    pub position: Option<i64>,
+    /// The latest push messages that apply to this visitor (position or admission, stock, pause).
+    pub messages: Vec<Push>,
+}
+
+struct EventWindow {
+    sale_opens_at: Option<DateTime<Utc>>,
+    sale_closes_at: Option<DateTime<Utc>>,
+}
+
+async fn event_window(state: &AppState, event: Uuid) -> Result<EventWindow, ApiError> {
+    sqlx::query_as!(
+        EventWindow,
+        "select sale_opens_at, sale_closes_at from events where id = $1 and status = 'published'",
+        event
+    )
+    .fetch_optional(&state.db)
+    .await?
+    .ok_or(ApiError::NotFound("event"))
+}
+
+/// The visitor named by the cookie or the `visitor_token` parameter, if it is valid for `event`.
+fn visitor_of(
+    state: &AppState,
+    event: Uuid,
+    jar: &CookieJar,
+    query: &VisitorQuery,
+) -> Option<Uuid> {
+    let token = query
+        .visitor_token
+        .as_deref()
+        .or_else(|| jar.get(COOKIE).map(|c| c.value()))?;
+    state.signer.verify_visitor(token, event).ok()
+}
+
+fn require_visitor(
+    state: &AppState,
+    event: Uuid,
+    jar: &CookieJar,
+    query: &VisitorQuery,
+) -> Result<Uuid, ApiError> {
+    visitor_of(state, event, jar, query).ok_or(ApiError::Unauthorized(
+        "missing or invalid visitor credential; join the queue first",
+    ))
+}
+
+fn redis_down(e: fred::error::Error) -> ApiError {
+    tracing::warn!(error = %e, "waiting room unavailable");
+    ApiError::Unavailable {
+        message: "the waiting room is briefly unavailable, retry shortly",
+        retry_after: Duration::from_secs(2),
+    }
+}
+
+/// Join the event's waiting room (no login). Joining again with the same credential keeps the place.
+#[utoipa::path(post, path = "/api/events/{id}/queue", tag = "waiting room",
+    params(("id" = Uuid, Path, description = "event id"), VisitorQuery),
+    responses((status = 200, body = JoinResponse), (status = 404, body = ErrorBody),
+        (status = 409, description = "the sale has closed", body = ErrorBody), (status = 429, body = ErrorBody)))]
+async fn join(
+    State(state): State<AppState>,
+    ApiPath(event): ApiPath<Uuid>,
+    ip: ClientIp,
+    jar: CookieJar,
+    Query(query): Query<VisitorQuery>,
+) -> Result<Response, ApiError> {
+    state
+        .limits
+        .check(state.rules.join_ip, &ip.0.to_string())
+        .await?;
+    let window = event_window(&state, event).await?;
+    let now = Utc::now();
+    if window.sale_closes_at.is_some_and(|t| t <= now) {
+        return Err(ApiError::conflict(
+            "sale_closed",
+            "the sale for this event has closed",
+        ));
+    }
+    let visitor = visitor_of(&state, event, &jar, &query).unwrap_or_else(Uuid::new_v4);
+    let open = window.sale_opens_at.is_none_or(|t| t <= now);
+    let standing = state
+        .queue
+        .join(event, visitor, now.timestamp_millis(), open)
+        .await
+        .map_err(redis_down)?;
+    let token = state.signer.visitor(event, visitor, now.timestamp());
+    let (status, ahead) = match standing {
+        Standing::Waiting { ahead, .. } => ("waiting", Some(ahead)),
+        Standing::Admitted { .. } => ("admitted", Some(0)),
+        _ => ("pre_queue", None),
+    };
+    let body = JoinResponse {
+        visitor_token: token.clone(),
+        status,
+        position: ahead.map(|a| a + 1),
+        people_ahead: ahead,
+        sale_opens_at: window.sale_opens_at,
+    };
+    let secure = if state.config.app_env == crate::config::AppEnv::Production {
+        "; Secure"
+    } else {
+        ""
+    };
+    let cookie = format!(
+        "{COOKIE}={token}; Path=/api/events/{event}/queue; Max-Age=604800; HttpOnly; SameSite=Lax{secure}"
+    );
+    let mut response = axum::Json(body).into_response();
+    response.headers_mut().insert(
+        header::SET_COOKIE,
+        HeaderValue::from_str(&cookie).expect("ascii cookie"),
+    );
+    Ok(response)
+}
+
+/// Polling fallback: the visitor's standing and the latest messages for it.
+#[utoipa::path(get, path = "/api/events/{id}/queue/status", tag = "waiting room",
+    params(("id" = Uuid, Path, description = "event id"), VisitorQuery),
+    responses((status = 200, body = StatusResponse), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
+async fn status(
+    State(state): State<AppState>,
+    ApiPath(event): ApiPath<Uuid>,
+    ip: ClientIp,
+    jar: CookieJar,
+    Query(query): Query<VisitorQuery>,
+) -> Result<axum::Json<StatusResponse>, ApiError> {
+    state
+        .limits
+        .check(state.rules.status_ip, &ip.0.to_string())
+        .await?;
+    let visitor = require_visitor(&state, event, &jar, &query)?;
+    let window = event_window(&state, event).await?;
+    let (standing, messages) = snapshot(&state, event, visitor, window.sale_opens_at).await?;
+    let (status, position) = match standing {
+        Standing::Waiting { ahead, .. } => ("waiting", Some(ahead + 1)),
+        Standing::Admitted { .. } => ("admitted", Some(0)),
+        Standing::PreQueue => ("pre_queue", None),
+        Standing::Left { .. } | Standing::Unknown => ("left", None),
+    };
+    Ok(axum::Json(StatusResponse {
+        status,
+        position,
+        messages,
+    }))
+}
+
+/// The messages that describe `visitor` right now (sent first on every new push connection too).
+async fn snapshot(
+    state: &AppState,
+    event: Uuid,
+    visitor: Uuid,
+    sale_opens_at: Option<DateTime<Utc>>,
+) -> Result<(Standing, Vec<Push>), ApiError> {
+    let now = Utc::now();
+    let standing = state
+        .queue
+        .standing(event, visitor, now.timestamp_millis())
+        .await
+        .map_err(redis_down)?;
+    let last = state.hub.last(event);
+    let mut messages = Vec::with_capacity(3);
+    match &standing {
+        Standing::Waiting { ahead, .. } => messages.push(Push::position(*ahead, last.as_deref())),
+        Standing::Admitted { seq, expires_ms } => messages.push(Push::Admitted {
+            admission_token: state.signer.admission(
+                event,
+                visitor,
+                *seq,
+                now.timestamp(),
+                *expires_ms,
+            ),
+            expires_at: ms_to_time(*expires_ms),
+        }),
+        Standing::PreQueue => messages.push(Push::pre_queue(last.as_deref(), sale_opens_at)),
+        Standing::Left { .. } | Standing::Unknown => messages.push(Push::Left),
+    }
+    if let Some(p) = &last {
+        messages.push(Push::Paused { paused: p.paused });
+        messages.push(Push::stock(p));
+    }
+    Ok((standing, messages))
+}
+
+fn seq_of(standing: &Standing) -> Option<i64> {
+    match standing {
+        Standing::Waiting { seq, .. } | Standing::Admitted { seq, .. } | Standing::Left { seq } => {
+            Some(*seq)
+        }
+        _ => None,
+    }
+}
+
+/// WebSocket push: `position`, `admitted`, `stock`, `paused` messages as JSON text frames.
+#[utoipa::path(get, path = "/api/events/{id}/queue/ws", tag = "waiting room",
+    params(("id" = Uuid, Path, description = "event id"), VisitorQuery),
+    responses((status = 101, description = "switching to WebSocket"), (status = 401, body = ErrorBody)))]
+async fn websocket(
+    State(state): State<AppState>,
+    ApiPath(event): ApiPath<Uuid>,
+    jar: CookieJar,
+    Query(query): Query<VisitorQuery>,
+    upgrade: WebSocketUpgrade,
+) -> Result<Response, ApiError> {
+    let visitor = require_visitor(&state, event, &jar, &query)?;
+    let window = event_window(&state, event).await?;
+    let (standing, first) = snapshot(&state, event, visitor, window.sale_opens_at).await?;
+    Ok(upgrade
+        .max_message_size(4 * 1024)
+        .on_upgrade(move |socket| serve_socket(state, event, visitor, standing, first, socket)))
+}
+
+async fn serve_socket(
+    state: AppState,
+    event: Uuid,
+    visitor: Uuid,
+    standing: Standing,
+    first: Vec<Push>,
+    mut socket: WebSocket,
+) {
+    let admitted = matches!(standing, Standing::Admitted { .. });
+    let (_registration, mut rx) = state
+        .hub
+        .register(event, visitor, seq_of(&standing), admitted);
+    for push in first {
+        if send(&mut socket, &push).await.is_err() {
+            return;
+        }
+    }
+    let mut keepalive = tokio::time::interval(KEEPALIVE);
+    keepalive.tick().await;
+    loop {
+        tokio::select! {
+            _ = state.shutdown.cancelled() => {
+                let _ = socket.send(Message::Close(None)).await;
+                return;
+            }
+            _ = keepalive.tick() => {
+                if socket.send(Message::Ping(Vec::new().into())).await.is_err() { return; }
+            }
+            push = rx.recv() => match push {
+                Some(push) => if send(&mut socket, &push).await.is_err() { return; },
+                // The hub dropped us as too slow.
+                None => { let _ = socket.send(Message::Close(None)).await; return; }
+            },
+            frame = socket.recv() => match frame {
+                Some(Ok(Message::Close(_))) | None | Some(Err(_)) => return,
+                Some(Ok(_)) => {} // pings are answered by the library; other frames are ignored
+            },
+        }
+    }
+}
+
+async fn send(socket: &mut WebSocket, push: &Push) -> Result<(), axum::Error> {
+    let text = serde_json::to_string(push).expect("push messages serialise");
+    socket.send(Message::Text(text.into())).await
+}
+
+/// Server-Sent Events push (fallback when WebSocket is blocked); resumes with `Last-Event-ID` by sending
+/// the current state first.
+#[utoipa::path(get, path = "/api/events/{id}/queue/sse", tag = "waiting room",
+    params(("id" = Uuid, Path, description = "event id"), VisitorQuery),
+    responses((status = 200, content_type = "text/event-stream"), (status = 401, body = ErrorBody)))]
+async fn sse(
+    State(state): State<AppState>,
+    ApiPath(event): ApiPath<Uuid>,
+    jar: CookieJar,
+    Query(query): Query<VisitorQuery>,
+    _headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let visitor = require_visitor(&state, event, &jar, &query)?;
+    let window = event_window(&state, event).await?;
+    let (standing, first) = snapshot(&state, event, visitor, window.sale_opens_at).await?;
+    let admitted = matches!(standing, Standing::Admitted { .. });
+    let (registration, rx) = state
+        .hub
+        .register(event, visitor, seq_of(&standing), admitted);
+    let shutdown = state.shutdown.clone();
+    let counter = std::sync::atomic::AtomicU64::new(0);
+    let initial = futures::stream::iter(first);
+    let live = futures::stream::unfold(
+        (rx, registration, shutdown),
+        |(mut rx, reg, shutdown)| async move {
+            tokio::select! {
+                _ = shutdown.cancelled() => None,
+                push = rx.recv() => push.map(|p| (p, (rx, reg, shutdown))),
+            }
+        },
+    );
+    use futures::StreamExt;
+    let stream = initial.chain(live).map(move |push| {
+        let id = counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        Ok::<_, Infallible>(
+            SseEvent::default()
+                .event(push.kind())
+                .id(format!("{}-{id}", Utc::now().timestamp_millis()))
+                .json_data(&push)
+                .expect("push messages serialise"),
+        )
+    });
+    let mut response = Sse::new(stream)
+        .keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
+        .into_response();
+    response
+        .headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    *response.status_mut() = StatusCode::OK;
+    Ok(response)
+}

@@ -1,0 +1,196 @@
+//! Signed waiting-room credentials (HS256 JWT, each kind with its own audience):
+//!
+//! - the **visitor token** names one visitor of one event; a rejoin with it keeps the place;
+//! - the **admission token** lets that visitor, once admitted, submit one checkout for that event before it
+//!   expires. Its `jti` is spent atomically at checkout ([`crate::queue::Queue::spend_admission`]), so it
+//!   cannot be replayed, and it is bound to the visitor, so it cannot be shared.
+
+use std::sync::Arc;
+
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+const ISSUER: &str = "queue-checkout";
+const VISITOR: &str = "visitor";
+const ADMISSION: &str = "admission";
+/// A visitor credential outlives any realistic wait.
+const VISITOR_TTL_SECS: i64 = 7 * 24 * 3600;
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct VisitorClaims {
+    /// The visitor id.
+    pub sub: Uuid,
+    pub event: Uuid,
+    pub iat: i64,
+    pub exp: i64,
+    pub iss: String,
+    pub aud: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct AdmissionClaims {
+    /// The admitted visitor.
+    pub sub: Uuid,
+    pub event: Uuid,
+    /// The visitor's place in the queue.
+    pub seq: i64,
+    /// Spent at checkout; unique per event (it is the sequence number).
+    pub jti: String,
+    pub iat: i64,
+    pub exp: i64,
+    pub iss: String,
+    pub aud: String,
+}
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum TokenError {
+    #[error("token expired")]
+    Expired,
+    #[error("token invalid")]
+    Invalid,
+    #[error("token belongs to another event or visitor")]
+    WrongHolder,
+}
+
+#[derive(Clone)]
+pub struct Signer {
+    encoding: Arc<EncodingKey>,
+    decoding: Arc<DecodingKey>,
+}
+
+impl Signer {
+    pub fn new(secret: &[u8]) -> Self {
+        Self {
+            encoding: Arc::new(EncodingKey::from_secret(secret)),
+            decoding: Arc::new(DecodingKey::from_secret(secret)),
+        }
+    }
+
+    pub fn visitor(&self, event: Uuid, visitor: Uuid, now_secs: i64) -> String {
+        self.sign(&VisitorClaims {
+            sub: visitor,
+            event,
+            iat: now_secs,
+            exp: now_secs + VISITOR_TTL_SECS,
+            iss: ISSUER.into(),
+            aud: VISITOR.into(),
+        })
+    }
+
+    /// The visitor named by `token`, which must belong to `event`.
+    pub fn verify_visitor(&self, token: &str, event: Uuid) -> Result<Uuid, TokenError> {
+        let claims: VisitorClaims = self.verify(token, VISITOR)?;
+        if claims.event != event {
+            return Err(TokenError::WrongHolder);
+        }
+        Ok(claims.sub)
+    }
+
+    pub fn admission(
+        &self,
+        event: Uuid,
+        visitor: Uuid,
+        seq: i64,
+        now_secs: i64,
+        expires_ms: i64,
+    ) -> String {
+        self.sign(&AdmissionClaims {
+            sub: visitor,
+            event,
+            seq,
+            jti: seq.to_string(),
+            iat: now_secs,
+            exp: expires_ms.div_euclid(1000),
+            iss: ISSUER.into(),
+            aud: ADMISSION.into(),
+        })
+    }
+
+    /// Checks signature, expiry, event and holder. Spending the `jti` is the caller's next step.
+    pub fn verify_admission(
+        &self,
+        token: &str,
+        event: Uuid,
+        visitor: Uuid,
+    ) -> Result<AdmissionClaims, TokenError> {
+        let claims: AdmissionClaims = self.verify(token, ADMISSION)?;
+        if claims.event != event || claims.sub != visitor {
+            return Err(TokenError::WrongHolder);
+        }
+        Ok(claims)
+    }
+
+    fn sign<T: Serialize>(&self, claims: &T) -> String {
+        jsonwebtoken::encode(&Header::new(Algorithm::HS256), claims, &self.encoding)
+            .expect("HS256 signing of plain claims cannot fail")
+    }
+
+    fn verify<T: for<'de> Deserialize<'de>>(
+        &self,
+        token: &str,
+        audience: &str,
+    ) -> Result<T, TokenError> {
+        let mut v = Validation::new(Algorithm::HS256);
+        v.set_audience(&[audience]);
+        v.set_issuer(&[ISSUER]);
+        v.leeway = 0;
+        jsonwebtoken::decode::<T>(token, &self.decoding, &v)
+            .map(|d| d.claims)
+            .map_err(|e| match e.kind() {
+                jsonwebtoken::errors::ErrorKind::ExpiredSignature => TokenError::Expired,
+                _ => TokenError::Invalid,
+            })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn now() -> i64 {
+        chrono::Utc::now().timestamp()
+    }
+
+    #[test]
+    fn a_visitor_token_is_bound_to_its_event() {
+        let s = Signer::new(b"0123456789abcdef0123456789abcdef");
+        let (e, v) = (Uuid::new_v4(), Uuid::new_v4());
+        let t = s.visitor(e, v, now());
+        assert_eq!(s.verify_visitor(&t, e), Ok(v));
+        assert_eq!(
+            s.verify_visitor(&t, Uuid::new_v4()),
+            Err(TokenError::WrongHolder)
+        );
+    }
+
+    #[test]
+    fn an_admission_token_is_bound_to_its_visitor_and_expires() {
+        let s = Signer::new(b"0123456789abcdef0123456789abcdef");
+        let (e, v) = (Uuid::new_v4(), Uuid::new_v4());
+        let t = s.admission(e, v, 7, now(), (now() + 60) * 1000);
+        let c = s.verify_admission(&t, e, v).unwrap();
+        assert_eq!((c.seq, c.jti.as_str()), (7, "7"));
+        assert_eq!(
+            s.verify_admission(&t, e, Uuid::new_v4()),
+            Err(TokenError::WrongHolder)
+        );
+        let old = s.admission(e, v, 7, now() - 100, (now() - 5) * 1000);
+        assert_eq!(s.verify_admission(&old, e, v), Err(TokenError::Expired));
+    }
+
+    #[test]
+    fn kinds_and_keys_do_not_mix() {
+        let s = Signer::new(b"0123456789abcdef0123456789abcdef");
+        let other = Signer::new(b"fedcba9876543210fedcba9876543210");
+        let (e, v) = (Uuid::new_v4(), Uuid::new_v4());
+        let visitor = s.visitor(e, v, now());
+        assert_eq!(s.verify_admission(&visitor, e, v), Err(TokenError::Invalid));
+        let admission = s.admission(e, v, 1, now(), (now() + 60) * 1000);
+        assert_eq!(s.verify_visitor(&admission, e), Err(TokenError::Invalid));
+        assert_eq!(
+            other.verify_admission(&admission, e, v),
+            Err(TokenError::Invalid)
+        );
+    }
+}
