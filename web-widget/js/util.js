@@ -137,9 +137,3 @@ export function say(target, message, kind = '') {
   target.classList.toggle('is-ok', kind === 'ok');
   target.hidden = !message;
 }
-
-/** Whole-number value of an input, or NaN. */
-export function intValue(input) {
-  const raw = String(input.value ?? '').trim().replace(/[.\s]/g, '');
-  return /^-?\d+$/.test(raw) ? Number(raw) : NaN;
-}

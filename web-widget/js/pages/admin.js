@@ -30,7 +30,8 @@ function field(label, control, { hint, span } = {}) {
 function input(id, name, { type = 'text', value, required, min, max, placeholder, inputMode } = {}) {
   return el('input', {
     id, name, type, required, inputMode,
-    value: value ?? '',
+    // defaultValue (the value attribute) so that form.reset() goes back to it, not to empty.
+    defaultValue: value ?? '',
     attrs: { min, max, placeholder, autocomplete: 'off' },
   });
 }
@@ -297,7 +298,7 @@ function eventView(id) {
         field('Sale opens (WIB)', input('ed-sale-opens', 'sale_opens_at', { type: 'datetime-local', value: toWibInput(ev.sale_opens_at) })),
         field('Sale closes (WIB)', input('ed-sale-closes', 'sale_closes_at', { type: 'datetime-local', value: toWibInput(ev.sale_closes_at) })),
         field('Max tickets per buyer', input('ed-max', 'max_tickets_per_buyer', { type: 'number', min: 1, max: 100, value: String(ev.max_tickets_per_buyer) })),
-        field('Description', el('textarea', { id: 'ed-description', name: 'description', rows: 3, value: ev.description }), { span: true })),
+        field('Description', el('textarea', { id: 'ed-description', name: 'description', rows: 3, defaultValue: ev.description }), { span: true })),
       status,
       el('div', { class: 'actions' }, el('button', { type: 'submit', class: 'btn', text: 'Save details' })));
     onSubmit(form, async (data) => {
@@ -565,9 +566,16 @@ function usersView() {
       el('label', { class: 'sr-only', attrs: { for: select.id }, text: `Role of ${u.email}` }),
       select,
       el('button', { type: 'submit', class: 'btn btn-small btn-secondary', text: 'Save role' }));
+    let saved = u.role;
     onSubmit(form, async (data) => {
-      const updated = await put(`/api/admin/users/${u.id}/role`, { role: String(data.get('role')) });
-      return `${updated.email} is now ${updated.role}. The change applies at their next sign-in.`;
+      try {
+        const updated = await put(`/api/admin/users/${u.id}/role`, { role: String(data.get('role')) });
+        saved = updated.role;
+        return `${updated.email} is now ${updated.role}. The change applies at their next sign-in.`;
+      } catch (err) {
+        select.value = saved; // show the role the user really has
+        throw err;
+      }
     }, { status });
     return el('tr', { data: { userId: u.id, email: u.email } },
       el('td', {}, el('strong', { text: u.name }), me && me.id === u.id ? el('span', { class: 'muted small', text: ' (you)' }) : null),
@@ -600,6 +608,13 @@ function usersView() {
 
 // ---- audit log -----------------------------------------------------------------------------------
 
+/** Audit details as "key: value" lines (values as JSON, so strings keep their quotes). */
+function detailsText(details) {
+  if (!details || typeof details !== 'object' || Array.isArray(details)) return JSON.stringify(details ?? null);
+  const lines = Object.entries(details).map(([k, v]) => `${k}: ${JSON.stringify(v)}`);
+  return lines.length ? lines.join('\n') : '—';
+}
+
 const ENTITIES = ['', 'event', 'schedule', 'ticket_category', 'merchandise', 'user'];
 
 function auditView(query) {
@@ -625,7 +640,7 @@ function auditView(query) {
     el('td', { text: e.entity }),
     el('td', { class: 'mono', text: e.entity_id || '—' }),
     el('td', { text: e.actor_id ? actors.get(e.actor_id) || e.actor_id : 'system' }),
-    el('td', {}, el('code', { class: 'mono details-json', text: JSON.stringify(e.details ?? {}, null, 1) })));
+    el('td', {}, el('code', { class: 'mono details-json', text: detailsText(e.details) })));
 
   const load = async (reset) => {
     if (reset) before = null;

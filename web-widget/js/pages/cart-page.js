@@ -52,7 +52,7 @@ function render() {
 
   const rows = cart.items.map((line) => {
     const key = `${line.kind}:${line.id}`;
-    const lineTotal = el('td', { class: 'num line-total', text: rupiah(line.qty * line.price) });
+    const lineTotal = el('td', { class: 'num line-total', text: rupiah(line.qty * line.price), attrs: { 'data-label': 'Total' } });
     lineTotals.set(key, lineTotal);
     const pick = stepper({
       inputId: `cart-qty-${line.kind}-${line.id}`,
@@ -72,7 +72,7 @@ function render() {
       el('td', {},
         el('span', { class: `kind${line.kind === 'merch' ? ' kind-merch' : ''}`, text: line.kind === 'ticket' ? 'Ticket' : 'Merchandise' }),
         el('div', { class: 'line-name' }, el('strong', { text: line.name }))),
-      el('td', { class: 'num', text: rupiah(line.price) }),
+      el('td', { class: 'num', text: rupiah(line.price), attrs: { 'data-label': 'Price' } }),
       el('td', {}, pick.node),
       lineTotal,
       el('td', { class: 'num' },

@@ -1,0 +1,309 @@
+// Test harness: a gateway process with its own database and Redis prefix, and a headless Debian Chromium
+// driven by playwright-core over the DevTools protocol.
+//
+// Each test file calls startGateway() once (in `before`) and stop() in `after`; the database is dropped
+// and the Redis keys of the run are deleted at the end.
+
+import { execFile, spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdir, mkdtemp, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import readline from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { chromium } from 'playwright-core';
+
+const run = promisify(execFile);
+const here = path.dirname(fileURLToPath(import.meta.url));
+
+/** The repository root, found from this file (tests/browser/lib → ../../..). */
+export const REPO_ROOT = path.resolve(here, '..', '..', '..');
+export const WEB_DIR = path.join(REPO_ROOT, 'web-widget');
+export const GATEWAY_BIN = path.resolve(process.env.GATEWAY_BIN || path.join(REPO_ROOT, 'target', 'debug', 'gateway'));
+export const CHROMIUM_BIN = process.env.CHROMIUM_BIN || '/usr/bin/chromium';
+export const SHOTS_DIR = process.env.SHOTS_DIR || '/tmp/browser-shots';
+
+const PG_BASE = 'postgres://postgres@127.0.0.1:5432';
+const REDIS_URL = 'redis://127.0.0.1:6379';
+
+const hex = (bytes) => randomBytes(bytes).toString('hex');
+
+function sleep(ms) {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/** Everything a child may print, kept for the failure message. */
+class LogTail {
+  constructor(max = 300) {
+    this.max = max;
+    this.lines = [];
+  }
+  push(line) {
+    this.lines.push(line);
+    if (this.lines.length > this.max) this.lines.shift();
+  }
+  toString() {
+    return this.lines.join('\n');
+  }
+}
+
+// Children still running when the test process exits abnormally (a crash, Ctrl-C) are killed here.
+// They run in their own process groups, so a terminal's Ctrl-C would not reach them otherwise.
+const live = new Set();
+function killLive() {
+  for (const child of live) {
+    try {
+      process.kill(-child.pid, 'SIGKILL');
+    } catch {
+      /* already gone */
+    }
+  }
+  live.clear();
+}
+process.on('exit', killLive);
+for (const [signal, code] of [['SIGINT', 130], ['SIGTERM', 143]]) {
+  process.once(signal, () => {
+    killLive();
+    process.exit(code);
+  });
+}
+
+function waitForExit(child, ms) {
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve(true);
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => resolve(false), ms);
+    child.once('exit', () => {
+      clearTimeout(timer);
+      resolve(true);
+    });
+  });
+}
+
+/** SIGTERM to the child's process group, SIGKILL if it has not exited after `graceMs`. */
+async function terminate(child, graceMs = 10_000) {
+  if (!child || child.exitCode !== null || child.signalCode !== null) {
+    live.delete(child);
+    return;
+  }
+  try {
+    process.kill(-child.pid, 'SIGTERM');
+  } catch {
+    child.kill('SIGTERM');
+  }
+  if (!(await waitForExit(child, graceMs))) {
+    try {
+      process.kill(-child.pid, 'SIGKILL');
+    } catch {
+      child.kill('SIGKILL');
+    }
+    await waitForExit(child, 5_000);
+  }
+  live.delete(child);
+}
+
+/**
+ * Starts the gateway binary with a fresh database, reads its port from the JSON log line
+ * "gateway listening", and waits until /readyz answers 200.
+ */
+export async function startGateway() {
+  const dbName = `qc_browser_${hex(8)}`;
+  const redisPrefix = `browser-${hex(6)}:`;
+  const admin = { email: 'admin@example.com', password: `admin-${hex(8)}` };
+  const env = {
+    PATH: process.env.PATH || '/usr/local/bin:/usr/bin:/bin',
+    HOME: process.env.HOME || os.tmpdir(),
+    DATABASE_URL: `${PG_BASE}/${dbName}`,
+    REDIS_URL,
+    REDIS_KEY_PREFIX: redisPrefix,
+    HTTP_ADDR: '127.0.0.1:0',
+    LOG_FORMAT: 'json',
+    DEMO_DATA: 'true',
+    BOOTSTRAP_ADMIN_EMAIL: admin.email,
+    BOOTSTRAP_ADMIN_PASSWORD: admin.password,
+    WEB_DIR,
+    CORS_ORIGINS: 'http://127.0.0.1',
+  };
+  const logs = new LogTail();
+  const child = spawn(GATEWAY_BIN, [], { env, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+  live.add(child);
+
+  const gateway = {
+    dbName,
+    redisPrefix,
+    admin,
+    logs,
+    baseURL: null,
+    async stop() {
+      await terminate(child);
+      await dropDatabase(dbName);
+      await deleteRedisKeys(redisPrefix);
+    },
+  };
+
+  const listening = new Promise((resolve, reject) => {
+    const onLine = (line) => {
+      logs.push(line);
+      let entry;
+      try {
+        entry = JSON.parse(line);
+      } catch {
+        return;
+      }
+      const fields = entry && entry.fields;
+      if (fields && fields.message === 'gateway listening' && typeof fields.addr === 'string') resolve(fields.addr);
+    };
+    readline.createInterface({ input: child.stdout }).on('line', onLine);
+    readline.createInterface({ input: child.stderr }).on('line', onLine);
+    child.once('error', (err) => reject(new Error(`cannot start ${GATEWAY_BIN}: ${err.message}`)));
+    child.once('exit', (code, signal) =>
+      reject(new Error(`gateway exited before listening (code ${code}, signal ${signal}). Log:\n${logs}`)));
+  });
+
+  try {
+    let timer;
+    const timeout = new Promise((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`gateway did not log "gateway listening" within 120 s. Log:\n${logs}`)), 120_000);
+    });
+    const addr = await Promise.race([listening, timeout]).finally(() => clearTimeout(timer));
+    const port = Number(addr.split(':').pop());
+    if (!Number.isInteger(port) || port <= 0) throw new Error(`unexpected listening address ${addr}`);
+    gateway.baseURL = `http://127.0.0.1:${port}`;
+    await waitReady(gateway.baseURL, logs);
+  } catch (err) {
+    await gateway.stop().catch(() => {});
+    throw err;
+  }
+  return gateway;
+}
+
+async function waitReady(baseURL, logs) {
+  const deadline = Date.now() + 60_000;
+  let last = '';
+  while (Date.now() < deadline) {
+    try {
+      const res = await fetch(`${baseURL}/readyz`);
+      if (res.status === 200) return;
+      last = `${res.status} ${await res.text()}`;
+    } catch (err) {
+      last = err.message;
+    }
+    await sleep(200);
+  }
+  throw new Error(`/readyz did not answer 200 within 60 s (last: ${last}). Log:\n${logs}`);
+}
+
+async function dropDatabase(dbName) {
+  if (!/^qc_browser_[0-9a-f]+$/.test(dbName)) throw new Error(`refusing to drop ${dbName}`);
+  await run('psql', [`${PG_BASE}/postgres`, '-v', 'ON_ERROR_STOP=1', '-q', '-c', `drop database if exists "${dbName}" with (force)`]);
+}
+
+/** Best effort: removes this run's Redis keys when redis-cli is installed. */
+async function deleteRedisKeys(prefix) {
+  try {
+    const { stdout } = await run('redis-cli', ['-u', REDIS_URL, '--scan', '--pattern', `${prefix}*`]);
+    const keys = stdout.split('\n').filter(Boolean);
+    for (let i = 0; i < keys.length; i += 200) {
+      await run('redis-cli', ['-u', REDIS_URL, 'del', ...keys.slice(i, i + 200)]);
+    }
+  } catch {
+    /* no redis-cli, or nothing to delete */
+  }
+}
+
+/**
+ * Starts Debian's Chromium headless with a fresh --user-data-dir and connects playwright-core to it.
+ * Returns `{ browser, close }`; `browser.newContext()` gives isolated visitors (own localStorage).
+ */
+export async function launchBrowser() {
+  const userDataDir = await mkdtemp(path.join(os.tmpdir(), 'qc-chromium-'));
+  const args = [
+    '--headless',
+    '--no-sandbox',
+    '--disable-gpu',
+    '--disable-background-networking',
+    '--disable-component-update',
+    '--disable-sync',
+    `--user-data-dir=${userDataDir}`,
+    '--remote-debugging-address=127.0.0.1',
+    '--remote-debugging-port=0',
+    '--no-first-run',
+    '--no-default-browser-check',
+    '--window-size=1280,900',
+    'about:blank',
+  ];
+  const logs = new LogTail(100);
+  const child = spawn(CHROMIUM_BIN, args, { stdio: ['ignore', 'ignore', 'pipe'], detached: true });
+  live.add(child);
+
+  const cleanup = async () => {
+    await terminate(child, 5_000);
+    await rm(userDataDir, { recursive: true, force: true });
+  };
+
+  try {
+    const endpoint = await new Promise((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`Chromium did not open its DevTools port within 60 s. Output:\n${logs}`)), 60_000);
+      readline.createInterface({ input: child.stderr }).on('line', (line) => {
+        logs.push(line);
+        const m = line.match(/DevTools listening on (ws:\/\/\S+)/);
+        if (m) {
+          clearTimeout(timer);
+          resolve(m[1]);
+        }
+      });
+      child.once('error', (err) => {
+        clearTimeout(timer);
+        reject(new Error(`cannot start ${CHROMIUM_BIN}: ${err.message}`));
+      });
+      child.once('exit', (code) => {
+        clearTimeout(timer);
+        reject(new Error(`Chromium exited (code ${code}) before it was ready. Output:\n${logs}`));
+      });
+    });
+    const browser = await chromium.connectOverCDP(endpoint);
+    return {
+      browser,
+      async close() {
+        await browser.close().catch(() => {});
+        await cleanup();
+      },
+    };
+  } catch (err) {
+    await cleanup();
+    throw err;
+  }
+}
+
+/** A fresh visitor: its own context (cookies, localStorage) and page, with page errors recorded. */
+export async function newVisitor(browser, baseURL) {
+  const context = await browser.newContext({ baseURL, viewport: { width: 1280, height: 900 }, locale: 'en-GB' });
+  context.setDefaultTimeout(15_000);
+  const page = await context.newPage();
+  const errors = [];
+  page.on('pageerror', (err) => errors.push(err.message));
+  page.on('console', (m) => {
+    if (m.type() === 'error') errors.push(m.text());
+  });
+  return { context, page, errors };
+}
+
+export async function screenshot(page, name) {
+  await mkdir(SHOTS_DIR, { recursive: true });
+  const file = path.join(SHOTS_DIR, `${name}.png`);
+  // From the top, so the sticky header sits where a person sees it.
+  await page.evaluate(() => window.scrollTo(0, 0));
+  await page.screenshot({ path: file, fullPage: true });
+  return file;
+}
+
+/** JSON API call from the test itself (for setting up data that is not under test). */
+export async function apiCall(baseURL, method, pathname, { token, body } = {}) {
+  const headers = { Accept: 'application/json' };
+  if (token) headers.Authorization = `Bearer ${token}`;
+  if (body !== undefined) headers['Content-Type'] = 'application/json';
+  const res = await fetch(`${baseURL}${pathname}`, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
+  const text = await res.text();
+  return { status: res.status, body: text ? JSON.parse(text) : null };
+}
+
