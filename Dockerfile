@@ -2,11 +2,11 @@
 FROM rust:1.95-bookworm AS build
 WORKDIR /src
 COPY . .
-RUN cargo build --release --bins
+RUN cargo build --release --bin gateway --bin waiting-room --bin checkout-worker
 
 FROM debian:bookworm-slim
 RUN apt-get update && apt-get install -y --no-install-recommends ca-certificates curl && rm -rf /var/lib/apt/lists/*
 WORKDIR /app
-COPY --from=build /src/target/release/gateway /usr/local/bin/
+COPY --from=build /src/target/release/gateway /src/target/release/waiting-room /src/target/release/checkout-worker /usr/local/bin/
 COPY web-widget /app/web-widget
 USER nobody

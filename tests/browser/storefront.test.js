@@ -108,12 +108,30 @@ test('a guest browses, fills the cart, signs up from the cart and lands back on 
     await signedIn.waitFor();
     assert.match(await signedIn.innerText(), new RegExp(`Signed in as ${name} — checkout opens when the sale's waiting room admits you`));
 
-    // Signed in, the button checks the session with the server and stays on the cart.
+    // Signed in but not yet admitted: the button checks the session with the server, then sends the buyer
+    // to the event's waiting room.
+    const orders = [];
+    page.on('request', (r) => {
+      if (new URL(r.url()).pathname.startsWith('/api/orders')) orders.push(r.url());
+    });
     const me = page.waitForResponse((r) => new URL(r.url()).pathname === '/api/me');
     await page.getByRole('button', { name: 'Continue to checkout' }).click();
     assert.equal((await me).status(), 200);
+    await page.waitForURL(/\/queue\.html\?event=[0-9a-f-]{36}$/);
+    await page.locator('#queue-admitted').getByRole('heading', { name: "It's your turn!" }).waitFor({ timeout: 20_000 });
+    assert.equal(await page.getByRole('link', { name: 'Go to your cart' }).isVisible(), true);
+    assert.equal(await page.locator('#choose-tickets').isHidden(), true, 'the cart already holds this event');
+
+    // Admitted: back on the cart, checkout itself is announced for the next release (no order is sent).
+    await page.getByRole('link', { name: 'Go to your cart' }).click();
+    await page.waitForURL(/\/cart\.html$/);
+    await page.locator('#cart-table').waitFor();
+    assert.match(await signedIn.innerText(), /Signed in as Siti Rahmawati — you have been admitted until \d{2}:\d{2} WIB/);
+    await page.getByRole('button', { name: 'Continue to checkout' }).click();
+    await signedIn.getByText('Admitted — checkout opens in the next release.').waitFor();
     assert.match(page.url(), /\/cart\.html$/);
-    assert.match(await signedIn.innerText(), /Signed in as Siti Rahmawati/);
+    assert.deepEqual(orders, []);
+    await screenshot(page, 'cart-admitted');
 
     // Changing a quantity updates the line and the total.
     await page.getByRole('button', { name: 'One more Festival' }).click();

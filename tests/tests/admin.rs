@@ -104,6 +104,7 @@ async fn an_admin_creates_and_publishes_an_event_that_guests_then_see() {
     assert_eq!(s, 200);
     assert_eq!(log.as_array().unwrap().len(), 2);
     assert_eq!(log[0]["action"], "event.publish");
+    assert_eq!(log[0]["actor_email"], e2e::ADMIN_EMAIL);
 }
 
 #[tokio::test]

@@ -63,7 +63,7 @@ async fn join_many(app: &TestApp, event: Uuid, n: usize) -> Vec<Uuid> {
         let v = Uuid::new_v4();
         app.state
             .queue
-            .join(event, v, Utc::now().timestamp_millis(), true)
+            .join(event, v, Utc::now().timestamp_millis())
             .await
             .unwrap();
         out.push(v);
@@ -129,6 +129,19 @@ async fn the_pre_queue_draw_is_a_permutation_fixed_by_the_published_seed() {
         before[0].seed.is_none(),
         "the seed stays secret until the draw"
     );
+    let (_, proof) = app
+        .call(
+            "GET",
+            &format!("/api/events/{event}/queue/draw"),
+            None,
+            None,
+        )
+        .await;
+    assert_eq!(proof["seed_hash"], published_hash.as_str());
+    assert!(
+        proof["seed"].is_null(),
+        "the seed stays secret until the draw"
+    );
     assert_eq!(before[0].prequeue, 40);
 
     // Paused, so this tick only draws (the simulated hour would otherwise make everyone look away).
@@ -136,6 +149,17 @@ async fn the_pre_queue_draw_is_a_permutation_fixed_by_the_published_seed() {
     let after = c.tick(opens + Duration::seconds(1)).await.unwrap();
     let seed = after[0].seed.clone().expect("seed revealed after the draw");
     assert_eq!(seed_hash(&seed), published_hash);
+    let (_, proof) = app
+        .call(
+            "GET",
+            &format!("/api/events/{event}/queue/draw"),
+            None,
+            None,
+        )
+        .await;
+    assert_eq!(proof["seed_hash"], published_hash.as_str());
+    assert_eq!(proof["seed"], seed.as_str());
+    assert_eq!(proof["drawn"], true);
 
     let seqs = app.state.queue.seqs(event, &visitors).await.unwrap();
     let seqs: Vec<i64> = seqs
@@ -164,7 +188,7 @@ async fn the_pre_queue_draw_is_a_permutation_fixed_by_the_published_seed() {
     let late = app
         .state
         .queue
-        .join(event, Uuid::new_v4(), Utc::now().timestamp_millis(), true)
+        .join(event, Uuid::new_v4(), Utc::now().timestamp_millis())
         .await
         .unwrap();
     assert!(
@@ -644,4 +668,120 @@ async fn a_visitor_waits_and_is_admitted_over_server_sent_events() {
         .unwrap();
     let admitted: Value = serde_json::from_str(data).unwrap();
     assert!(admitted["admission_token"].as_str().unwrap().len() > 40);
+}
+
+#[tokio::test]
+async fn the_sale_opening_is_moved_from_the_waiting_room_settings() {
+    let app = spawn_app().await;
+    let admin = app.admin_token().await;
+    let (event, _, _) = app.published_event(&admin, 10, 10).await;
+    let opens = "2031-05-01T03:00:00Z";
+    let (s, body) = app
+        .call(
+            "PUT",
+            &format!("/api/admin/events/{event}/waiting-room"),
+            Some(&admin),
+            Some(json!({ "sale_opens_at": opens })),
+        )
+        .await;
+    assert_eq!(s, 200, "{body}");
+    assert_eq!(body["sale_opens_at"], opens);
+    let (_, public) = app
+        .call("GET", &format!("/api/events/{event}"), None, None)
+        .await;
+    assert_eq!(public["sale_opens_at"], opens);
+    // Arrivals now wait for the draw.
+    let (_, joined) = app
+        .call("POST", &format!("/api/events/{event}/queue"), None, None)
+        .await;
+    assert_eq!(joined["status"], "pre_queue");
+    // An opening after the close is refused and changes nothing.
+    let (s, _) = app
+        .call(
+            "PATCH",
+            &format!("/api/admin/events/{event}"),
+            Some(&admin),
+            Some(json!({ "sale_closes_at": "2031-06-01T00:00:00Z" })),
+        )
+        .await;
+    assert_eq!(s, 200);
+    let (s, body) = app
+        .call(
+            "PUT",
+            &format!("/api/admin/events/{event}/waiting-room"),
+            Some(&admin),
+            Some(json!({ "sale_opens_at": "2031-07-01T00:00:00Z", "paused": true })),
+        )
+        .await;
+    assert_eq!(s, 422, "{body}");
+    let (_, now) = app
+        .call(
+            "GET",
+            &format!("/api/admin/events/{event}/waiting-room"),
+            Some(&admin),
+            None,
+        )
+        .await;
+    assert_eq!(now["sale_opens_at"], opens);
+    assert_eq!(
+        now["paused"], false,
+        "the refused change was rolled back whole"
+    );
+}
+
+#[tokio::test]
+async fn when_tickets_sell_out_every_waiting_visitor_is_told_and_admission_stops() {
+    let app = spawn_app().await;
+    let admin = app.admin_token().await;
+    let (event, c, t0) = open_event(&app, &admin, 5).await;
+    join_many(&app, event, 3).await;
+    let (_, joined) = app
+        .call("POST", &format!("/api/events/{event}/queue"), None, None)
+        .await;
+    let token = joined["visitor_token"].as_str().unwrap();
+    let url = format!(
+        "ws://{}/api/events/{event}/queue/ws?visitor_token={token}",
+        app.addr
+    );
+    let (mut ws, _) = tokio_tungstenite::connect_async(url).await.unwrap();
+    next_of_kind(&mut ws, "position").await;
+    next_of_kind(&mut ws, "stock").await;
+    sqlx::query("update ticket_categories set sold = quota where event_id = $1")
+        .bind(event)
+        .execute(&app.db)
+        .await
+        .unwrap();
+    assert!(
+        tick(&c, event, t0 + Duration::seconds(1)).await.is_empty(),
+        "nobody admitted into a sold-out sale"
+    );
+    let position = next_of_kind(&mut ws, "position").await;
+    assert_eq!(position["likely_sold_out"], true);
+    let stock = next_of_kind(&mut ws, "stock").await;
+    assert_eq!(stock["sold_out"], true);
+    assert_eq!(stock["tickets_remaining"], 0);
+}
+
+#[tokio::test]
+async fn joins_are_rate_limited_per_address() {
+    let app = e2e::spawn_app_with(e2e::Options {
+        configure: |c| c.join_per_ip_per_min = 3,
+        ..e2e::Options::default()
+    })
+    .await;
+    let admin = app.admin_token().await;
+    let (event, _, _) = open_event(&app, &admin, 5).await;
+    let mut codes = Vec::new();
+    for _ in 0..5 {
+        let resp = app
+            .post(&format!("/api/events/{event}/queue"))
+            .send()
+            .await
+            .unwrap();
+        if resp.status() == 429 {
+            assert!(resp.headers().contains_key("retry-after"));
+        }
+        codes.push(resp.status().as_u16());
+    }
+    assert_eq!(codes, vec![200, 200, 200, 429, 429]);
 }

@@ -121,10 +121,13 @@ impl Controller {
             stock,
         };
         if opened {
-            if let Some(placed) = self.queue.draw(e.event_id).await? {
-                tracing::info!(event_id = %e.event_id, placed, "opening draw done");
-            }
             progress.seed = self.queue.revealed_seed(e.event_id).await?;
+            if progress.seed.is_none() {
+                if let Some(placed) = self.queue.draw(e.event_id).await? {
+                    tracing::info!(event_id = %e.event_id, placed, "opening draw done");
+                }
+                progress.seed = self.queue.revealed_seed(e.event_id).await?;
+            }
         }
         // Ticks run before the opening too (with a zero budget) to keep the bucket state fresh.
         let ttl_ms = i64::from(e.token_ttl_secs) * 1000;

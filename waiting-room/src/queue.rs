@@ -113,13 +113,12 @@ impl Queue {
         &self.redis
     }
 
-    /// Joins (or rejoins) `visitor`; `open` says whether the sale has opened.
+    /// Joins (or rejoins) `visitor`: into the pre-queue until the event's opening draw, in line after it.
     pub async fn join(
         &self,
         event: Uuid,
         visitor: Uuid,
         now_ms: i64,
-        open: bool,
     ) -> Result<Standing, RedisError> {
         let (kind, seq): (String, i64) = self
             .scripts
@@ -127,11 +126,7 @@ impl Queue {
             .evalsha_with_reload(
                 self.redis.next(),
                 self.keys.queue_keys(event),
-                vec![
-                    visitor.to_string(),
-                    now_ms.to_string(),
-                    if open { "1" } else { "0" }.to_owned(),
-                ],
+                vec![visitor.to_string(), now_ms.to_string()],
             )
             .await?;
         Ok(match kind.as_str() {

@@ -20,6 +20,8 @@ pub struct Settings {
     pub token_ttl_secs: i32,
     /// A visitor unseen (no socket, no poll) for this long is skipped at admission.
     pub presence_grace_secs: i32,
+    /// The event's sale opening (the pre-queue draw happens at the first tick after it).
+    pub sale_opens_at: Option<DateTime<Utc>>,
     pub updated_at: DateTime<Utc>,
 }
 
@@ -32,6 +34,19 @@ pub struct SettingsPatch {
     pub paused: Option<bool>,
     pub token_ttl_secs: Option<i32>,
     pub presence_grace_secs: Option<i32>,
+    /// Moves the sale opening; `null` opens the sale at once.
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<DateTime<Utc>>)]
+    pub sale_opens_at: Option<Option<DateTime<Utc>>>,
+}
+
+/// A missing field is `None`, an explicit `null` is `Some(None)`.
+fn nullable<'de, D, T>(d: D) -> Result<Option<Option<T>>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    Option::<T>::deserialize(d).map(Some)
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -85,9 +100,9 @@ pub async fn insert_defaults(conn: &mut PgConnection, event: Uuid) -> Result<(),
 pub async fn load(conn: &mut PgConnection, event: Uuid) -> Result<Option<Settings>, sqlx::Error> {
     sqlx::query_as!(
         Settings,
-        r#"select event_id, admission_rate_per_sec, max_active, paused, token_ttl_secs,
-                  presence_grace_secs, updated_at
-           from waiting_room_settings where event_id = $1"#,
+        r#"select s.event_id, s.admission_rate_per_sec, s.max_active, s.paused, s.token_ttl_secs,
+                  s.presence_grace_secs, e.sale_opens_at, s.updated_at
+           from waiting_room_settings s join events e on e.id = s.event_id where s.event_id = $1"#,
         event
     )
     .fetch_optional(conn)
@@ -102,8 +117,7 @@ pub async fn update(
 ) -> Result<Settings, SettingsError> {
     patch.validate()?;
     insert_defaults_if_event_exists(conn, event).await?;
-    sqlx::query_as!(
-        Settings,
+    let updated = sqlx::query!(
         r#"update waiting_room_settings set
                admission_rate_per_sec = coalesce($2, admission_rate_per_sec),
                max_active = coalesce($3, max_active),
@@ -111,9 +125,7 @@ pub async fn update(
                token_ttl_secs = coalesce($5, token_ttl_secs),
                presence_grace_secs = coalesce($6, presence_grace_secs),
                updated_at = now()
-           where event_id = $1
-           returning event_id, admission_rate_per_sec, max_active, paused, token_ttl_secs,
-                     presence_grace_secs, updated_at"#,
+           where event_id = $1"#,
         event,
         patch.admission_rate_per_sec,
         patch.max_active,
@@ -121,9 +133,27 @@ pub async fn update(
         patch.token_ttl_secs,
         patch.presence_grace_secs
     )
-    .fetch_optional(conn)
-    .await?
-    .ok_or(SettingsError::UnknownEvent)
+    .execute(&mut *conn)
+    .await?;
+    if updated.rows_affected() == 0 {
+        return Err(SettingsError::UnknownEvent);
+    }
+    if let Some(opens) = patch.sale_opens_at {
+        let moved = sqlx::query!(
+            r#"update events set sale_opens_at = $2, updated_at = now()
+               where id = $1 and ($2::timestamptz is null or sale_closes_at is null or sale_closes_at > $2)"#,
+            event,
+            opens
+        )
+        .execute(&mut *conn)
+        .await?;
+        if moved.rows_affected() == 0 {
+            return Err(SettingsError::Invalid(
+                "sale_opens_at must be before the sale closes".into(),
+            ));
+        }
+    }
+    load(conn, event).await?.ok_or(SettingsError::UnknownEvent)
 }
 
 async fn insert_defaults_if_event_exists(

@@ -137,3 +137,28 @@ export function say(target, message, kind = '') {
   target.classList.toggle('is-ok', kind === 'ok');
   target.hidden = !message;
 }
+
+/** A waiting-time range in seconds ({min, max}) as words: "about 2–3 min", "less than a minute". */
+export function etaText(eta) {
+  const min = Math.max(0, Number(eta && eta.min) || 0);
+  const max = Math.max(min, Number(eta && eta.max) || 0);
+  if (max <= 0) return 'any moment now';
+  if (max < 60) return 'less than a minute';
+  if (max >= 90 * 60) {
+    const lo = Math.max(1, Math.floor(min / 3600));
+    const hi = Math.max(lo, Math.ceil(max / 3600));
+    return lo === hi ? `about ${hi} hour${hi === 1 ? '' : 's'}` : `about ${lo}–${hi} hours`;
+  }
+  const lo = Math.max(1, Math.floor(min / 60));
+  const hi = Math.max(lo, Math.ceil(max / 60));
+  return lo === hi ? `about ${hi} min` : `about ${lo}–${hi} min`;
+}
+
+/** Milliseconds left as a clock: "9:05", or "1:02:03" from an hour up. Never negative. */
+export function clock(ms) {
+  const total = Math.max(0, Math.ceil(ms / 1000));
+  const h = Math.floor(total / 3600);
+  const m = Math.floor((total % 3600) / 60);
+  const s = String(total % 60).padStart(2, '0');
+  return h > 0 ? `${h}:${String(m).padStart(2, '0')}:${s}` : `${m}:${s}`;
+}

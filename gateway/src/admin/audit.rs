@@ -45,6 +45,8 @@ pub async fn record(
 pub struct AuditEntry {
     pub id: i64,
     pub actor_id: Option<Uuid>,
+    /// The actor's email at the time of reading (null if the account is gone).
+    pub actor_email: Option<String>,
     pub action: String,
     pub entity: String,
     pub entity_id: Option<Uuid>,
@@ -84,11 +86,13 @@ async fn list(
     let mut conn = state.db.acquire().await?;
     let rows = sqlx::query_as!(
         AuditEntry,
-        r#"select id, actor_id, action, entity, entity_id, details, created_at from audit_log
-           where ($1::text is null or entity = $1)
-             and ($2::uuid is null or entity_id = $2)
-             and ($3::bigint is null or id < $3)
-           order by id desc limit $4"#,
+        r#"select a.id, a.actor_id, u.email as "actor_email?", a.action, a.entity, a.entity_id, a.details,
+                  a.created_at
+           from audit_log a left join users u on u.id = a.actor_id
+           where ($1::text is null or a.entity = $1)
+             and ($2::uuid is null or a.entity_id = $2)
+             and ($3::bigint is null or a.id < $3)
+           order by a.id desc limit $4"#,
         f.entity,
         f.entity_id,
         f.before,

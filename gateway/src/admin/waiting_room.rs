@@ -52,7 +52,7 @@ async fn get_settings(
         .ok_or(ApiError::NotFound("event"))
 }
 
-/// Change the admission rate, max active buyers, pause, token lifetime or presence grace.
+/// Change the admission rate, max active buyers, pause, token lifetime, presence grace or sale opening.
 #[utoipa::path(put, path = "/api/admin/events/{id}/waiting-room", tag = "admin", security(("bearer" = [])),
     params(("id" = Uuid, Path)), request_body = SettingsPatch,
     responses((status = 200, body = Settings), (status = 404, body = ErrorBody),
@@ -75,11 +75,13 @@ async fn put_settings(
         json!({
             "admission_rate_per_sec": now.admission_rate_per_sec, "max_active": now.max_active,
             "paused": now.paused, "token_ttl_secs": now.token_ttl_secs,
-            "presence_grace_secs": now.presence_grace_secs,
+            "presence_grace_secs": now.presence_grace_secs, "sale_opens_at": now.sale_opens_at,
         }),
     )
     .await?;
     tx.commit().await?;
+    // The opening time is part of the public event page.
+    state.catalog_cache.clear();
     Ok(axum::Json(now))
 }
 

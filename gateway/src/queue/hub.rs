@@ -29,7 +29,8 @@ use super::push::{Push, ms_to_time};
 /// Messages buffered per connection before it counts as too slow.
 pub const CONNECTION_BUFFER: usize = 32;
 /// How often connected visitors are marked present.
-const PRESENCE_EVERY: Duration = Duration::from_secs(5);
+/// Well under the smallest presence grace (5 s), so an open socket never looks absent.
+const PRESENCE_EVERY: Duration = Duration::from_secs(2);
 
 #[derive(Clone)]
 pub struct Hub {
@@ -119,6 +120,19 @@ impl Hub {
         )
     }
 
+    /// Records the visitor's place once known (registration comes first so no tick is missed between the
+    /// snapshot and the registration).
+    pub fn set_place(&self, registration: &Registration, seq: Option<i64>, admitted: bool) {
+        let mut conns = self.inner.conns.lock().expect("hub lock");
+        if let Some(conn) = conns
+            .get_mut(&registration.event)
+            .and_then(|m| m.get_mut(&registration.id))
+        {
+            conn.seq = conn.seq.or(seq);
+            conn.admitted |= admitted;
+        }
+    }
+
     /// The latest progress heard for `event`, if any.
     pub fn last(&self, event: Uuid) -> Option<Arc<Progress>> {
         self.inner
@@ -178,6 +192,7 @@ impl Hub {
                         a.expires_ms,
                     ),
                     expires_at: ms_to_time(a.expires_ms),
+                    admitted_at: Some(ms_to_time(progress.at_ms)),
                 });
             } else if !conn.admitted {
                 match conn.seq {
@@ -210,38 +225,66 @@ impl Hub {
         }
     }
 
-    /// Visitors connected per event, for presence and for learning sequence numbers after the draw.
-    fn snapshot(&self) -> Vec<(Uuid, Vec<Uuid>, Vec<Uuid>)> {
+    /// Visitors connected per event (for presence).
+    fn connected(&self) -> Vec<(Uuid, Vec<Uuid>)> {
         let conns = self.inner.conns.lock().expect("hub lock");
         conns
             .iter()
-            .map(|(event, m)| {
-                let all: Vec<Uuid> = m.values().map(|c| c.visitor).collect();
-                let seqless: Vec<Uuid> = m
-                    .values()
+            .map(|(event, m)| (*event, m.values().map(|c| c.visitor).collect()))
+            .collect()
+    }
+
+    /// Connected visitors of `event` that have no place yet (pre-queue visitors until the draw).
+    fn without_place(&self, event: Uuid) -> Vec<Uuid> {
+        let conns = self.inner.conns.lock().expect("hub lock");
+        conns
+            .get(&event)
+            .map(|m| {
+                m.values()
                     .filter(|c| c.seq.is_none())
                     .map(|c| c.visitor)
-                    .collect();
-                (*event, all, seqless)
+                    .collect()
             })
-            .collect()
+            .unwrap_or_default()
     }
 }
 
-/// Subscribes to the controller's ticks and keeps connected visitors present, until `shutdown`.
+/// Subscribes to the controller's ticks and keeps connected visitors present, until `shutdown`. If Redis
+/// is unreachable it keeps retrying: the push channel must come back by itself after a Redis restart.
 pub async fn run(
     hub: Hub,
     queue: Queue,
     redis_url: String,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
-    let subscriber = Builder::from_config(Config::from_url(&redis_url)?)
+    while !shutdown.is_cancelled() {
+        match listen(&hub, &queue, &redis_url, &shutdown).await {
+            Ok(()) => break,
+            Err(e) => {
+                tracing::warn!(error = %e, "push hub lost Redis; retrying");
+                tokio::select! {
+                    _ = shutdown.cancelled() => break,
+                    _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+async fn listen(
+    hub: &Hub,
+    queue: &Queue,
+    redis_url: &str,
+    shutdown: &CancellationToken,
+) -> anyhow::Result<()> {
+    let subscriber = Builder::from_config(Config::from_url(redis_url)?)
         .set_policy(fred::prelude::ReconnectPolicy::new_exponential(
             0, 100, 2_000, 2,
         ))
         .build_subscriber_client()?;
     subscriber.init().await?;
-    // Resubscribe automatically after a reconnect (a Redis restart must not silence the queue).
+    // Resubscribe automatically after a reconnect.
     let _resubscribe = subscriber.manage_subscriptions();
     subscriber.subscribe(queue.keys().ticks_channel()).await?;
     let mut messages = subscriber.message_rx();
@@ -251,7 +294,7 @@ pub async fn run(
             _ = shutdown.cancelled() => break,
             _ = presence.tick() => {
                 let now_ms = chrono::Utc::now().timestamp_millis();
-                for (event, visitors, _) in hub.snapshot() {
+                for (event, visitors) in hub.connected() {
                     for chunk in visitors.chunks(5_000) {
                         if let Err(e) = queue.touch(event, chunk, now_ms).await {
                             tracing::warn!(error = %e, "presence update failed");
@@ -266,7 +309,7 @@ pub async fn run(
                         tracing::warn!(skipped = n, "push hub lagged behind the controller");
                         continue;
                     }
-                    Err(_) => break,
+                    Err(_) => anyhow::bail!("subscription closed"),
                 };
                 let Some(text) = message.value.as_str() else { continue };
                 let progress: Progress = match serde_json::from_str(&text) {
@@ -278,10 +321,8 @@ pub async fn run(
                 };
                 // Pre-queue visitors learn their place right after the draw: one lookup for all of them.
                 let mut seqs = HashMap::new();
-                if Push::is_open(&progress)
-                    && let Some((_, _, seqless)) = hub.snapshot().into_iter().find(|(e, _, _)| *e == progress.event)
-                    && !seqless.is_empty()
-                {
+                let seqless = if Push::is_open(&progress) { hub.without_place(progress.event) } else { Vec::new() };
+                if !seqless.is_empty() {
                     match queue.seqs(progress.event, &seqless).await {
                         Ok(found) => {
                             for (v, s) in seqless.into_iter().zip(found) {

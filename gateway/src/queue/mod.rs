@@ -14,7 +14,7 @@ use axum::{
         Query, State,
         ws::{Message, WebSocket, WebSocketUpgrade},
     },
-    http::{HeaderMap, HeaderValue, StatusCode, header},
+    http::{HeaderValue, header},
     response::{
         IntoResponse, Response,
         sse::{Event as SseEvent, KeepAlive, Sse},
@@ -45,6 +45,35 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(status))
         .routes(routes!(websocket))
         .routes(routes!(sse))
+        .routes(routes!(draw))
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct DrawResponse {
+    /// sha256 of the seed, published before the sale opens.
+    pub seed_hash: String,
+    /// The seed, revealed once the draw is done: sort the pre-queue visitors by
+    /// `sha256(seed ":" visitor_id)` (hex) to recompute the order.
+    pub seed: Option<String>,
+    pub drawn: bool,
+}
+
+/// The opening draw's fairness proof: the seed hash before the sale, the seed after the draw.
+#[utoipa::path(get, path = "/api/events/{id}/queue/draw", tag = "waiting room",
+    params(("id" = Uuid, Path, description = "event id")),
+    responses((status = 200, body = DrawResponse), (status = 404, body = ErrorBody)))]
+async fn draw(
+    State(state): State<AppState>,
+    ApiPath(event): ApiPath<Uuid>,
+) -> Result<axum::Json<DrawResponse>, ApiError> {
+    event_window(&state, event).await?;
+    let seed_hash = state.queue.seed_hash(event).await.map_err(redis_down)?;
+    let seed = state.queue.revealed_seed(event).await.map_err(redis_down)?;
+    Ok(axum::Json(DrawResponse {
+        seed_hash,
+        drawn: seed.is_some(),
+        seed,
+    }))
 }
 
 #[derive(Deserialize, IntoParams)]
@@ -147,22 +176,22 @@ async fn join(
         ));
     }
     let visitor = visitor_of(&state, event, &jar, &query).unwrap_or_else(Uuid::new_v4);
-    let open = window.sale_opens_at.is_none_or(|t| t <= now);
     let standing = state
         .queue
-        .join(event, visitor, now.timestamp_millis(), open)
+        .join(event, visitor, now.timestamp_millis())
         .await
         .map_err(redis_down)?;
     let token = state.signer.visitor(event, visitor, now.timestamp());
-    let (status, ahead) = match standing {
-        Standing::Waiting { ahead, .. } => ("waiting", Some(ahead)),
-        Standing::Admitted { .. } => ("admitted", Some(0)),
-        _ => ("pre_queue", None),
+    // Same numbers as /status: position 1 is next in line, 0 means admitted.
+    let (status, position, ahead) = match standing {
+        Standing::Waiting { ahead, .. } => ("waiting", Some(ahead + 1), Some(ahead)),
+        Standing::Admitted { .. } => ("admitted", Some(0), Some(0)),
+        _ => ("pre_queue", None, None),
     };
     let body = JoinResponse {
         visitor_token: token.clone(),
         status,
-        position: ahead.map(|a| a + 1),
+        position,
         people_ahead: ahead,
         sale_opens_at: window.sale_opens_at,
     };
@@ -239,6 +268,7 @@ async fn snapshot(
                 *expires_ms,
             ),
             expires_at: ms_to_time(*expires_ms),
+            admitted_at: None,
         }),
         Standing::PreQueue => messages.push(Push::pre_queue(last.as_deref(), sale_opens_at)),
         Standing::Left { .. } | Standing::Unknown => messages.push(Push::Left),
@@ -272,24 +302,49 @@ async fn websocket(
 ) -> Result<Response, ApiError> {
     let visitor = require_visitor(&state, event, &jar, &query)?;
     let window = event_window(&state, event).await?;
-    let (standing, first) = snapshot(&state, event, visitor, window.sale_opens_at).await?;
+    let (registration, rx, first) = subscribe(&state, event, visitor, window.sale_opens_at).await?;
+    // Small buffers: a waiting visitor sends almost nothing and receives small messages, and with
+    // 100,000 sockets the library's 128 KiB defaults would cost gigabytes. A write buffer of 0 flushes each
+    // message at once.
     Ok(upgrade
+        .read_buffer_size(4 * 1024)
+        .write_buffer_size(0)
+        .max_write_buffer_size(64 * 1024)
         .max_message_size(4 * 1024)
-        .on_upgrade(move |socket| serve_socket(state, event, visitor, standing, first, socket)))
+        .on_upgrade(move |socket| serve_socket(state, registration, rx, first, socket)))
+}
+
+/// Registers with the hub first, then reads the visitor's standing, so a tick published in between is
+/// still delivered (it queues behind the snapshot).
+async fn subscribe(
+    state: &AppState,
+    event: Uuid,
+    visitor: Uuid,
+    sale_opens_at: Option<DateTime<Utc>>,
+) -> Result<
+    (
+        hub::Registration,
+        tokio::sync::mpsc::Receiver<Push>,
+        Vec<Push>,
+    ),
+    ApiError,
+> {
+    let (registration, rx) = state.hub.register(event, visitor, None, false);
+    let (standing, first) = snapshot(state, event, visitor, sale_opens_at).await?;
+    let admitted = matches!(standing, Standing::Admitted { .. });
+    state
+        .hub
+        .set_place(&registration, seq_of(&standing), admitted);
+    Ok((registration, rx, first))
 }
 
 async fn serve_socket(
     state: AppState,
-    event: Uuid,
-    visitor: Uuid,
-    standing: Standing,
+    _registration: hub::Registration,
+    mut rx: tokio::sync::mpsc::Receiver<Push>,
     first: Vec<Push>,
     mut socket: WebSocket,
 ) {
-    let admitted = matches!(standing, Standing::Admitted { .. });
-    let (_registration, mut rx) = state
-        .hub
-        .register(event, visitor, seq_of(&standing), admitted);
     for push in first {
         if send(&mut socket, &push).await.is_err() {
             return;
@@ -334,15 +389,10 @@ async fn sse(
     ApiPath(event): ApiPath<Uuid>,
     jar: CookieJar,
     Query(query): Query<VisitorQuery>,
-    _headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let visitor = require_visitor(&state, event, &jar, &query)?;
     let window = event_window(&state, event).await?;
-    let (standing, first) = snapshot(&state, event, visitor, window.sale_opens_at).await?;
-    let admitted = matches!(standing, Standing::Admitted { .. });
-    let (registration, rx) = state
-        .hub
-        .register(event, visitor, seq_of(&standing), admitted);
+    let (registration, rx, first) = subscribe(&state, event, visitor, window.sale_opens_at).await?;
     let shutdown = state.shutdown.clone();
     let counter = std::sync::atomic::AtomicU64::new(0);
     let initial = futures::stream::iter(first);
@@ -372,6 +422,5 @@ async fn sse(
     response
         .headers_mut()
         .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    *response.status_mut() = StatusCode::OK;
     Ok(response)
 }

@@ -27,6 +27,8 @@ pub enum Push {
     Admitted {
         admission_token: String,
         expires_at: DateTime<Utc>,
+        /// When the controller admitted the visitor (lets clients and load tests see delivery delay).
+        admitted_at: Option<DateTime<Utc>>,
     },
     /// Live remaining stock.
     Stock(StockView),

@@ -103,10 +103,11 @@ async function terminate(child, graceMs = 10_000) {
 }
 
 /**
- * Starts the gateway binary with a fresh database, reads its port from the JSON log line
- * "gateway listening", and waits until /readyz answers 200.
+ * Starts `gateway local` (the gateway with the admission controller and the checkout worker in one
+ * process) with a fresh database, reads its port from the JSON log line "gateway listening", and waits
+ * until /readyz answers 200. `extraEnv` adds or overrides environment variables (e.g. CORS_ORIGINS).
  */
-export async function startGateway() {
+export async function startGateway({ extraEnv = {} } = {}) {
   const dbName = `qc_browser_${hex(8)}`;
   const redisPrefix = `browser-${hex(6)}:`;
   const admin = { email: 'admin@example.com', password: `admin-${hex(8)}` };
@@ -123,9 +124,10 @@ export async function startGateway() {
     BOOTSTRAP_ADMIN_PASSWORD: admin.password,
     WEB_DIR,
     CORS_ORIGINS: 'http://127.0.0.1',
+    ...extraEnv,
   };
   const logs = new LogTail();
-  const child = spawn(GATEWAY_BIN, [], { env, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+  const child = spawn(GATEWAY_BIN, ['local'], { env, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
   live.add(child);
 
   const gateway = {

@@ -25,11 +25,17 @@ local budget = math.min(math.floor(allowance), max_active - active_n)
 local out = {}
 local admitted, left = 0, 0
 local through = tonumber(redis.call('HGET', state, 'admitted_through') or '0')
-if budget > 0 then
-  local head = redis.call('ZRANGE', queue, 0, max_scan - 1, 'WITHSCORES')
+-- Look at the head in small chunks sized to the remaining budget: a tick costs O(admitted + skipped),
+-- never a scan of the whole queue.
+local scanned = 0
+while admitted < budget and scanned < max_scan do
+  local want = math.min(budget - admitted + 64, max_scan - scanned)
+  local head = redis.call('ZRANGE', queue, 0, want - 1, 'WITHSCORES')
+  if #head == 0 then break end
   for i = 1, #head, 2 do
     if admitted >= budget then break end
     local visitor, seq = head[i], tonumber(head[i + 1])
+    scanned = scanned + 1
     redis.call('ZREM', queue, visitor)
     through = seq
     local last_seen = tonumber(redis.call('ZSCORE', seen, visitor) or '0')

@@ -6,7 +6,7 @@ import { del, describeError, get, getSession, onSessionChange, patch, post, put 
 import { wireSignIn } from '../auth.js';
 import { onAction, onSubmit, optionalWhole, text, whole } from '../forms.js';
 import { renderChrome } from '../layout.js';
-import { count, el, fill, formatWIB, fromWibInput, isUuid, rupiah, say, toWibInput } from '../util.js';
+import { count, el, etaText, fill, formatWIB, fromWibInput, isUuid, rupiah, say, timeWIB, toWibInput } from '../util.js';
 
 renderChrome({ active: 'admin' });
 
@@ -114,6 +114,7 @@ async function boot() {
 // ---- console shell and routing -------------------------------------------------------------------
 
 let view; // the element the current tab draws into
+let liveGeneration = 0;
 let tabs;
 let firstEvents = null;
 
@@ -139,6 +140,7 @@ function parseHash() {
 }
 
 function route() {
+  liveGeneration += 1; // stops the live waiting-room panel of a view being left
   if (!view) return;
   const { parts, query } = parseHash();
   const tab = parts[0] === 'users' || parts[0] === 'audit' ? parts[0] : 'events';
@@ -508,10 +510,28 @@ function eventView(id) {
         paused: data.get('paused') === 'on',
       });
       updated.textContent = `Last changed ${formatWIB(saved.updated_at)}.`;
+      live.refresh();
       return saved.paused ? 'Saved. Admissions are paused.' : 'Saved. Admissions are running.';
     }, { status });
     fill(roomHolder, form);
   }
+
+  // The live panel changes settings too: keep the settings form showing what is in force.
+  const live = roomLive(id, (saved) => {
+    const set = (inputId, value) => {
+      const node = document.getElementById(inputId);
+      if (node) {
+        node.value = String(value);
+        node.defaultValue = String(value);
+      }
+    };
+    set('wr-rate', saved.admission_rate_per_sec);
+    const box = document.getElementById('wr-paused');
+    if (box) {
+      box.checked = !!saved.paused;
+      box.defaultChecked = !!saved.paused;
+    }
+  });
 
   const sectionOf = (title, idName, ...children) =>
     el('section', { class: 'card admin-section', attrs: { 'aria-labelledby': idName } }, el('h2', { id: idName, text: title }), ...children);
@@ -531,6 +551,7 @@ function eventView(id) {
         el('p', { class: 'crumbs' }, el('a', { href: '#events', text: '← All events' })),
         pageStatus,
         headHolder,
+        sectionOf('Live waiting room', 'room-live-title', live.node),
         detailsHolder,
         sectionOf('Schedules', 'schedules-title', schedulesHolder, scheduleStatus,
           el('h3', { text: 'Add a schedule' }), scheduleForm),
@@ -538,7 +559,8 @@ function eventView(id) {
           el('h3', { text: 'Add a ticket category' }), categoryForm),
         sectionOf('Merchandise', 'merch-title', merchHolder, merchStatus,
           el('h3', { text: 'Add merchandise' }), merchForm),
-        sectionOf('Waiting room', 'room-title', roomHolder));
+        sectionOf('Waiting-room settings', 'room-title', roomHolder));
+      live.start();
       if (flash) say(pageStatus, flash, 'ok');
       flash = null;
     } catch (err) {
@@ -546,6 +568,120 @@ function eventView(id) {
       view.lastElementChild?.remove();
     }
   })();
+}
+
+// ---- live waiting room ---------------------------------------------------------------------------
+
+const STATS_EVERY_MS = 2000;
+
+/**
+ * The live panel of an event's waiting room: GET …/waiting-room/stats every 2 s while the event's view is
+ * open, with pause/resume and the admission rate. `onSaved(settings)` runs after a change is saved.
+ */
+function roomLive(id, onSaved) {
+  const generation = () => liveGeneration;
+  let mine = null;
+  let timer = null;
+  let last = null;
+
+  const figure = (key, label) => el('div', { class: 'stat', data: { stat: key } }, el('b', { text: '—' }), label);
+  const figures = {
+    waiting: figure('waiting', 'waiting'),
+    prequeue: figure('prequeue', 'in the pre-queue'),
+    active: figure('active', 'active buyers'),
+    admitted_total: figure('admitted_total', 'admitted so far'),
+    left_total: figure('left_total', 'left the queue'),
+    rate: figure('rate', 'admissions / s'),
+    drain: figure('drain', 'to drain the queue'),
+    connections: figure('connections', 'live connections here'),
+  };
+  const state = el('span', { class: 'pill', id: 'room-state', text: 'Loading…' });
+  const updated = el('p', { class: 'muted small', id: 'room-updated', text: '' });
+  const status = msg('room-live-msg');
+
+  const toggle = el('button', { type: 'button', id: 'room-pause-toggle', class: 'btn btn-secondary', text: 'Pause admissions', disabled: true });
+  const rateInput = input('room-rate', 'admission_rate_per_sec', { type: 'number', min: 1, max: 100000, required: true });
+  const rateForm = el('form', { id: 'room-rate-form', class: 'row-form', attrs: { 'aria-label': 'Admission rate' } },
+    el('label', { attrs: { for: 'room-rate' }, text: 'Admission rate (per second)' }),
+    rateInput,
+    el('button', { type: 'submit', class: 'btn btn-small btn-secondary', text: 'Set rate' }));
+
+  const show = (s) => {
+    last = s;
+    const setFigure = (key, value) => {
+      const b = figures[key].querySelector('b');
+      if (b.textContent !== value) b.textContent = value;
+    };
+    setFigure('waiting', count(s.waiting));
+    setFigure('prequeue', count(s.prequeue));
+    setFigure('active', `${count(s.active)} / ${count(s.max_active)}`);
+    setFigure('admitted_total', count(s.admitted_total));
+    setFigure('left_total', count(s.left_total));
+    setFigure('rate', count(s.admission_rate_per_sec));
+    setFigure('drain', s.estimated_drain_secs > 0 ? etaText({ min: s.estimated_drain_secs, max: s.estimated_drain_secs }) : 'empty');
+    setFigure('connections', count(s.push_connections_here));
+    figures.rate.classList.toggle('is-paused', !!s.paused);
+    state.textContent = s.paused ? 'Admissions paused' : 'Admitting';
+    state.className = s.paused ? 'pill pill-warn' : 'pill';
+    toggle.textContent = s.paused ? 'Resume admissions' : 'Pause admissions';
+    toggle.className = s.paused ? 'btn btn-teal' : 'btn btn-secondary';
+    if (!toggle.hasAttribute('aria-busy')) toggle.disabled = false;
+    if (document.activeElement !== rateInput && !rateInput.matches(':focus')) {
+      rateInput.value = String(s.admission_rate_per_sec);
+    }
+    updated.textContent = `Updated ${timeWIB(new Date().toISOString())}:${String(new Date().getSeconds()).padStart(2, '0')} WIB · every 2 s`;
+  };
+
+  const refresh = async () => {
+    clearTimeout(timer);
+    try {
+      const s = await get(`/api/admin/events/${id}/waiting-room/stats`);
+      if (mine !== generation()) return;
+      show(s);
+      if (status.dataset.stale) {
+        delete status.dataset.stale;
+        say(status, '');
+      }
+    } catch (err) {
+      if (mine !== generation()) return;
+      status.dataset.stale = '1';
+      say(status, `Could not refresh the figures: ${describeError(err)}`, 'error');
+    }
+    if (mine === generation()) timer = setTimeout(refresh, STATS_EVERY_MS);
+  };
+
+  const save = async (patchBody, done) => {
+    const saved = await put(`/api/admin/events/${id}/waiting-room`, patchBody);
+    onSaved(saved);
+    if (last) show({ ...last, paused: saved.paused, admission_rate_per_sec: saved.admission_rate_per_sec });
+    refresh();
+    return done(saved);
+  };
+
+  onAction(toggle, () => save({ paused: !(last && last.paused) },
+    (s) => (s.paused ? 'Admissions paused. Visitors keep their places; nobody is let in.' : 'Admissions resumed.')), { status });
+  onSubmit(rateForm, async (data) => {
+    const rate = whole(data, 'admission_rate_per_sec', 'Admission rate');
+    return save({ admission_rate_per_sec: rate }, (s) => `Admission rate set to ${count(s.admission_rate_per_sec)} per second.`);
+  }, { status });
+
+  const node = el('div', { class: 'room-live', id: 'room-live' },
+    el('p', {}, state, ' ', el('span', { class: 'muted small', text: 'Figures for this event, refreshed every 2 seconds.' })),
+    el('div', { class: 'stat-row', id: 'room-stats' }, Object.values(figures)),
+    el('div', { class: 'room-controls' }, toggle, rateForm),
+    status,
+    updated);
+
+  return {
+    node,
+    start() {
+      mine = generation();
+      refresh();
+    },
+    refresh() {
+      if (mine !== null && mine === generation()) refresh();
+    },
+  };
 }
 
 // ---- users ---------------------------------------------------------------------------------------

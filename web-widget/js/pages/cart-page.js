@@ -1,12 +1,14 @@
-// Cart: lines, quantities, totals, and "Continue to checkout", which makes sure the buyer is signed in.
-// Checkout itself comes with the waiting room; here the buyer only gets ready for it.
+// Cart: lines, quantities, totals, and "Continue to checkout", which makes sure the buyer is signed in and
+// has been admitted by the event's waiting room (otherwise it sends them to the queue). Submitting the
+// order comes in the next release.
 
 import { describeError, get, getSession, onSessionChange, updateSessionUser } from '../api.js';
 import { loadCart, onCartChange, reconcile, removeLine, setQuantity, totals } from '../cart.js';
 import { onAction, STAY_DISABLED } from '../forms.js';
 import { renderChrome } from '../layout.js';
+import { admission, onAdmissionChange } from '../queue-store.js';
 import { stepper } from '../stepper.js';
-import { el, fill, isUuid, rupiah, say } from '../util.js';
+import { el, fill, isUuid, rupiah, say, timeWIB } from '../util.js';
 
 renderChrome({ active: 'cart' });
 
@@ -17,9 +19,13 @@ const notesBox = document.getElementById('cart-notes');
 let eventState = 'unknown'; // 'unknown' | 'ok' | 'gone'
 let quietSave = false; // true while this page itself saves a quantity (no full re-render then)
 
-function signedInText(user) {
-  return `Signed in as ${user.name} — checkout opens when the sale's waiting room admits you.`;
+function signedInText(user, admitted) {
+  return admitted
+    ? `Signed in as ${user.name} — you have been admitted until ${timeWIB(admitted.expires_at)} WIB.`
+    : `Signed in as ${user.name} — checkout opens when the sale's waiting room admits you.`;
 }
+
+const ADMITTED_TEXT = 'Admitted — checkout opens in the next release.';
 
 function render() {
   const cart = loadCart();
@@ -89,7 +95,7 @@ function render() {
   const checkoutMsg = el('p', { class: 'form-msg', id: 'checkout-msg', attrs: { role: 'status' }, hidden: true });
   const user = getSession()?.user;
   if (eventState === 'gone') say(checkoutMsg, 'This event is no longer on sale, so this cart cannot be checked out.', 'error');
-  else if (user) say(checkoutMsg, signedInText(user), 'ok');
+  else if (user) say(checkoutMsg, signedInText(user, admission(cart.event_id)), 'ok');
 
   onAction(checkout, async () => {
     if (!getSession()) {
@@ -100,7 +106,18 @@ function render() {
       // Make sure the stored token still works (it may have expired or the server may have rotated keys).
       const me = await get('/api/me');
       updateSessionUser(me);
-      say(checkoutMsg, signedInText(me), 'ok');
+      const eventId = loadCart().event_id;
+      if (!admission(eventId)) {
+        // No (valid) admission for this event in this tab: its waiting room decides when it is their turn.
+        if (isUuid(eventId)) {
+          window.location.assign(`queue.html?event=${encodeURIComponent(eventId)}`);
+          return STAY_DISABLED;
+        }
+        say(checkoutMsg, signedInText(me), 'ok');
+        checkoutMsg.focus();
+        return undefined;
+      }
+      say(checkoutMsg, ADMITTED_TEXT, 'ok');
       checkoutMsg.focus();
       return undefined;
     } catch (err) {
@@ -163,6 +180,7 @@ refreshFromServer();
 onCartChange(() => {
   if (!quietSave) render();
 });
+onAdmissionChange(() => render());
 // Re-render only when who is signed in changes (not when the same user's details are refreshed).
 const who = () => {
   const u = getSession()?.user;

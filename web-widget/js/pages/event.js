@@ -3,8 +3,9 @@
 import { describeError, get } from '../api.js';
 import { addToCart, lineLimit, loadCart } from '../cart.js';
 import { renderChrome } from '../layout.js';
+import { admission } from '../queue-store.js';
 import { stepper } from '../stepper.js';
-import { count, el, fill, formatWIB, isUuid, param, rangeWIB, rupiah, say } from '../util.js';
+import { count, el, fill, formatWIB, isUuid, param, rangeWIB, rupiah, say, timeWIB } from '../util.js';
 
 renderChrome({ active: 'events' });
 
@@ -113,7 +114,8 @@ function render(ev) {
         el('span', {}, el('time', { attrs: { datetime: ev.starts_at }, text: rangeWIB(ev.starts_at, ev.ends_at) })),
         el('span', { text: ev.venue })),
       el('p', { class: `pill ${sale.open ? '' : sale.closed ? 'pill-out' : 'pill-warn'}`.trim(), text: sale.text }),
-      ev.description ? el('p', { class: 'lead', text: ev.description }) : null),
+      ev.description ? el('p', { class: 'lead', text: ev.description }) : null,
+      joinQueue(ev, sale)),
     otherCart,
     el('div', { class: 'layout-2' },
       el('div', {},
@@ -144,6 +146,25 @@ function render(ev) {
         el('div', { class: 'form' }, addButton, addMsg, cartLink),
         el('p', { class: 'muted small', text: 'Checkout happens after the waiting room admits you. Your cart is kept on this device.' }))));
   refreshSummary();
+}
+
+/** The way into the waiting room: the prominent call to action of the page. */
+function joinQueue(ev, sale) {
+  if (sale.closed) return null;
+  const admitted = admission(ev.id);
+  return el('div', { class: 'join-queue', id: 'join-queue' },
+    el('a', {
+      class: 'btn btn-large',
+      id: 'join-queue-link',
+      href: `queue.html?event=${encodeURIComponent(ev.id)}`,
+      text: 'Join the queue',
+    }),
+    admitted
+      ? el('span', {}, el('strong', { text: 'You have been admitted' }), ` until ${timeWIB(admitted.expires_at)} WIB — `,
+          el('a', { href: 'cart.html', text: 'go to your cart' }), '.')
+      : el('span', { class: 'muted', text: sale.open
+        ? 'Everyone buys through the waiting room. No account needed to wait; fill your cart while you do.'
+        : 'Join before the opening: places are given by a fair random draw when the sale opens.' }));
 }
 
 async function load() {
