@@ -76,12 +76,9 @@ pub async fn sweep_once(db: &PgPool, now: DateTime<Utc>, batch: i64) -> Result<S
     )
     .execute(&mut *tx)
     .await?;
-    sqlx::query!(
-        "update orders set status = 'expired', updated_at = now() where id = any($1)",
-        &orders
-    )
-    .execute(&mut *tx)
-    .await?;
+    sqlx::query!("update orders set status = 'expired', updated_at = now() where id = any($1)", &orders)
+        .execute(&mut *tx)
+        .await?;
     tx.commit().await?;
     Ok(Swept { orders, events })
 }

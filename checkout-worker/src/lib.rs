@@ -23,13 +23,8 @@ pub async fn run(config: config::Config, shutdown: CancellationToken) -> anyhow:
         .await
         .map_err(|e| anyhow::anyhow!("cannot connect to PostgreSQL (DATABASE_URL): {e}"))?;
     tracing::info!("checkout worker started");
-    run_sweeper(
-        db,
-        Duration::from_millis(config.hold_sweep_interval_ms),
-        config.hold_sweep_batch,
-        shutdown,
-    )
-    .await;
+    run_sweeper(db, Duration::from_millis(config.hold_sweep_interval_ms), config.hold_sweep_batch, shutdown)
+        .await;
     tracing::info!("checkout worker stopped");
     Ok(())
 }
@@ -41,10 +36,7 @@ pub async fn run_sweeper(db: PgPool, interval: Duration, batch: i64, shutdown: C
         loop {
             match expiry::sweep_once(&db, chrono::Utc::now(), batch).await {
                 Ok(swept) if !swept.orders.is_empty() => {
-                    tracing::info!(
-                        orders = swept.orders.len(),
-                        "expired unpaid orders, stock returned"
-                    );
+                    tracing::info!(orders = swept.orders.len(), "expired unpaid orders, stock returned");
                     metrics::counter!("orders_expired_total").increment(swept.orders.len() as u64);
                     if (swept.orders.len() as i64) < batch || shutdown.is_cancelled() {
                         break;

@@ -50,11 +50,7 @@ pub struct Config {
     pub app_env: AppEnv,
 
     /// PostgreSQL connection string.
-    #[arg(
-        long,
-        env = "DATABASE_URL",
-        default_value = "postgres://postgres@127.0.0.1:5432/queue_checkout"
-    )]
+    #[arg(long, env = "DATABASE_URL", default_value = "postgres://postgres@127.0.0.1:5432/queue_checkout")]
     pub database_url: Secret,
 
     /// Redis connection string.
@@ -78,11 +74,7 @@ pub struct Config {
     pub access_token_ttl_secs: u64,
 
     /// Comma-separated browser origins allowed by CORS; `*` only in development.
-    #[arg(
-        long,
-        env = "CORS_ORIGINS",
-        default_value = "http://127.0.0.1:8080,http://localhost:8080"
-    )]
+    #[arg(long, env = "CORS_ORIGINS", default_value = "http://127.0.0.1:8080,http://localhost:8080")]
     pub cors_origins: String,
 
     /// Admin account ensured at start (created if absent, promoted to admin if it exists).
@@ -217,20 +209,12 @@ impl Config {
 
     /// The secret used to sign tokens: the configured one, or the development default.
     pub fn jwt_secret(&self) -> &str {
-        self.jwt_secret
-            .as_ref()
-            .map(Secret::expose)
-            .unwrap_or(DEV_JWT_SECRET)
+        self.jwt_secret.as_ref().map(Secret::expose).unwrap_or(DEV_JWT_SECRET)
     }
 
     pub fn cors_origin_list(&self) -> anyhow::Result<Vec<String>> {
         let mut out = Vec::new();
-        for raw in self
-            .cors_origins
-            .split(',')
-            .map(str::trim)
-            .filter(|s| !s.is_empty())
-        {
+        for raw in self.cors_origins.split(',').map(str::trim).filter(|s| !s.is_empty()) {
             if raw != "*" && !(raw.starts_with("http://") || raw.starts_with("https://")) {
                 bail!("CORS_ORIGINS entry `{raw}` must start with http:// or https://");
             }
@@ -282,14 +266,8 @@ mod tests {
 
     #[test]
     fn production_refuses_a_short_jwt_secret() {
-        let c = parse(&[
-            "--app-env",
-            "production",
-            "--jwt-secret",
-            "short",
-            "--cors-origins",
-            "https://a.id",
-        ]);
+        let c =
+            parse(&["--app-env", "production", "--jwt-secret", "short", "--cors-origins", "https://a.id"]);
         let err = c.validate().unwrap_err().to_string();
         assert!(err.contains("JWT_SECRET"), "{err}");
     }
@@ -303,20 +281,9 @@ mod tests {
     #[test]
     fn production_refuses_a_wildcard_cors_origin() {
         let secret = "x".repeat(40);
-        let c = parse(&[
-            "--app-env",
-            "production",
-            "--jwt-secret",
-            &secret,
-            "--cors-origins",
-            "https://a.id,*",
-        ]);
-        assert!(
-            c.validate()
-                .unwrap_err()
-                .to_string()
-                .contains("CORS_ORIGINS")
-        );
+        let c =
+            parse(&["--app-env", "production", "--jwt-secret", &secret, "--cors-origins", "https://a.id,*"]);
+        assert!(c.validate().unwrap_err().to_string().contains("CORS_ORIGINS"));
     }
 
     #[test]

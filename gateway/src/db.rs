@@ -25,10 +25,7 @@ pub async fn connect(url: &str, s: &PoolSettings) -> anyhow::Result<PgPool> {
         .context("DATABASE_URL is not a valid PostgreSQL URL")?
         .application_name("queue-checkout")
         .options([
-            (
-                "statement_timeout",
-                s.statement_timeout.as_millis().to_string(),
-            ),
+            ("statement_timeout", s.statement_timeout.as_millis().to_string()),
             // A transaction left open by a stuck client is ended rather than holding locks forever.
             ("idle_in_transaction_session_timeout", "15000".to_owned()),
         ]);
@@ -38,9 +35,7 @@ pub async fn connect(url: &str, s: &PoolSettings) -> anyhow::Result<PgPool> {
         .acquire_timeout(s.acquire_timeout)
         .connect_with(options)
         .await
-        .with_context(
-            || "cannot connect to PostgreSQL (DATABASE_URL); is it running and reachable?",
-        )
+        .with_context(|| "cannot connect to PostgreSQL (DATABASE_URL); is it running and reachable?")
 }
 
 /// Creates the database named in `url` if it does not exist yet (local and first-deploy convenience).
@@ -50,17 +45,12 @@ pub async fn ensure_database(url: &str) -> anyhow::Result<()> {
         .with_context(|| "cannot reach PostgreSQL (DATABASE_URL) to check the database exists")?;
     if !exists {
         tracing::info!("creating the database named in DATABASE_URL");
-        sqlx::Postgres::create_database(url)
-            .await
-            .context("creating the database named in DATABASE_URL")?;
+        sqlx::Postgres::create_database(url).await.context("creating the database named in DATABASE_URL")?;
     }
     Ok(())
 }
 
 pub async fn migrate(pool: &PgPool) -> anyhow::Result<()> {
-    MIGRATOR
-        .run(pool)
-        .await
-        .context("applying database migrations")?;
+    MIGRATOR.run(pool).await.context("applying database migrations")?;
     Ok(())
 }

@@ -9,12 +9,9 @@ use uuid::Uuid;
 pub async fn load_if_empty(db: &PgPool) -> anyhow::Result<Option<Uuid>> {
     let mut tx = db.begin().await?;
     // Serialise concurrent starts (several processes on one database) so only one loads the demo.
-    sqlx::query!("select pg_advisory_xact_lock(7262001)")
-        .execute(&mut *tx)
-        .await?;
-    let any = sqlx::query_scalar!(r#"select exists(select 1 from events) as "e!""#)
-        .fetch_one(&mut *tx)
-        .await?;
+    sqlx::query!("select pg_advisory_xact_lock(7262001)").execute(&mut *tx).await?;
+    let any =
+        sqlx::query_scalar!(r#"select exists(select 1 from events) as "e!""#).fetch_one(&mut *tx).await?;
     if any {
         return Ok(None);
     }
@@ -56,27 +53,9 @@ pub async fn load_if_empty(db: &PgPool) -> anyhow::Result<Option<Uuid>> {
 
     progress(3, "ticket categories");
     let categories: [(&str, &str, i64, i32, i32); 3] = [
-        (
-            "Festival",
-            "Standing area in front of the stage, both days.",
-            150_000,
-            2_000,
-            4,
-        ),
-        (
-            "Tribun",
-            "Numbered grandstand seating, both days.",
-            250_000,
-            800,
-            4,
-        ),
-        (
-            "VIP",
-            "Front pit, fast-lane entry and a merch pack.",
-            750_000,
-            100,
-            2,
-        ),
+        ("Festival", "Standing area in front of the stage, both days.", 150_000, 2_000, 4),
+        ("Tribun", "Numbered grandstand seating, both days.", 250_000, 800, 4),
+        ("VIP", "Front pit, fast-lane entry and a merch pack.", 750_000, 100, 2),
     ];
     for (i, (name, description, price, quota, max)) in categories.into_iter().enumerate() {
         sqlx::query!(
@@ -103,18 +82,8 @@ pub async fn load_if_empty(db: &PgPool) -> anyhow::Result<Option<Uuid>> {
             120_000,
             500,
         ),
-        (
-            "Tote bag",
-            "Canvas tote with the festival logo.",
-            60_000,
-            300,
-        ),
-        (
-            "Lightstick",
-            "Battery-powered lightstick in the festival colours.",
-            95_000,
-            400,
-        ),
+        ("Tote bag", "Canvas tote with the festival logo.", 60_000, 300),
+        ("Lightstick", "Battery-powered lightstick in the festival colours.", 95_000, 400),
     ];
     for (i, (name, description, price, stock)) in merchandise.into_iter().enumerate() {
         sqlx::query!(

@@ -39,10 +39,7 @@ pub enum ApiError {
     #[error("too many requests, retry later")]
     RateLimited { retry_after: Duration },
     #[error("{message}")]
-    Unavailable {
-        message: &'static str,
-        retry_after: Duration,
-    },
+    Unavailable { message: &'static str, retry_after: Duration },
     #[error("internal error")]
     Internal(#[from] anyhow::Error),
 }
@@ -67,17 +64,11 @@ impl ApiError {
     }
 
     pub fn conflict(code: &'static str, message: impl Into<String>) -> Self {
-        ApiError::Conflict {
-            code,
-            message: message.into(),
-        }
+        ApiError::Conflict { code, message: message.into() }
     }
 
     pub fn bad_request(code: &'static str, message: impl Into<String>) -> Self {
-        ApiError::BadRequest {
-            code,
-            message: message.into(),
-        }
+        ApiError::BadRequest { code, message: message.into() }
     }
 
     pub fn status(&self) -> StatusCode {
@@ -127,19 +118,12 @@ impl IntoResponse for ApiError {
         if let ApiError::Internal(cause) = &self {
             tracing::error!(error = ?cause, "request failed");
         }
-        let body = ErrorBody {
-            error: ErrorDetail {
-                code: self.code(),
-                message: self.to_string(),
-            },
-        };
+        let body = ErrorBody { error: ErrorDetail { code: self.code(), message: self.to_string() } };
         let mut response = (status, Json(body)).into_response();
         if let Some(after) = self.retry_after() {
             // Retry-After is whole seconds; never tell a client to retry "now".
             let secs = after.as_secs_f64().ceil().max(1.0) as u64;
-            response
-                .headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(secs));
         }
         response
     }
@@ -162,9 +146,7 @@ impl From<JsonRejection> for ApiError {
     fn from(rejection: JsonRejection) -> Self {
         match rejection {
             JsonRejection::JsonDataError(e) => ApiError::bad_request("invalid_body", body_text(&e)),
-            JsonRejection::JsonSyntaxError(e) => {
-                ApiError::bad_request("invalid_json", body_text(&e))
-            }
+            JsonRejection::JsonSyntaxError(e) => ApiError::bad_request("invalid_json", body_text(&e)),
             JsonRejection::MissingJsonContentType(_) => ApiError::UnsupportedMediaType,
             JsonRejection::BytesRejection(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => {
                 ApiError::PayloadTooLarge

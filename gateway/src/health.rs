@@ -10,10 +10,7 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 use crate::{ratelimit::redis_ready, state::AppState};
 
 pub fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new()
-        .routes(routes!(healthz))
-        .routes(routes!(readyz))
-        .routes(routes!(metrics))
+    OpenApiRouter::new().routes(routes!(healthz)).routes(routes!(readyz)).routes(routes!(metrics))
 }
 
 #[derive(Serialize, ToSchema)]
@@ -50,19 +47,8 @@ async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
     };
     let (postgres, redis) = tokio::join!(pg, redis_ready(&state.redis));
     let ok = postgres && redis;
-    let status = if ok {
-        StatusCode::OK
-    } else {
-        StatusCode::SERVICE_UNAVAILABLE
-    };
-    (
-        status,
-        Json(Readiness {
-            status: if ok { "ready" } else { "not_ready" },
-            postgres,
-            redis,
-        }),
-    )
+    let status = if ok { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    (status, Json(Readiness { status: if ok { "ready" } else { "not_ready" }, postgres, redis }))
 }
 
 /// Prometheus text exposition.
@@ -70,11 +56,5 @@ async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
 async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
     metrics::gauge!("db_pool_connections").set(f64::from(state.db.size()));
     metrics::gauge!("db_pool_idle_connections").set(state.db.num_idle() as f64);
-    (
-        [(
-            axum::http::header::CONTENT_TYPE,
-            "text/plain; version=0.0.4",
-        )],
-        telemetry::metrics_handle().render(),
-    )
+    ([(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4")], telemetry::metrics_handle().render())
 }

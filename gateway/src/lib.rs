@@ -62,9 +62,7 @@ impl Application {
     }
 
     pub fn local_addr(&self) -> SocketAddr {
-        self.listener
-            .local_addr()
-            .expect("bound listener has an address")
+        self.listener.local_addr().expect("bound listener has an address")
     }
 
     pub fn port(&self) -> u16 {
@@ -76,10 +74,7 @@ impl Application {
     }
 
     /// Serves until `shutdown` completes, then finishes in-flight requests.
-    pub async fn run_until(
-        self,
-        shutdown: impl Future<Output = ()> + Send + 'static,
-    ) -> anyhow::Result<()> {
+    pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
         run(self.state, self.listener, shutdown).await
     }
 }
@@ -103,10 +98,7 @@ pub async fn build_state(config: Config) -> anyhow::Result<AppState> {
         db::migrate(&db).await?;
     }
     let redis = keyspace::connect(config.redis_url.expose(), 4).await?;
-    if let (Some(email), Some(password)) = (
-        &config.bootstrap_admin_email,
-        &config.bootstrap_admin_password,
-    ) {
+    if let (Some(email), Some(password)) = (&config.bootstrap_admin_email, &config.bootstrap_admin_password) {
         bootstrap::ensure_admin(&db, email, password.expose()).await?;
     }
     if config.demo_data
@@ -157,12 +149,9 @@ pub async fn run(
     };
     let app = http::router(state);
     tracing::info!(addr = %listener.local_addr()?, "gateway listening");
-    let served = axum::serve(
-        listener,
-        app.into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(shutdown)
-    .await;
+    let served = axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
+        .with_graceful_shutdown(shutdown)
+        .await;
     housekeeping.abort();
     match hub.await {
         Ok(Err(e)) => tracing::warn!(error = %e, "push hub ended with an error"),

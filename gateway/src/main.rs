@@ -45,10 +45,7 @@ async fn main() -> anyhow::Result<()> {
             let app = Application::build(cli.config).await?;
             app.run_until(gateway::shutdown_signal()).await
         }
-        Command::Local {
-            worker,
-            admission_tick_ms,
-        } => {
+        Command::Local { worker, admission_tick_ms } => {
             worker.validate()?;
             let app = Application::build(cli.config).await?;
             let shutdown = telemetry::shutdown_token();
@@ -63,9 +60,7 @@ async fn main() -> anyhow::Result<()> {
         Command::Migrate => {
             let url = cli.config.database_url.expose();
             gateway::db::ensure_database(url).await?;
-            let pool = sqlx::PgPool::connect(url)
-                .await
-                .context("connecting to DATABASE_URL")?;
+            let pool = sqlx::PgPool::connect(url).await.context("connecting to DATABASE_URL")?;
             gateway::db::migrate(&pool).await
         }
         Command::CreateAdmin { email, password } => {

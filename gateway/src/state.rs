@@ -81,12 +81,6 @@ impl Rules {
     }
 
     pub fn all(&self) -> [Rule; 5] {
-        [
-            self.login_email,
-            self.login_ip,
-            self.register_ip,
-            self.join_ip,
-            self.status_ip,
-        ]
+        [self.login_email, self.login_ip, self.register_ip, self.join_ip, self.status_ip]
     }
 }

@@ -24,8 +24,6 @@ pub async fn connect(url: &str, size: usize) -> anyhow::Result<Pool> {
         .set_policy(ReconnectPolicy::new_exponential(0, 100, 2_000, 2))
         .build_pool(size)
         .context("building the Redis pool")?;
-    pool.init()
-        .await
-        .context("cannot connect to Redis (REDIS_URL); is it running and reachable?")?;
+    pool.init().await.context("cannot connect to Redis (REDIS_URL); is it running and reachable?")?;
     Ok(pool)
 }

@@ -38,9 +38,7 @@ pub struct Keyspace {
 impl Keyspace {
     /// `prefix` is used as given; by convention it ends with `:`.
     pub fn new(prefix: impl Into<String>) -> Self {
-        Self {
-            prefix: prefix.into(),
-        }
+        Self { prefix: prefix.into() }
     }
 
     pub fn prefix(&self) -> &str {
@@ -146,9 +144,6 @@ mod tests {
     fn prefixes_separate_deployments() {
         let a = Keyspace::new("a:");
         let b = Keyspace::new("b:");
-        assert_ne!(
-            a.rate_limit("login-ip", "1.2.3.4"),
-            b.rate_limit("login-ip", "1.2.3.4")
-        );
+        assert_ne!(a.rate_limit("login-ip", "1.2.3.4"), b.rate_limit("login-ip", "1.2.3.4"));
     }
 }

@@ -69,17 +69,11 @@ pub async fn spawn_app() -> TestApp {
 pub fn test_config(db_name: &str, redis_prefix: &str, opts: &Options) -> Config {
     let mut config = Config::from_env().expect("config from env");
     config.app_env = gateway::config::AppEnv::Development;
-    config.database_url = format!("{}/{db_name}", pg_base_url())
-        .parse()
-        .expect("infallible");
+    config.database_url = format!("{}/{db_name}", pg_base_url()).parse().expect("infallible");
     config.redis_url = redis_url().parse().expect("infallible");
     config.redis_key_prefix = redis_prefix.to_owned();
     config.http_addr = "127.0.0.1:0".parse().expect("addr");
-    config.jwt_secret = Some(
-        format!("test-secret-{}", Uuid::new_v4().simple())
-            .parse()
-            .expect("infallible"),
-    );
+    config.jwt_secret = Some(format!("test-secret-{}", Uuid::new_v4().simple()).parse().expect("infallible"));
     config.cors_origins = "http://127.0.0.1".into();
     config.bootstrap_admin_email = Some(ADMIN_EMAIL.into());
     config.bootstrap_admin_password = Some(ADMIN_PASSWORD.parse().expect("infallible"));
@@ -96,9 +90,7 @@ pub async fn spawn_app_with(opts: Options) -> TestApp {
     let db_name = format!("qc_test_{}", Uuid::new_v4().simple());
     let redis_prefix = format!("t:{}:", Uuid::new_v4().simple());
     let config = test_config(&db_name, &redis_prefix, &opts);
-    let app = Application::build(config)
-        .await
-        .expect("the gateway builds");
+    let app = Application::build(config).await.expect("the gateway builds");
     let addr = app.local_addr();
     let db = app.state().db.clone();
     let state = app.state().clone();
@@ -108,10 +100,7 @@ pub async fn spawn_app_with(opts: Options) -> TestApp {
     }));
     TestApp {
         addr,
-        http: reqwest::Client::builder()
-            .timeout(Duration::from_secs(30))
-            .build()
-            .expect("client"),
+        http: reqwest::Client::builder().timeout(Duration::from_secs(30)).build().expect("client"),
         db,
         db_name,
         redis_prefix,
@@ -158,21 +147,12 @@ impl TestApp {
         let body: Value = resp.json().await.expect("json");
         (
             body["access_token"].as_str().expect("token").to_owned(),
-            body["user"]["id"]
-                .as_str()
-                .expect("id")
-                .parse()
-                .expect("uuid"),
+            body["user"]["id"].as_str().expect("id").parse().expect("uuid"),
         )
     }
 
     pub async fn buyer_token(&self) -> String {
-        self.register(&format!(
-            "buyer-{}@tests.example.id",
-            Uuid::new_v4().simple()
-        ))
-        .await
-        .0
+        self.register(&format!("buyer-{}@tests.example.id", Uuid::new_v4().simple())).await.0
     }
 
     pub async fn login(&self, email: &str, password: &str) -> reqwest::Response {
@@ -216,9 +196,7 @@ impl TestApp {
         token: Option<&str>,
         body: Option<Value>,
     ) -> (u16, Value) {
-        let mut req = self
-            .http
-            .request(method.parse().expect("method"), self.url(path));
+        let mut req = self.http.request(method.parse().expect("method"), self.url(path));
         if let Some(t) = token {
             req = req.bearer_auth(t);
         }
@@ -274,14 +252,7 @@ impl TestApp {
             )
             .await;
         assert_eq!(s, 201, "{merch}");
-        let (s, _) = self
-            .call(
-                "POST",
-                &format!("/api/admin/events/{id}/publish"),
-                Some(admin),
-                None,
-            )
-            .await;
+        let (s, _) = self.call("POST", &format!("/api/admin/events/{id}/publish"), Some(admin), None).await;
         assert_eq!(s, 200);
         (
             id.parse().expect("uuid"),
@@ -310,10 +281,7 @@ impl Drop for TestApp {
         let _ = std::process::Command::new("psql")
             .arg(format!("{}/postgres", pg_base_url()))
             .arg("-qc")
-            .arg(format!(
-                "drop database if exists {} with (force)",
-                self.db_name
-            ))
+            .arg(format!("drop database if exists {} with (force)", self.db_name))
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())
             .status();
@@ -323,8 +291,5 @@ impl Drop for TestApp {
 /// Asserts an error answer has the contract's shape and the given code; returns the message.
 pub fn assert_error(body: &Value, code: &str) -> String {
     assert_eq!(body["error"]["code"], code, "unexpected error body: {body}");
-    body["error"]["message"]
-        .as_str()
-        .expect("message")
-        .to_owned()
+    body["error"]["message"].as_str().expect("message").to_owned()
 }

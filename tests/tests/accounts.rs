@@ -4,19 +4,21 @@ use e2e::{Options, assert_error, spawn_app, spawn_app_with};
 use serde_json::json;
 
 async fn user_count(app: &e2e::TestApp) -> i64 {
-    sqlx::query_scalar("select count(*) from users")
-        .fetch_one(&app.db)
-        .await
-        .unwrap()
+    sqlx::query_scalar("select count(*) from users").fetch_one(&app.db).await.unwrap()
 }
 
 #[tokio::test]
 async fn a_buyer_registers_signs_in_and_sees_itself() {
     let app = spawn_app().await;
     let (s, body) = app
-        .call("POST", "/api/auth/register", None, Some(json!({
-            "email": "  Siti.Rahma@Kampus.AC.ID ", "password": "a good password", "name": " Siti Rahma "
-        })))
+        .call(
+            "POST",
+            "/api/auth/register",
+            None,
+            Some(json!({
+                "email": "  Siti.Rahma@Kampus.AC.ID ", "password": "a good password", "name": " Siti Rahma "
+            })),
+        )
         .await;
     assert_eq!(s, 201, "{body}");
     assert_eq!(body["user"]["email"], "siti.rahma@kampus.ac.id");
@@ -30,23 +32,17 @@ async fn a_buyer_registers_signs_in_and_sees_itself() {
     assert_eq!(s, 200);
     assert_eq!(me["email"], "siti.rahma@kampus.ac.id");
 
-    let resp = app
-        .login("SITI.RAHMA@kampus.ac.id", "a good password")
-        .await;
+    let resp = app.login("SITI.RAHMA@kampus.ac.id", "a good password").await;
     assert_eq!(resp.status(), 200);
     let body: serde_json::Value = resp.json().await.unwrap();
     assert!(body["access_token"].as_str().unwrap().len() > 20);
 
-    let stored: String = sqlx::query_scalar(
-        "select password_hash from users where email = 'siti.rahma@kampus.ac.id'",
-    )
-    .fetch_one(&app.db)
-    .await
-    .unwrap();
-    assert!(
-        stored.starts_with("$argon2id$"),
-        "passwords are stored as argon2id hashes"
-    );
+    let stored: String =
+        sqlx::query_scalar("select password_hash from users where email = 'siti.rahma@kampus.ac.id'")
+            .fetch_one(&app.db)
+            .await
+            .unwrap();
+    assert!(stored.starts_with("$argon2id$"), "passwords are stored as argon2id hashes");
 }
 
 #[tokio::test]
@@ -111,9 +107,7 @@ async fn invalid_registrations_are_422_and_write_nothing() {
         json!({ "email": "a@b.id", "password": "a good password", "name": "   " }),
         json!({ "email": "a@b.id", "password": "a good password", "name": long_name }),
     ] {
-        let (s, resp) = app
-            .call("POST", "/api/auth/register", None, Some(body.clone()))
-            .await;
+        let (s, resp) = app.call("POST", "/api/auth/register", None, Some(body.clone())).await;
         assert_eq!(s, 422, "{body} -> {resp}");
         assert_error(&resp, "validation_failed");
     }
@@ -127,22 +121,38 @@ async fn malformed_bodies_get_clear_json_errors_and_write_nothing() {
     let url = app.url("/api/auth/register");
     let cases: Vec<(reqwest::RequestBuilder, u16, &str)> = vec![
         // Malformed JSON.
-        (app.http.post(&url).header("content-type", "application/json").body("{\"email\":"), 400, "invalid_json"),
+        (
+            app.http.post(&url).header("content-type", "application/json").body("{\"email\":"),
+            400,
+            "invalid_json",
+        ),
         // Wrong types.
         (app.http.post(&url).json(&json!({ "email": 5, "password": true, "name": [] })), 400, "invalid_body"),
         // Missing field.
-        (app.http.post(&url).json(&json!({ "email": "a@b.id", "password": "a good password" })), 400, "invalid_body"),
+        (
+            app.http.post(&url).json(&json!({ "email": "a@b.id", "password": "a good password" })),
+            400,
+            "invalid_body",
+        ),
         // Unknown field (a client trying to set its own role).
         (
-            app.http.post(&url).json(&json!({ "email": "a@b.id", "password": "a good password", "name": "A", "role": "admin" })),
+            app.http.post(&url).json(
+                &json!({ "email": "a@b.id", "password": "a good password", "name": "A", "role": "admin" }),
+            ),
             400,
             "invalid_body",
         ),
         // Not JSON at all.
-        (app.http.post(&url).header("content-type", "text/plain").body("hello"), 415, "unsupported_media_type"),
+        (
+            app.http.post(&url).header("content-type", "text/plain").body("hello"),
+            415,
+            "unsupported_media_type",
+        ),
         // Over the 64 KiB body limit.
         (
-            app.http.post(&url).json(&json!({ "email": "a@b.id", "password": "a good password", "name": "x".repeat(70 * 1024) })),
+            app.http.post(&url).json(
+                &json!({ "email": "a@b.id", "password": "a good password", "name": "x".repeat(70 * 1024) }),
+            ),
             413,
             "payload_too_large",
         ),
@@ -166,34 +176,21 @@ async fn wrong_credentials_are_401_without_saying_which_part_was_wrong() {
     let unknown = app.login("nobody@kampus.ac.id", "not my password").await;
     assert_eq!(unknown.status(), 401);
     let b: serde_json::Value = unknown.json().await.unwrap();
-    assert_eq!(
-        a, b,
-        "the same answer for an unknown account and a wrong password"
-    );
+    assert_eq!(a, b, "the same answer for an unknown account and a wrong password");
     let malformed = app.login("not an email", "whatever1").await;
     assert_eq!(malformed.status(), 401);
 }
 
 #[tokio::test]
 async fn password_guessing_on_one_account_is_rate_limited() {
-    let app = spawn_app_with(Options {
-        login_per_email_per_min: 5,
-        ..Options::default()
-    })
-    .await;
+    let app = spawn_app_with(Options { login_per_email_per_min: 5, ..Options::default() }).await;
     app.register("target@kampus.ac.id").await;
     let mut statuses = Vec::new();
     for i in 0..8 {
-        let resp = app
-            .login("target@kampus.ac.id", &format!("guess number {i}"))
-            .await;
+        let resp = app.login("target@kampus.ac.id", &format!("guess number {i}")).await;
         let status = resp.status().as_u16();
         if status == 429 {
-            let retry: u64 = resp.headers()["retry-after"]
-                .to_str()
-                .unwrap()
-                .parse()
-                .unwrap();
+            let retry: u64 = resp.headers()["retry-after"].to_str().unwrap().parse().unwrap();
             assert!(retry >= 1);
             let body: serde_json::Value = resp.json().await.unwrap();
             assert_error(&body, "rate_limited");
@@ -203,40 +200,20 @@ async fn password_guessing_on_one_account_is_rate_limited() {
     assert_eq!(&statuses[..5], &[401; 5]);
     assert!(statuses[5..].iter().all(|&s| s == 429), "{statuses:?}");
     // Even the right password waits: the limit is on attempts, not failures.
-    assert_eq!(
-        app.login("target@kampus.ac.id", "a good password")
-            .await
-            .status(),
-        429
-    );
+    assert_eq!(app.login("target@kampus.ac.id", "a good password").await.status(), 429);
     // Another account is not affected.
     app.register("other@kampus.ac.id").await;
-    assert_eq!(
-        app.login("other@kampus.ac.id", "a good password")
-            .await
-            .status(),
-        200
-    );
+    assert_eq!(app.login("other@kampus.ac.id", "a good password").await.status(), 200);
 }
 
 #[tokio::test]
 async fn the_login_limit_is_shared_by_every_gateway() {
     // Two gateways on one Redis prefix: attempts on either count against the same account.
-    let a = spawn_app_with(Options {
-        login_per_email_per_min: 4,
-        ..Options::default()
-    })
-    .await;
+    let a = spawn_app_with(Options { login_per_email_per_min: 4, ..Options::default() }).await;
     let prefix = a.redis_prefix.clone();
     let db_name = a.db_name.clone();
-    let mut config = e2e::test_config(
-        &db_name,
-        &prefix,
-        &Options {
-            login_per_email_per_min: 4,
-            ..Options::default()
-        },
-    );
+    let mut config =
+        e2e::test_config(&db_name, &prefix, &Options { login_per_email_per_min: 4, ..Options::default() });
     config.migrate_on_start = false;
     let b_app = gateway::Application::build(config).await.unwrap();
     let b_addr = b_app.local_addr();
@@ -244,11 +221,7 @@ async fn the_login_limit_is_shared_by_every_gateway() {
     a.register("shared@kampus.ac.id").await;
     let mut codes = Vec::new();
     for i in 0..6 {
-        let base = if i % 2 == 0 {
-            a.url("")
-        } else {
-            format!("http://{b_addr}")
-        };
+        let base = if i % 2 == 0 { a.url("") } else { format!("http://{b_addr}") };
         let resp = a
             .http
             .post(format!("{base}/api/auth/login"))
@@ -267,24 +240,15 @@ async fn missing_malformed_and_forged_tokens_are_401() {
     let (s, body) = app.call("GET", "/api/me", None, None).await;
     assert_eq!(s, 401);
     assert_error(&body, "unauthorized");
-    let resp = app
-        .get("/api/me")
-        .header("authorization", "Basic abc")
-        .send()
-        .await
-        .unwrap();
+    let resp = app.get("/api/me").header("authorization", "Basic abc").send().await.unwrap();
     assert_eq!(resp.status(), 401);
     let (s, _) = app.call("GET", "/api/me", Some("garbage"), None).await;
     assert_eq!(s, 401);
     // A token signed with another secret (another deployment) is refused.
     let other = gateway::accounts::token::TokenKeys::new(b"some-other-secret-of-32-bytes!!!", 3600);
-    let forged = other
-        .issue_access(uuid::Uuid::new_v4(), gateway::accounts::Role::Admin)
-        .unwrap();
+    let forged = other.issue_access(uuid::Uuid::new_v4(), gateway::accounts::Role::Admin).unwrap();
     let (s, _) = app.call("GET", "/api/me", Some(&forged), None).await;
     assert_eq!(s, 401);
-    let (s, _) = app
-        .call("GET", "/api/admin/events", Some(&forged), None)
-        .await;
+    let (s, _) = app.call("GET", "/api/admin/events", Some(&forged), None).await;
     assert_eq!(s, 401);
 }

@@ -5,10 +5,7 @@ use serde_json::{Value, json};
 use uuid::Uuid;
 
 async fn audit_count(app: &e2e::TestApp) -> i64 {
-    sqlx::query_scalar("select count(*) from audit_log")
-        .fetch_one(&app.db)
-        .await
-        .unwrap()
+    sqlx::query_scalar("select count(*) from audit_log").fetch_one(&app.db).await.unwrap()
 }
 
 #[tokio::test]
@@ -26,9 +23,14 @@ async fn an_admin_creates_and_publishes_an_event_that_guests_then_see() {
     let id = event["id"].as_str().unwrap();
 
     let (s, schedule) = app
-        .call("POST", &format!("/api/admin/events/{id}/schedules"), Some(&admin), Some(json!({
-            "starts_at": "2030-03-01T12:00:00Z", "ends_at": "2030-03-01T16:00:00Z", "label": "Malam 1"
-        })))
+        .call(
+            "POST",
+            &format!("/api/admin/events/{id}/schedules"),
+            Some(&admin),
+            Some(json!({
+                "starts_at": "2030-03-01T12:00:00Z", "ends_at": "2030-03-01T16:00:00Z", "label": "Malam 1"
+            })),
+        )
         .await;
     assert_eq!(s, 201, "{schedule}");
     for (name, price, quota) in [("Reguler", 50_000, 300), ("VIP", 200_000, 20)] {
@@ -53,35 +55,23 @@ async fn an_admin_creates_and_publishes_an_event_that_guests_then_see() {
         .await;
     assert_eq!(s, 201, "{merch}");
 
-    let (s, _) = app
-        .call("GET", &format!("/api/events/{id}"), None, None)
-        .await;
+    let (s, _) = app.call("GET", &format!("/api/events/{id}"), None, None).await;
     assert_eq!(s, 404, "not public before publishing");
-    let (s, published) = app
-        .call(
-            "POST",
-            &format!("/api/admin/events/{id}/publish"),
-            Some(&admin),
-            None,
-        )
-        .await;
+    let (s, published) =
+        app.call("POST", &format!("/api/admin/events/{id}/publish"), Some(&admin), None).await;
     assert_eq!(s, 200);
     assert_eq!(published["status"], "published");
     assert!(!published["published_at"].is_null());
 
-    let (s, public) = app
-        .call("GET", &format!("/api/events/{id}"), None, None)
-        .await;
+    let (s, public) = app.call("GET", &format!("/api/events/{id}"), None, None).await;
     assert_eq!(s, 200);
     assert_eq!(public["ticket_categories"].as_array().unwrap().len(), 2);
     assert_eq!(public["merchandise"][0]["name"], "Kaos");
     assert_eq!(public["schedules"][0]["label"], "Malam 1");
 
     // Every change is in the audit log, attributed to the admin.
-    let actions: Vec<String> = sqlx::query_scalar("select action from audit_log order by id")
-        .fetch_all(&app.db)
-        .await
-        .unwrap();
+    let actions: Vec<String> =
+        sqlx::query_scalar("select action from audit_log order by id").fetch_all(&app.db).await.unwrap();
     assert_eq!(
         actions,
         [
@@ -94,12 +84,7 @@ async fn an_admin_creates_and_publishes_an_event_that_guests_then_see() {
         ]
     );
     let (s, log) = app
-        .call(
-            "GET",
-            &format!("/api/admin/audit-log?entity=event&entity_id={id}"),
-            Some(&admin),
-            None,
-        )
+        .call("GET", &format!("/api/admin/audit-log?entity=event&entity_id={id}"), Some(&admin), None)
         .await;
     assert_eq!(s, 200);
     assert_eq!(log.as_array().unwrap().len(), 2);
@@ -122,11 +107,7 @@ async fn a_buyer_cannot_reach_any_admin_endpoint_and_a_guest_must_sign_in() {
             Some(json!({ "name": "x", "venue": "y", "starts_at": "2030-01-01T00:00:00Z" })),
         ),
         ("GET", format!("/api/admin/events/{event}"), None),
-        (
-            "PATCH",
-            format!("/api/admin/events/{event}"),
-            Some(json!({ "name": "hacked" })),
-        ),
+        ("PATCH", format!("/api/admin/events/{event}"), Some(json!({ "name": "hacked" }))),
         ("DELETE", format!("/api/admin/events/{event}"), None),
         ("POST", format!("/api/admin/events/{event}/publish"), None),
         ("POST", format!("/api/admin/events/{event}/unpublish"), None),
@@ -135,56 +116,24 @@ async fn a_buyer_cannot_reach_any_admin_endpoint_and_a_guest_must_sign_in() {
             format!("/api/admin/events/{event}/schedules"),
             Some(json!({ "starts_at": "2030-01-01T00:00:00Z", "ends_at": "2030-01-01T01:00:00Z" })),
         ),
-        (
-            "PATCH",
-            format!("/api/admin/schedules/{some}"),
-            Some(json!({ "label": "x" })),
-        ),
+        ("PATCH", format!("/api/admin/schedules/{some}"), Some(json!({ "label": "x" }))),
         ("DELETE", format!("/api/admin/schedules/{some}"), None),
         (
             "POST",
             format!("/api/admin/events/{event}/ticket-categories"),
             Some(json!({ "name": "x", "price": 1, "quota": 1, "max_per_order": 1 })),
         ),
-        (
-            "PATCH",
-            format!("/api/admin/ticket-categories/{category}"),
-            Some(json!({ "quota": 1000 })),
-        ),
-        (
-            "DELETE",
-            format!("/api/admin/ticket-categories/{category}"),
-            None,
-        ),
+        ("PATCH", format!("/api/admin/ticket-categories/{category}"), Some(json!({ "quota": 1000 }))),
+        ("DELETE", format!("/api/admin/ticket-categories/{category}"), None),
         ("GET", "/api/admin/merchandise".into(), None),
-        (
-            "POST",
-            "/api/admin/merchandise".into(),
-            Some(json!({ "name": "x", "price": 1, "stock": 1 })),
-        ),
+        ("POST", "/api/admin/merchandise".into(), Some(json!({ "name": "x", "price": 1, "stock": 1 }))),
         ("GET", format!("/api/admin/merchandise/{merch}"), None),
-        (
-            "PATCH",
-            format!("/api/admin/merchandise/{merch}"),
-            Some(json!({ "stock": 1000 })),
-        ),
+        ("PATCH", format!("/api/admin/merchandise/{merch}"), Some(json!({ "stock": 1000 }))),
         ("DELETE", format!("/api/admin/merchandise/{merch}"), None),
-        (
-            "GET",
-            format!("/api/admin/events/{event}/waiting-room"),
-            None,
-        ),
-        (
-            "PUT",
-            format!("/api/admin/events/{event}/waiting-room"),
-            Some(json!({ "paused": true })),
-        ),
+        ("GET", format!("/api/admin/events/{event}/waiting-room"), None),
+        ("PUT", format!("/api/admin/events/{event}/waiting-room"), Some(json!({ "paused": true }))),
         ("GET", "/api/admin/users".into(), None),
-        (
-            "PUT",
-            format!("/api/admin/users/{some}/role"),
-            Some(json!({ "role": "admin" })),
-        ),
+        ("PUT", format!("/api/admin/users/{some}/role"), Some(json!({ "role": "admin" }))),
         ("GET", "/api/admin/audit-log".into(), None),
     ];
     let audit_before = audit_count(&app).await;
@@ -195,22 +144,14 @@ async fn a_buyer_cannot_reach_any_admin_endpoint_and_a_guest_must_sign_in() {
         let (s, resp) = app.call(method, path, None, body.clone()).await;
         assert_eq!(s, 401, "guest {method} {path}: {resp}");
     }
-    assert_eq!(
-        audit_count(&app).await,
-        audit_before,
-        "refused calls change nothing"
-    );
-    let (_, detail) = app
-        .call("GET", &format!("/api/events/{event}"), None, None)
-        .await;
+    assert_eq!(audit_count(&app).await, audit_before, "refused calls change nothing");
+    let (_, detail) = app.call("GET", &format!("/api/events/{event}"), None, None).await;
     assert_eq!(detail["name"], "Konser Test");
     assert_eq!(detail["ticket_categories"][0]["quota"], 10);
 
     // Staff may scan tickets but may not manage the catalog either.
     let staff = app.staff_token(&admin).await;
-    let (s, _) = app
-        .call("GET", "/api/admin/events", Some(&staff), None)
-        .await;
+    let (s, _) = app.call("GET", "/api/admin/events", Some(&staff), None).await;
     assert_eq!(s, 403);
 }
 
@@ -246,11 +187,7 @@ async fn invalid_admin_input_is_422_and_changes_nothing() {
             "/api/admin/events".into(),
             json!({ "name": "x", "venue": "y", "starts_at": "2030-01-02T00:00:00Z", "max_tickets_per_buyer": 0 }),
         ),
-        (
-            "PATCH",
-            format!("/api/admin/events/{event}"),
-            json!({ "ends_at": "2000-01-01T00:00:00Z" }),
-        ),
+        ("PATCH", format!("/api/admin/events/{event}"), json!({ "ends_at": "2000-01-01T00:00:00Z" })),
         (
             "POST",
             format!("/api/admin/events/{event}/schedules"),
@@ -286,45 +223,20 @@ async fn invalid_admin_input_is_422_and_changes_nothing() {
             format!("/api/admin/events/{event}/ticket-categories"),
             json!({ "name": "x", "price": 1, "quota": 1, "max_per_order": 1, "sale_starts_at": "2030-01-02T00:00:00Z", "sale_ends_at": "2030-01-01T00:00:00Z" }),
         ),
-        (
-            "PATCH",
-            format!("/api/admin/ticket-categories/{category}"),
-            json!({ "price": -5 }),
-        ),
-        (
-            "POST",
-            "/api/admin/merchandise".into(),
-            json!({ "name": "x", "price": 1, "stock": -3 }),
-        ),
-        (
-            "PATCH",
-            format!("/api/admin/merchandise/{merch}"),
-            json!({ "name": "  " }),
-        ),
-        (
-            "PUT",
-            format!("/api/admin/events/{event}/waiting-room"),
-            json!({ "admission_rate_per_sec": 0 }),
-        ),
-        (
-            "PUT",
-            format!("/api/admin/events/{event}/waiting-room"),
-            json!({ "token_ttl_secs": 1 }),
-        ),
+        ("PATCH", format!("/api/admin/ticket-categories/{category}"), json!({ "price": -5 })),
+        ("POST", "/api/admin/merchandise".into(), json!({ "name": "x", "price": 1, "stock": -3 })),
+        ("PATCH", format!("/api/admin/merchandise/{merch}"), json!({ "name": "  " })),
+        ("PUT", format!("/api/admin/events/{event}/waiting-room"), json!({ "admission_rate_per_sec": 0 })),
+        ("PUT", format!("/api/admin/events/{event}/waiting-room"), json!({ "token_ttl_secs": 1 })),
     ];
     for (method, path, body) in cases {
-        let (s, resp) = app
-            .call(method, &path, Some(&admin), Some(body.clone()))
-            .await;
+        let (s, resp) = app.call(method, &path, Some(&admin), Some(body.clone())).await;
         assert_eq!(s, 422, "{method} {path} {body}: {resp}");
         assert_error(&resp, "validation_failed");
     }
     // Wrong types and unknown fields are 400.
     for (path, body) in [
-        (
-            "/api/admin/events".to_owned(),
-            json!({ "name": "x", "venue": "y", "starts_at": "tomorrow" }),
-        ),
+        ("/api/admin/events".to_owned(), json!({ "name": "x", "venue": "y", "starts_at": "tomorrow" })),
         (
             format!("/api/admin/events/{event}/ticket-categories"),
             json!({ "name": "x", "price": "free", "quota": 1, "max_per_order": 1 }),
@@ -343,15 +255,10 @@ async fn invalid_admin_input_is_422_and_changes_nothing() {
         assert_error(&resp, "invalid_body");
     }
     assert_eq!(audit_count(&app).await, audit_before);
-    let events: i64 = sqlx::query_scalar("select count(*) from events")
-        .fetch_one(&app.db)
-        .await
-        .unwrap();
+    let events: i64 = sqlx::query_scalar("select count(*) from events").fetch_one(&app.db).await.unwrap();
     assert_eq!(events, 1);
-    let cats: i64 = sqlx::query_scalar("select count(*) from ticket_categories")
-        .fetch_one(&app.db)
-        .await
-        .unwrap();
+    let cats: i64 =
+        sqlx::query_scalar("select count(*) from ticket_categories").fetch_one(&app.db).await.unwrap();
     assert_eq!(cats, 1);
 }
 
@@ -392,12 +299,7 @@ async fn quota_and_stock_cannot_drop_below_what_is_sold_or_held() {
     assert_eq!(s, 200);
     assert_eq!(ok["remaining"], 0);
     let (s, _) = app
-        .call(
-            "PATCH",
-            &format!("/api/admin/merchandise/{merch}"),
-            Some(&admin),
-            Some(json!({ "stock": 14 })),
-        )
+        .call("PATCH", &format!("/api/admin/merchandise/{merch}"), Some(&admin), Some(json!({ "stock": 14 })))
         .await;
     assert_eq!(s, 422);
     let (s, m) = app
@@ -419,11 +321,7 @@ async fn unknown_ids_are_404_for_admins() {
     let none = Uuid::new_v4();
     for (method, path, body) in [
         ("GET", format!("/api/admin/events/{none}"), None),
-        (
-            "PATCH",
-            format!("/api/admin/events/{none}"),
-            Some(json!({ "name": "x" })),
-        ),
+        ("PATCH", format!("/api/admin/events/{none}"), Some(json!({ "name": "x" }))),
         ("DELETE", format!("/api/admin/events/{none}"), None),
         ("POST", format!("/api/admin/events/{none}/publish"), None),
         (
@@ -436,46 +334,18 @@ async fn unknown_ids_are_404_for_admins() {
             format!("/api/admin/events/{none}/ticket-categories"),
             Some(json!({ "name": "x", "price": 1, "quota": 1, "max_per_order": 1 })),
         ),
-        (
-            "PATCH",
-            format!("/api/admin/ticket-categories/{none}"),
-            Some(json!({ "quota": 1 })),
-        ),
-        (
-            "DELETE",
-            format!("/api/admin/ticket-categories/{none}"),
-            None,
-        ),
+        ("PATCH", format!("/api/admin/ticket-categories/{none}"), Some(json!({ "quota": 1 }))),
+        ("DELETE", format!("/api/admin/ticket-categories/{none}"), None),
         (
             "POST",
             "/api/admin/merchandise".to_owned(),
             Some(json!({ "event_id": none, "name": "x", "price": 1, "stock": 1 })),
         ),
-        (
-            "PATCH",
-            format!("/api/admin/merchandise/{none}"),
-            Some(json!({ "stock": 1 })),
-        ),
-        (
-            "GET",
-            format!("/api/admin/events/{none}/waiting-room"),
-            None,
-        ),
-        (
-            "PUT",
-            format!("/api/admin/events/{none}/waiting-room"),
-            Some(json!({ "paused": true })),
-        ),
-        (
-            "PUT",
-            format!("/api/admin/users/{none}/role"),
-            Some(json!({ "role": "staff" })),
-        ),
-        (
-            "PATCH",
-            format!("/api/admin/schedules/{none}"),
-            Some(json!({ "label": "x" })),
-        ),
+        ("PATCH", format!("/api/admin/merchandise/{none}"), Some(json!({ "stock": 1 }))),
+        ("GET", format!("/api/admin/events/{none}/waiting-room"), None),
+        ("PUT", format!("/api/admin/events/{none}/waiting-room"), Some(json!({ "paused": true }))),
+        ("PUT", format!("/api/admin/users/{none}/role"), Some(json!({ "role": "staff" }))),
+        ("PATCH", format!("/api/admin/schedules/{none}"), Some(json!({ "label": "x" }))),
     ] {
         let (s, resp) = app.call(method, &path, Some(&admin), body).await;
         assert_eq!(s, 404, "{method} {path}: {resp}");
@@ -498,28 +368,12 @@ async fn events_with_orders_cannot_be_deleted_or_unpublished() {
     .execute(&app.db)
     .await
     .unwrap();
-    let (s, body) = app
-        .call(
-            "DELETE",
-            &format!("/api/admin/events/{event}"),
-            Some(&admin),
-            None,
-        )
-        .await;
+    let (s, body) = app.call("DELETE", &format!("/api/admin/events/{event}"), Some(&admin), None).await;
     assert_eq!(s, 409);
     assert_error(&body, "event_has_orders");
-    let (s, _) = app
-        .call(
-            "POST",
-            &format!("/api/admin/events/{event}/unpublish"),
-            Some(&admin),
-            None,
-        )
-        .await;
+    let (s, _) = app.call("POST", &format!("/api/admin/events/{event}/unpublish"), Some(&admin), None).await;
     assert_eq!(s, 409);
-    let (s, _) = app
-        .call("GET", &format!("/api/events/{event}"), None, None)
-        .await;
+    let (s, _) = app.call("GET", &format!("/api/events/{event}"), None, None).await;
     assert_eq!(s, 200);
 }
 
@@ -528,32 +382,11 @@ async fn a_draft_event_is_deleted_with_everything_on_sale_for_it() {
     let app = spawn_app().await;
     let admin = app.admin_token().await;
     let (event, category, merch) = app.published_event(&admin, 10, 10).await;
-    let (s, _) = app
-        .call(
-            "POST",
-            &format!("/api/admin/events/{event}/unpublish"),
-            Some(&admin),
-            None,
-        )
-        .await;
+    let (s, _) = app.call("POST", &format!("/api/admin/events/{event}/unpublish"), Some(&admin), None).await;
     assert_eq!(s, 200);
-    let (s, _) = app
-        .call(
-            "DELETE",
-            &format!("/api/admin/events/{event}"),
-            Some(&admin),
-            None,
-        )
-        .await;
+    let (s, _) = app.call("DELETE", &format!("/api/admin/events/{event}"), Some(&admin), None).await;
     assert_eq!(s, 204);
-    let (s, _) = app
-        .call(
-            "GET",
-            &format!("/api/admin/merchandise/{merch}"),
-            Some(&admin),
-            None,
-        )
-        .await;
+    let (s, _) = app.call("GET", &format!("/api/admin/merchandise/{merch}"), Some(&admin), None).await;
     assert_eq!(s, 404);
     let left: i64 = sqlx::query_scalar("select count(*) from ticket_categories where id = $1")
         .bind(category)
@@ -590,18 +423,11 @@ async fn admins_manage_roles_but_cannot_demote_themselves() {
         .await;
     assert_eq!(s, 400, "{body}");
     let (s, body) = app
-        .call(
-            "PUT",
-            &format!("/api/admin/users/{user}/role"),
-            Some(&admin),
-            Some(json!({ "role": "staff" })),
-        )
+        .call("PUT", &format!("/api/admin/users/{user}/role"), Some(&admin), Some(json!({ "role": "staff" })))
         .await;
     assert_eq!(s, 200);
     assert_eq!(body["role"], "staff");
-    let (s, users) = app
-        .call("GET", "/api/admin/users", Some(&admin), None)
-        .await;
+    let (s, users) = app.call("GET", "/api/admin/users", Some(&admin), None).await;
     assert_eq!(s, 200);
     assert_eq!(users.as_array().unwrap().len(), 2);
 }
@@ -611,14 +437,8 @@ async fn waiting_room_settings_are_changed_partially_and_audited() {
     let app = spawn_app().await;
     let admin = app.admin_token().await;
     let (event, _, _) = app.published_event(&admin, 10, 10).await;
-    let (s, before) = app
-        .call(
-            "GET",
-            &format!("/api/admin/events/{event}/waiting-room"),
-            Some(&admin),
-            None,
-        )
-        .await;
+    let (s, before) =
+        app.call("GET", &format!("/api/admin/events/{event}/waiting-room"), Some(&admin), None).await;
     assert_eq!(s, 200);
     let (s, after) = app
         .call(
@@ -635,10 +455,9 @@ async fn waiting_room_settings_are_changed_partially_and_audited() {
     assert_eq!(after["paused"], true);
     assert_eq!(after["max_active"], before["max_active"]);
     assert_eq!(after["token_ttl_secs"], before["token_ttl_secs"]);
-    let action: String =
-        sqlx::query_scalar("select action from audit_log order by id desc limit 1")
-            .fetch_one(&app.db)
-            .await
-            .unwrap();
+    let action: String = sqlx::query_scalar("select action from audit_log order by id desc limit 1")
+        .fetch_one(&app.db)
+        .await
+        .unwrap();
     assert_eq!(action, "waiting_room.update");
 }

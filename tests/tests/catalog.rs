@@ -16,9 +16,7 @@ async fn a_guest_browses_every_public_endpoint_without_a_token() {
     assert_eq!(events[0]["from_price"], 150000);
     assert_eq!(events[0]["tickets_remaining"], 100);
 
-    let (s, detail) = app
-        .call("GET", &format!("/api/events/{event}"), None, None)
-        .await;
+    let (s, detail) = app.call("GET", &format!("/api/events/{event}"), None, None).await;
     assert_eq!(s, 200);
     let c = &detail["ticket_categories"][0];
     assert_eq!(c["id"], category.to_string());
@@ -29,40 +27,24 @@ async fn a_guest_browses_every_public_endpoint_without_a_token() {
     assert!(c.get("sold").is_none(), "internal counters are not public");
     let m = &detail["merchandise"][0];
     for field in ["id", "name", "price", "stock", "remaining"] {
-        assert!(
-            !m[field].is_null(),
-            "merchandise field {field} missing: {m}"
-        );
+        assert!(!m[field].is_null(), "merchandise field {field} missing: {m}");
     }
     assert!(detail["schedules"].is_array());
 
-    let (s, list) = app
-        .call(
-            "GET",
-            &format!("/api/merchandise?event_id={event}"),
-            None,
-            None,
-        )
-        .await;
+    let (s, list) = app.call("GET", &format!("/api/merchandise?event_id={event}"), None, None).await;
     assert_eq!(s, 200);
     assert_eq!(list[0]["id"], merch.to_string());
     let (s, all) = app.call("GET", "/api/merchandise", None, None).await;
     assert_eq!(s, 200);
     assert_eq!(all.as_array().unwrap().len(), 1);
-    let (s, one) = app
-        .call("GET", &format!("/api/merchandise/{merch}"), None, None)
-        .await;
+    let (s, one) = app.call("GET", &format!("/api/merchandise/{merch}"), None, None).await;
     assert_eq!(s, 200);
     assert_eq!(one["remaining"], 50);
 }
 
 #[tokio::test]
 async fn remaining_counts_subtract_sold_and_held_units() {
-    let app = spawn_app_with(Options {
-        catalog_cache_ttl_ms: 0,
-        ..Options::default()
-    })
-    .await;
+    let app = spawn_app_with(Options { catalog_cache_ttl_ms: 0, ..Options::default() }).await;
     let admin = app.admin_token().await;
     let (event, category, merch) = app.published_event(&admin, 100, 50).await;
     sqlx::query("update ticket_categories set sold = 30, held = 5 where id = $1")
@@ -70,15 +52,9 @@ async fn remaining_counts_subtract_sold_and_held_units() {
         .execute(&app.db)
         .await
         .unwrap();
-    sqlx::query("update merchandise set sold = 50 where id = $1")
-        .bind(merch)
-        .execute(&app.db)
-        .await
-        .unwrap();
+    sqlx::query("update merchandise set sold = 50 where id = $1").bind(merch).execute(&app.db).await.unwrap();
 
-    let (_, detail) = app
-        .call("GET", &format!("/api/events/{event}"), None, None)
-        .await;
+    let (_, detail) = app.call("GET", &format!("/api/events/{event}"), None, None).await;
     assert_eq!(detail["ticket_categories"][0]["remaining"], 65);
     assert_eq!(detail["merchandise"][0]["remaining"], 0);
     let (_, events) = app.call("GET", "/api/events", None, None).await;
@@ -115,28 +91,13 @@ async fn draft_events_and_their_merchandise_are_not_public() {
 
     let (_, events) = app.call("GET", "/api/events", None, None).await;
     assert_eq!(events, json!([]));
-    let (s, body) = app
-        .call("GET", &format!("/api/events/{id}"), None, None)
-        .await;
+    let (s, body) = app.call("GET", &format!("/api/events/{id}"), None, None).await;
     assert_eq!(s, 404);
     assert_error(&body, "not_found");
-    let (s, _) = app
-        .call(
-            "GET",
-            &format!("/api/merchandise/{}", merch["id"].as_str().unwrap()),
-            None,
-            None,
-        )
-        .await;
+    let (s, _) =
+        app.call("GET", &format!("/api/merchandise/{}", merch["id"].as_str().unwrap()), None, None).await;
     assert_eq!(s, 404);
-    let (s, _) = app
-        .call(
-            "GET",
-            &format!("/api/merchandise?event_id={id}"),
-            None,
-            None,
-        )
-        .await;
+    let (s, _) = app.call("GET", &format!("/api/merchandise?event_id={id}"), None, None).await;
     assert_eq!(s, 404);
     let (_, all) = app.call("GET", "/api/merchandise", None, None).await;
     assert_eq!(all, json!([]));
@@ -180,21 +141,12 @@ async fn event_pages_are_cacheable_and_revalidate_with_etag() {
     let app = spawn_app().await;
     let admin = app.admin_token().await;
     let (event, _, _) = app.published_event(&admin, 10, 10).await;
-    let resp = app
-        .get(&format!("/api/events/{event}"))
-        .send()
-        .await
-        .unwrap();
+    let resp = app.get(&format!("/api/events/{event}")).send().await.unwrap();
     assert_eq!(resp.status(), 200);
     let etag = resp.headers()["etag"].to_str().unwrap().to_owned();
     let cc = resp.headers()["cache-control"].to_str().unwrap().to_owned();
     assert!(cc.contains("max-age"), "{cc}");
-    let again = app
-        .get(&format!("/api/events/{event}"))
-        .header("if-none-match", &etag)
-        .send()
-        .await
-        .unwrap();
+    let again = app.get(&format!("/api/events/{event}")).header("if-none-match", &etag).send().await.unwrap();
     assert_eq!(again.status(), 304);
     assert!(again.bytes().await.unwrap().is_empty());
 }
@@ -204,9 +156,7 @@ async fn an_admin_change_shows_on_the_public_page_at_once() {
     let app = spawn_app().await;
     let admin = app.admin_token().await;
     let (event, category, _) = app.published_event(&admin, 10, 10).await;
-    let (_, before) = app
-        .call("GET", &format!("/api/events/{event}"), None, None)
-        .await;
+    let (_, before) = app.call("GET", &format!("/api/events/{event}"), None, None).await;
     assert_eq!(before["ticket_categories"][0]["quota"], 10);
     let (s, _) = app
         .call(
@@ -217,34 +167,21 @@ async fn an_admin_change_shows_on_the_public_page_at_once() {
         )
         .await;
     assert_eq!(s, 200);
-    let (_, after): (u16, Value) = app
-        .call("GET", &format!("/api/events/{event}"), None, None)
-        .await;
+    let (_, after): (u16, Value) = app.call("GET", &format!("/api/events/{event}"), None, None).await;
     assert_eq!(after["ticket_categories"][0]["quota"], 25);
     assert_eq!(after["ticket_categories"][0]["remaining"], 25);
 }
 
 #[tokio::test]
 async fn the_demo_event_is_loaded_into_an_empty_database() {
-    let app = spawn_app_with(Options {
-        demo_data: true,
-        ..Options::default()
-    })
-    .await;
+    let app = spawn_app_with(Options { demo_data: true, ..Options::default() }).await;
     let (_, events) = app.call("GET", "/api/events", None, None).await;
     assert_eq!(events.as_array().unwrap().len(), 1);
     let id = events[0]["id"].as_str().unwrap();
-    let (_, detail) = app
-        .call("GET", &format!("/api/events/{id}"), None, None)
-        .await;
+    let (_, detail) = app.call("GET", &format!("/api/events/{id}"), None, None).await;
     assert_eq!(detail["ticket_categories"].as_array().unwrap().len(), 3);
     assert!(detail["merchandise"].as_array().unwrap().len() >= 3);
     assert!(detail["schedules"].as_array().unwrap().len() >= 2);
     // Loading again into a database that has events changes nothing.
-    assert!(
-        gateway::demo::load_if_empty(&app.db)
-            .await
-            .unwrap()
-            .is_none()
-    );
+    assert!(gateway::demo::load_if_empty(&app.db).await.unwrap().is_none());
 }

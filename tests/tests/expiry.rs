@@ -53,12 +53,11 @@ async fn hold(
 }
 
 async fn counts(app: &TestApp, category: Uuid, merch: Uuid) -> (i32, i32, i32) {
-    let (sold, held): (i32, i32) =
-        sqlx::query_as("select sold, held from ticket_categories where id = $1")
-            .bind(category)
-            .fetch_one(&app.db)
-            .await
-            .unwrap();
+    let (sold, held): (i32, i32) = sqlx::query_as("select sold, held from ticket_categories where id = $1")
+        .bind(category)
+        .fetch_one(&app.db)
+        .await
+        .unwrap();
     let m: i32 = sqlx::query_scalar("select held from merchandise where id = $1")
         .bind(merch)
         .fetch_one(&app.db)
@@ -82,44 +81,15 @@ async fn expired_holds_return_their_stock_once_and_nothing_else_moves() {
     let (event, category, merch) = app.published_event(&admin, 10, 5).await;
     let (_, buyer) = app.register("expiry@kampus.ac.id").await;
     let past = Duration::minutes(-1);
-    let a = hold(
-        &app,
-        buyer,
-        event,
-        (category, 2),
-        (merch, 1),
-        past,
-        "pending_payment",
-    )
-    .await;
-    let b = hold(
-        &app,
-        buyer,
-        event,
-        (category, 3),
-        (merch, 0),
-        Duration::minutes(10),
-        "pending_payment",
-    )
-    .await;
-    let c = hold(
-        &app,
-        buyer,
-        event,
-        (category, 1),
-        (merch, 0),
-        past,
-        "pending_payment",
-    )
-    .await;
+    let a = hold(&app, buyer, event, (category, 2), (merch, 1), past, "pending_payment").await;
+    let b =
+        hold(&app, buyer, event, (category, 3), (merch, 0), Duration::minutes(10), "pending_payment").await;
+    let c = hold(&app, buyer, event, (category, 1), (merch, 0), past, "pending_payment").await;
     let d = hold(&app, buyer, event, (category, 2), (merch, 0), past, "paid").await;
     assert_eq!(counts(&app, category, merch).await, (2, 6, 1));
 
     let swept = sweep_once(&app.db, Utc::now(), 100).await.unwrap();
-    assert_eq!(
-        swept.orders.iter().copied().collect::<HashSet<_>>(),
-        HashSet::from([a, c])
-    );
+    assert_eq!(swept.orders.iter().copied().collect::<HashSet<_>>(), HashSet::from([a, c]));
     assert_eq!(swept.events, vec![event]);
     assert_eq!(counts(&app, category, merch).await, (2, 3, 0));
     assert_eq!(status(&app, a).await, "expired");
@@ -127,21 +97,12 @@ async fn expired_holds_return_their_stock_once_and_nothing_else_moves() {
     assert_eq!(status(&app, d).await, "paid");
 
     // A second sweep finds nothing: stock is returned exactly once.
-    assert!(
-        sweep_once(&app.db, Utc::now(), 100)
-            .await
-            .unwrap()
-            .orders
-            .is_empty()
-    );
+    assert!(sweep_once(&app.db, Utc::now(), 100).await.unwrap().orders.is_empty());
     assert_eq!(counts(&app, category, merch).await, (2, 3, 0));
 
     // Move the clock past B's hold.
     let later = Utc::now() + Duration::minutes(11);
-    assert_eq!(
-        sweep_once(&app.db, later, 100).await.unwrap().orders,
-        vec![b]
-    );
+    assert_eq!(sweep_once(&app.db, later, 100).await.unwrap().orders, vec![b]);
     assert_eq!(counts(&app, category, merch).await, (2, 0, 0));
 }
 

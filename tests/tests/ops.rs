@@ -11,24 +11,14 @@ async fn health_and_readiness_report_the_dependencies() {
     assert_eq!(body["status"], "ok");
     let (s, body) = app.call("GET", "/readyz", None, None).await;
     assert_eq!(s, 200);
-    assert_eq!(
-        body,
-        serde_json::json!({ "status": "ready", "postgres": true, "redis": true })
-    );
+    assert_eq!(body, serde_json::json!({ "status": "ready", "postgres": true, "redis": true }));
 }
 
 #[tokio::test]
 async fn metrics_are_exposed_in_prometheus_format() {
     let app = spawn_app().await;
     app.call("GET", "/api/events", None, None).await;
-    let text = app
-        .get("/metrics")
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = app.get("/metrics").send().await.unwrap().text().await.unwrap();
     assert!(text.contains("http_requests_total"), "{text}");
     assert!(text.contains("route=\"/api/events\""), "{text}");
 }
@@ -59,14 +49,7 @@ async fn the_openapi_document_lists_the_contract_paths_and_has_a_viewer() {
         assert!(paths.contains_key(p), "missing {p}");
     }
     assert!(doc["components"]["schemas"]["EventDetail"].is_object());
-    let html = app
-        .get("/api/docs")
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let html = app.get("/api/docs").send().await.unwrap().text().await.unwrap();
     assert!(html.contains("/api/openapi.json"));
 }
 
@@ -75,12 +58,7 @@ async fn every_response_carries_a_request_id_and_errors_are_json() {
     let app = spawn_app().await;
     let resp = app.get("/api/events").send().await.unwrap();
     assert!(resp.headers().contains_key("x-request-id"));
-    let resp = app
-        .get("/api/events")
-        .header("x-request-id", "trace-me-123")
-        .send()
-        .await
-        .unwrap();
+    let resp = app.get("/api/events").header("x-request-id", "trace-me-123").send().await.unwrap();
     assert_eq!(resp.headers()["x-request-id"], "trace-me-123");
     let resp = app.delete("/api/events").send().await.unwrap();
     assert_eq!(resp.status(), 400);
@@ -99,21 +77,9 @@ async fn cors_allows_only_configured_origins() {
         .send()
         .await
         .unwrap();
-    assert_eq!(
-        allowed.headers()["access-control-allow-origin"],
-        "http://127.0.0.1"
-    );
-    let refused = app
-        .get("/api/events")
-        .header("origin", "https://evil.example")
-        .send()
-        .await
-        .unwrap();
-    assert!(
-        !refused
-            .headers()
-            .contains_key("access-control-allow-origin")
-    );
+    assert_eq!(allowed.headers()["access-control-allow-origin"], "http://127.0.0.1");
+    let refused = app.get("/api/events").header("origin", "https://evil.example").send().await.unwrap();
+    assert!(!refused.headers().contains_key("access-control-allow-origin"));
 }
 
 #[tokio::test]
@@ -121,17 +87,11 @@ async fn production_refuses_to_start_with_a_weak_secret_or_wildcard_cors() {
     let mut config = e2e::test_config("unused", "unused:", &e2e::Options::default());
     config.app_env = gateway::config::AppEnv::Production;
     config.jwt_secret = Some("too-short".parse().unwrap());
-    let err = gateway::Application::build(config.clone())
-        .await
-        .err()
-        .expect("refused");
+    let err = gateway::Application::build(config.clone()).await.err().expect("refused");
     assert!(err.to_string().contains("JWT_SECRET"), "{err}");
     config.jwt_secret = Some("x".repeat(48).parse().unwrap());
     config.cors_origins = "*".into();
-    let err = gateway::Application::build(config)
-        .await
-        .err()
-        .expect("refused");
+    let err = gateway::Application::build(config).await.err().expect("refused");
     assert!(err.to_string().contains("CORS_ORIGINS"), "{err}");
 }
 
@@ -140,10 +100,5 @@ async fn the_storefront_is_served_at_the_root() {
     let app = spawn_app().await;
     let resp = app.get("/").send().await.unwrap();
     assert_eq!(resp.status(), 200);
-    assert!(
-        resp.headers()["content-type"]
-            .to_str()
-            .unwrap()
-            .starts_with("text/html")
-    );
+    assert!(resp.headers()["content-type"].to_str().unwrap().starts_with("text/html"));
 }

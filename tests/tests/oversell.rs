@@ -25,46 +25,31 @@ async fn postgres_rejects_an_update_that_would_oversell_a_category_or_an_item() 
         .execute(&app.db)
         .await
         .unwrap_err();
-    assert_eq!(
-        constraint_of(&err).as_deref(),
-        Some("ticket_categories_no_oversell")
-    );
+    assert_eq!(constraint_of(&err).as_deref(), Some("ticket_categories_no_oversell"));
     let err = sqlx::query("update ticket_categories set sold = 6, held = 5 where id = $1")
         .bind(category)
         .execute(&app.db)
         .await
         .unwrap_err();
-    assert_eq!(
-        constraint_of(&err).as_deref(),
-        Some("ticket_categories_no_oversell")
-    );
+    assert_eq!(constraint_of(&err).as_deref(), Some("ticket_categories_no_oversell"));
     let err = sqlx::query("update ticket_categories set quota = 3, sold = 4 where id = $1")
         .bind(category)
         .execute(&app.db)
         .await
         .unwrap_err();
-    assert_eq!(
-        constraint_of(&err).as_deref(),
-        Some("ticket_categories_no_oversell")
-    );
+    assert_eq!(constraint_of(&err).as_deref(), Some("ticket_categories_no_oversell"));
     let err = sqlx::query("update merchandise set sold = 3, held = 3 where id = $1")
         .bind(merch)
         .execute(&app.db)
         .await
         .unwrap_err();
-    assert_eq!(
-        constraint_of(&err).as_deref(),
-        Some("merchandise_no_oversell")
-    );
+    assert_eq!(constraint_of(&err).as_deref(), Some("merchandise_no_oversell"));
     let err = sqlx::query("update merchandise set held = -1 where id = $1")
         .bind(merch)
         .execute(&app.db)
         .await
         .unwrap_err();
-    assert_eq!(
-        constraint_of(&err).as_deref(),
-        Some("merchandise_counts_check")
-    );
+    assert_eq!(constraint_of(&err).as_deref(), Some("merchandise_counts_check"));
     let err = sqlx::query("update merchandise set stock = -1 where id = $1")
         .bind(merch)
         .execute(&app.db)
@@ -73,12 +58,11 @@ async fn postgres_rejects_an_update_that_would_oversell_a_category_or_an_item() 
     assert!(constraint_of(&err).is_some());
 
     // Nothing changed.
-    let (sold, held): (i32, i32) =
-        sqlx::query_as("select sold, held from ticket_categories where id = $1")
-            .bind(category)
-            .fetch_one(&app.db)
-            .await
-            .unwrap();
+    let (sold, held): (i32, i32) = sqlx::query_as("select sold, held from ticket_categories where id = $1")
+        .bind(category)
+        .fetch_one(&app.db)
+        .await
+        .unwrap();
     assert_eq!((sold, held), (0, 0));
 }
 
@@ -94,30 +78,20 @@ async fn many_concurrent_naive_writers_still_cannot_oversell() {
         let (db, barrier) = (app.db.clone(), barrier.clone());
         tasks.push(tokio::spawn(async move {
             barrier.wait().await;
-            let (table, id) = if i % 2 == 0 {
-                ("ticket_categories", category)
-            } else {
-                ("merchandise", merch)
-            };
-            sqlx::query(sqlx::AssertSqlSafe(format!(
-                "update {table} set held = held + 1 where id = $1"
-            )))
-            .bind(id)
-            .execute(&db)
-            .await
-            .map(|_| ())
+            let (table, id) =
+                if i % 2 == 0 { ("ticket_categories", category) } else { ("merchandise", merch) };
+            sqlx::query(sqlx::AssertSqlSafe(format!("update {table} set held = held + 1 where id = $1")))
+                .bind(id)
+                .execute(&db)
+                .await
+                .map(|_| ())
         }));
     }
     let mut ok = 0;
     for t in tasks {
         match t.await.unwrap() {
             Ok(()) => ok += 1,
-            Err(e) => assert!(
-                constraint_of(&e)
-                    .unwrap_or_default()
-                    .ends_with("no_oversell"),
-                "{e}"
-            ),
+            Err(e) => assert!(constraint_of(&e).unwrap_or_default().ends_with("no_oversell"), "{e}"),
         }
     }
     assert_eq!(ok, 17);
@@ -169,8 +143,5 @@ async fn order_items_hold_exactly_one_product_and_a_positive_quantity() {
     // The same idempotency key for the same buyer cannot make a second order.
     let dup = sqlx::query("insert into orders (id, user_id, event_id, idempotency_key, total, expires_at) values ($1, $2, $3, 'k1', 0, now())")
         .bind(Uuid::now_v7()).bind(buyer).bind(event).execute(&app.db).await.unwrap_err();
-    assert_eq!(
-        constraint_of(&dup).as_deref(),
-        Some("orders_user_idempotency_key")
-    );
+    assert_eq!(constraint_of(&dup).as_deref(), Some("orders_user_idempotency_key"));
 }

@@ -20,37 +20,22 @@ fn controller(app: &TestApp) -> Controller {
 }
 
 async fn settings(app: &TestApp, admin: &str, event: Uuid, body: Value) {
-    let (s, resp) = app
-        .call(
-            "PUT",
-            &format!("/api/admin/events/{event}/waiting-room"),
-            Some(admin),
-            Some(body),
-        )
-        .await;
+    let (s, resp) =
+        app.call("PUT", &format!("/api/admin/events/{event}/waiting-room"), Some(admin), Some(body)).await;
     assert_eq!(s, 200, "{resp}");
 }
 
 /// Ticks once at `at` and returns the visitors admitted for `event`, in order.
 async fn tick(c: &Controller, event: Uuid, at: DateTime<Utc>) -> Vec<Uuid> {
     let published = c.tick(at).await.unwrap();
-    let p: &Progress = published
-        .iter()
-        .find(|p| p.event == event)
-        .expect("event ticked");
+    let p: &Progress = published.iter().find(|p| p.event == event).expect("event ticked");
     p.admitted.iter().map(|a| a.visitor).collect()
 }
 
 /// An open event whose draw is done, so joins are first come, first served.
 async fn open_event(app: &TestApp, admin: &str, rate: i32) -> (Uuid, Controller, DateTime<Utc>) {
     let (event, _, _) = app.published_event(admin, 1000, 100).await;
-    settings(
-        app,
-        admin,
-        event,
-        json!({ "admission_rate_per_sec": rate, "max_active": 10000 }),
-    )
-    .await;
+    settings(app, admin, event, json!({ "admission_rate_per_sec": rate, "max_active": 10000 })).await;
     let c = controller(app);
     let t0 = Utc::now();
     tick(&c, event, t0).await; // performs the (empty) opening draw and starts the admission clock
@@ -61,11 +46,7 @@ async fn join_many(app: &TestApp, event: Uuid, n: usize) -> Vec<Uuid> {
     let mut out = Vec::new();
     for _ in 0..n {
         let v = Uuid::new_v4();
-        app.state
-            .queue
-            .join(event, v, Utc::now().timestamp_millis())
-            .await
-            .unwrap();
+        app.state.queue.join(event, v, Utc::now().timestamp_millis()).await.unwrap();
         out.push(v);
     }
     out
@@ -81,13 +62,7 @@ async fn visitors_are_admitted_first_come_first_served_at_the_configured_rate() 
     let second = tick(&c, event, t0 + Duration::seconds(2)).await;
     assert_eq!(first, visitors[..10]);
     assert_eq!(second, visitors[10..20]);
-    match app
-        .state
-        .queue
-        .standing(event, visitors[25], Utc::now().timestamp_millis())
-        .await
-        .unwrap()
-    {
+    match app.state.queue.standing(event, visitors[25], Utc::now().timestamp_millis()).await.unwrap() {
         Standing::Waiting { ahead, .. } => assert_eq!(ahead, 5),
         other => panic!("{other:?}"),
     }
@@ -110,9 +85,7 @@ async fn the_pre_queue_draw_is_a_permutation_fixed_by_the_published_seed() {
     assert_eq!(s, 200);
     let mut visitors = Vec::new();
     for _ in 0..40 {
-        let (s, body) = app
-            .call("POST", &format!("/api/events/{event}/queue"), None, None)
-            .await;
+        let (s, body) = app.call("POST", &format!("/api/events/{event}/queue"), None, None).await;
         assert_eq!(s, 200);
         assert_eq!(body["status"], "pre_queue");
         assert!(body["position"].is_null());
@@ -121,27 +94,11 @@ async fn the_pre_queue_draw_is_a_permutation_fixed_by_the_published_seed() {
     }
     let c = controller(&app);
     let before = c.tick(Utc::now()).await.unwrap();
-    let published_hash = before[0]
-        .seed_hash
-        .clone()
-        .expect("seed hash published before the sale");
-    assert!(
-        before[0].seed.is_none(),
-        "the seed stays secret until the draw"
-    );
-    let (_, proof) = app
-        .call(
-            "GET",
-            &format!("/api/events/{event}/queue/draw"),
-            None,
-            None,
-        )
-        .await;
+    let published_hash = before[0].seed_hash.clone().expect("seed hash published before the sale");
+    assert!(before[0].seed.is_none(), "the seed stays secret until the draw");
+    let (_, proof) = app.call("GET", &format!("/api/events/{event}/queue/draw"), None, None).await;
     assert_eq!(proof["seed_hash"], published_hash.as_str());
-    assert!(
-        proof["seed"].is_null(),
-        "the seed stays secret until the draw"
-    );
+    assert!(proof["seed"].is_null(), "the seed stays secret until the draw");
     assert_eq!(before[0].prequeue, 40);
 
     // Paused, so this tick only draws (the simulated hour would otherwise make everyone look away).
@@ -149,30 +106,16 @@ async fn the_pre_queue_draw_is_a_permutation_fixed_by_the_published_seed() {
     let after = c.tick(opens + Duration::seconds(1)).await.unwrap();
     let seed = after[0].seed.clone().expect("seed revealed after the draw");
     assert_eq!(seed_hash(&seed), published_hash);
-    let (_, proof) = app
-        .call(
-            "GET",
-            &format!("/api/events/{event}/queue/draw"),
-            None,
-            None,
-        )
-        .await;
+    let (_, proof) = app.call("GET", &format!("/api/events/{event}/queue/draw"), None, None).await;
     assert_eq!(proof["seed_hash"], published_hash.as_str());
     assert_eq!(proof["seed"], seed.as_str());
     assert_eq!(proof["drawn"], true);
 
     let seqs = app.state.queue.seqs(event, &visitors).await.unwrap();
-    let seqs: Vec<i64> = seqs
-        .into_iter()
-        .map(|s| s.expect("everyone placed"))
-        .collect();
+    let seqs: Vec<i64> = seqs.into_iter().map(|s| s.expect("everyone placed")).collect();
     let mut sorted = seqs.clone();
     sorted.sort();
-    assert_eq!(
-        sorted,
-        (1..=40).collect::<Vec<i64>>(),
-        "a permutation of 1..=40"
-    );
+    assert_eq!(sorted, (1..=40).collect::<Vec<i64>>(), "a permutation of 1..=40");
     let mut by_seed = visitors.clone();
     by_seed.sort_by_key(|v| draw_key(&seed, &v.to_string()));
     let mut by_seq: Vec<(i64, Uuid)> = seqs.iter().copied().zip(visitors.iter().copied()).collect();
@@ -185,16 +128,8 @@ async fn the_pre_queue_draw_is_a_permutation_fixed_by_the_published_seed() {
     assert_ne!(by_seed, visitors, "not arrival order");
 
     // Later arrivals queue behind the drawn visitors, first come first served.
-    let late = app
-        .state
-        .queue
-        .join(event, Uuid::new_v4(), Utc::now().timestamp_millis())
-        .await
-        .unwrap();
-    assert!(
-        matches!(late, Standing::Waiting { seq: 41, ahead: 40 }),
-        "{late:?}"
-    );
+    let late = app.state.queue.join(event, Uuid::new_v4(), Utc::now().timestamp_millis()).await.unwrap();
+    assert!(matches!(late, Standing::Waiting { seq: 41, ahead: 40 }), "{late:?}");
 }
 
 #[tokio::test]
@@ -205,10 +140,7 @@ async fn joining_again_keeps_the_place_from_any_tab() {
     let path = format!("/api/events/{event}/queue");
     let first = app.post(&path).send().await.unwrap();
     let cookie = first.headers()["set-cookie"].to_str().unwrap().to_owned();
-    assert!(
-        cookie.contains("HttpOnly") && cookie.contains(&format!("Path={path}")),
-        "{cookie}"
-    );
+    assert!(cookie.contains("HttpOnly") && cookie.contains(&format!("Path={path}")), "{cookie}");
     let body: Value = first.json().await.unwrap();
     assert_eq!(body["position"], 1);
     let token = body["visitor_token"].as_str().unwrap().to_owned();
@@ -216,33 +148,14 @@ async fn joining_again_keeps_the_place_from_any_tab() {
 
     // Same visitor through the cookie (a reload) and through the query parameter (another tab).
     let cookie_pair = cookie.split(';').next().unwrap().to_owned();
-    let again: Value = app
-        .post(&path)
-        .header("cookie", &cookie_pair)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let again: Value =
+        app.post(&path).header("cookie", &cookie_pair).send().await.unwrap().json().await.unwrap();
     assert_eq!(again["position"], 1);
-    let tab: Value = app
-        .post(&format!("{path}?visitor_token={token}"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let tab: Value =
+        app.post(&format!("{path}?visitor_token={token}")).send().await.unwrap().json().await.unwrap();
     assert_eq!(tab["position"], 1);
-    let status: Value = app
-        .get(&format!("{path}/status?visitor_token={token}"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let status: Value =
+        app.get(&format!("{path}/status?visitor_token={token}")).send().await.unwrap().json().await.unwrap();
     assert_eq!(status["status"], "waiting");
     assert_eq!(status["position"], 1);
     // A newcomer is behind everyone.
@@ -264,37 +177,14 @@ async fn two_controllers_never_admit_faster_than_the_rate_or_beyond_max_active()
         admitted.extend(x);
         admitted.extend(y);
     }
-    assert_eq!(
-        admitted.len(),
-        100,
-        "5 s at 20/s, shared by both controllers"
-    );
-    assert_eq!(
-        admitted.iter().collect::<HashSet<_>>().len(),
-        100,
-        "nobody admitted twice"
-    );
+    assert_eq!(admitted.len(), 100, "5 s at 20/s, shared by both controllers");
+    assert_eq!(admitted.iter().collect::<HashSet<_>>().len(), 100, "nobody admitted twice");
 
-    settings(
-        &app,
-        &admin,
-        event,
-        json!({ "admission_rate_per_sec": 1000, "max_active": 130 }),
-    )
-    .await;
+    settings(&app, &admin, event, json!({ "admission_rate_per_sec": 1000, "max_active": 130 })).await;
     let at = t0 + Duration::seconds(7);
     let (x, y) = tokio::join!(tick(&a, event, at), tick(&b, event, at));
-    assert_eq!(
-        x.len() + y.len(),
-        30,
-        "only up to max_active admitted buyers at once"
-    );
-    let stats = app
-        .state
-        .queue
-        .stats(event, at.timestamp_millis())
-        .await
-        .unwrap();
+    assert_eq!(x.len() + y.len(), 30, "only up to max_active admitted buyers at once");
+    let stats = app.state.queue.stats(event, at.timestamp_millis()).await.unwrap();
     assert_eq!(stats.active, 130);
 }
 
@@ -304,23 +194,14 @@ async fn pause_stops_admission_and_resume_continues_in_order_without_a_burst() {
     let admin = app.admin_token().await;
     let (event, c, t0) = open_event(&app, &admin, 5).await;
     let visitors = join_many(&app, event, 20).await;
-    assert_eq!(
-        tick(&c, event, t0 + Duration::seconds(1)).await,
-        visitors[..5]
-    );
+    assert_eq!(tick(&c, event, t0 + Duration::seconds(1)).await, visitors[..5]);
     settings(&app, &admin, event, json!({ "paused": true })).await;
     assert!(tick(&c, event, t0 + Duration::seconds(2)).await.is_empty());
     assert!(tick(&c, event, t0 + Duration::seconds(3)).await.is_empty());
     settings(&app, &admin, event, json!({ "paused": false })).await;
     // One second at the rate, in queue order: not the three seconds' worth saved up while paused.
-    assert_eq!(
-        tick(&c, event, t0 + Duration::seconds(4)).await,
-        visitors[5..10]
-    );
-    assert_eq!(
-        tick(&c, event, t0 + Duration::seconds(5)).await,
-        visitors[10..15]
-    );
+    assert_eq!(tick(&c, event, t0 + Duration::seconds(4)).await, visitors[5..10]);
+    assert_eq!(tick(&c, event, t0 + Duration::seconds(5)).await, visitors[10..15]);
 }
 
 #[tokio::test]
@@ -332,34 +213,16 @@ async fn a_visitor_away_longer_than_the_grace_period_is_skipped_and_told() {
     let v = join_many(&app, event, 3).await;
     // A and C keep a socket or poll going; B closed its tab.
     let later = t0 + Duration::seconds(9);
-    app.state
-        .queue
-        .touch(event, &[v[0], v[2]], later.timestamp_millis())
-        .await
-        .unwrap();
+    app.state.queue.touch(event, &[v[0], v[2]], later.timestamp_millis()).await.unwrap();
     let admitted = tick(&c, event, t0 + Duration::seconds(10)).await;
     assert_eq!(admitted, vec![v[0], v[2]]);
-    let stats = app
-        .state
-        .queue
-        .stats(event, later.timestamp_millis())
-        .await
-        .unwrap();
+    let stats = app.state.queue.stats(event, later.timestamp_millis()).await.unwrap();
     assert_eq!(stats.left_total, 1);
-    let standing = app
-        .state
-        .queue
-        .standing(event, v[1], later.timestamp_millis())
-        .await
-        .unwrap();
+    let standing = app.state.queue.standing(event, v[1], later.timestamp_millis()).await.unwrap();
     assert!(matches!(standing, Standing::Left { .. }), "{standing:?}");
     // A short blip within the grace period does not cost the place.
     let w = join_many(&app, event, 1).await[0];
-    app.state
-        .queue
-        .touch(event, &[w], (t0 + Duration::seconds(12)).timestamp_millis())
-        .await
-        .unwrap();
+    app.state.queue.touch(event, &[w], (t0 + Duration::seconds(12)).timestamp_millis()).await.unwrap();
     assert_eq!(tick(&c, event, t0 + Duration::seconds(15)).await, vec![w]);
 }
 
@@ -379,47 +242,20 @@ async fn an_admission_token_is_bound_single_use_and_unforgeable() {
     let app = spawn_app().await;
     let admin = app.admin_token().await;
     let (event, c, t0) = open_event(&app, &admin, 10).await;
-    let (_, joined) = app
-        .call("POST", &format!("/api/events/{event}/queue"), None, None)
-        .await;
+    let (_, joined) = app.call("POST", &format!("/api/events/{event}/queue"), None, None).await;
     let visitor_token = joined["visitor_token"].as_str().unwrap();
-    let visitor = app
-        .state
-        .signer
-        .verify_visitor(visitor_token, event)
-        .unwrap();
+    let visitor = app.state.signer.verify_visitor(visitor_token, event).unwrap();
     tick(&c, event, t0 + Duration::seconds(1)).await;
     let (s, status) = app
-        .call(
-            "GET",
-            &format!("/api/events/{event}/queue/status?visitor_token={visitor_token}"),
-            None,
-            None,
-        )
+        .call("GET", &format!("/api/events/{event}/queue/status?visitor_token={visitor_token}"), None, None)
         .await;
     assert_eq!(s, 200);
     assert_eq!(status["status"], "admitted");
     let token = status["messages"][0]["admission_token"].as_str().unwrap();
 
-    let claims = app
-        .state
-        .signer
-        .verify_admission(token, event, visitor)
-        .unwrap();
-    assert!(
-        app.state
-            .signer
-            .verify_admission(token, event, Uuid::new_v4())
-            .is_err(),
-        "bound to the visitor"
-    );
-    assert!(
-        app.state
-            .signer
-            .verify_admission(token, Uuid::new_v4(), visitor)
-            .is_err(),
-        "bound to the event"
-    );
+    let claims = app.state.signer.verify_admission(token, event, visitor).unwrap();
+    assert!(app.state.signer.verify_admission(token, event, Uuid::new_v4()).is_err(), "bound to the visitor");
+    assert!(app.state.signer.verify_admission(token, Uuid::new_v4(), visitor).is_err(), "bound to the event");
     let forged = waiting_room::tokens::Signer::new(b"not-the-deployment-secret-at-all").admission(
         event,
         visitor,
@@ -427,13 +263,7 @@ async fn an_admission_token_is_bound_single_use_and_unforgeable() {
         Utc::now().timestamp(),
         Utc::now().timestamp_millis() + 60_000,
     );
-    assert!(
-        app.state
-            .signer
-            .verify_admission(&forged, event, visitor)
-            .is_err(),
-        "forged"
-    );
+    assert!(app.state.signer.verify_admission(&forged, event, visitor).is_err(), "forged");
     let expired = app.state.signer.admission(
         event,
         visitor,
@@ -441,23 +271,13 @@ async fn an_admission_token_is_bound_single_use_and_unforgeable() {
         Utc::now().timestamp() - 100,
         Utc::now().timestamp_millis() - 5_000,
     );
-    assert!(
-        app.state
-            .signer
-            .verify_admission(&expired, event, visitor)
-            .is_err(),
-        "expired"
-    );
+    assert!(app.state.signer.verify_admission(&expired, event, visitor).is_err(), "expired");
 
     // Single use: spent once, a replay (even of a re-minted token with the same jti) is refused.
     let q = &app.state.queue;
     let results =
-        futures::future::join_all((0..20).map(|_| q.spend_admission(event, &claims.jti, 600)))
-            .await;
-    assert_eq!(
-        results.into_iter().filter(|r| *r.as_ref().unwrap()).count(),
-        1
-    );
+        futures::future::join_all((0..20).map(|_| q.spend_admission(event, &claims.jti, 600))).await;
+    assert_eq!(results.into_iter().filter(|r| *r.as_ref().unwrap()).count(), 1);
 }
 
 #[tokio::test]
@@ -466,40 +286,17 @@ async fn queue_calls_refuse_missing_forged_and_foreign_credentials() {
     let admin = app.admin_token().await;
     let (event, _, _) = open_event(&app, &admin, 10).await;
     let (other, _, _) = app.published_event(&admin, 10, 10).await;
-    let (_, joined) = app
-        .call("POST", &format!("/api/events/{other}/queue"), None, None)
-        .await;
+    let (_, joined) = app.call("POST", &format!("/api/events/{other}/queue"), None, None).await;
     let foreign = joined["visitor_token"].as_str().unwrap();
-    for query in [
-        "".to_owned(),
-        "?visitor_token=garbage".to_owned(),
-        format!("?visitor_token={foreign}"),
-    ] {
-        let (s, body) = app
-            .call(
-                "GET",
-                &format!("/api/events/{event}/queue/status{query}"),
-                None,
-                None,
-            )
-            .await;
+    for query in ["".to_owned(), "?visitor_token=garbage".to_owned(), format!("?visitor_token={foreign}")] {
+        let (s, body) =
+            app.call("GET", &format!("/api/events/{event}/queue/status{query}"), None, None).await;
         assert_eq!(s, 401, "{query}");
         assert_error(&body, "unauthorized");
-        let resp = app
-            .get(&format!("/api/events/{event}/queue/sse{query}"))
-            .send()
-            .await
-            .unwrap();
+        let resp = app.get(&format!("/api/events/{event}/queue/sse{query}")).send().await.unwrap();
         assert_eq!(resp.status(), 401);
     }
-    let (s, _) = app
-        .call(
-            "POST",
-            &format!("/api/events/{}/queue", Uuid::new_v4()),
-            None,
-            None,
-        )
-        .await;
+    let (s, _) = app.call("POST", &format!("/api/events/{}/queue", Uuid::new_v4()), None, None).await;
     assert_eq!(s, 404);
     let (s, draft) = app
         .call(
@@ -510,22 +307,21 @@ async fn queue_calls_refuse_missing_forged_and_foreign_credentials() {
         )
         .await;
     assert_eq!(s, 201);
-    let (s, _) = app
-        .call(
-            "POST",
-            &format!("/api/events/{}/queue", draft["id"].as_str().unwrap()),
-            None,
-            None,
-        )
-        .await;
+    let (s, _) =
+        app.call("POST", &format!("/api/events/{}/queue", draft["id"].as_str().unwrap()), None, None).await;
     assert_eq!(s, 404, "drafts have no queue");
     let (s, _) = app
-        .call("PATCH", &format!("/api/admin/events/{other}"), Some(&admin), Some(json!({ "sale_opens_at": "2020-01-01T00:00:00Z", "sale_closes_at": "2021-01-01T00:00:00Z" })))
+        .call(
+            "PATCH",
+            &format!("/api/admin/events/{other}"),
+            Some(&admin),
+            Some(
+                json!({ "sale_opens_at": "2020-01-01T00:00:00Z", "sale_closes_at": "2021-01-01T00:00:00Z" }),
+            ),
+        )
         .await;
     assert_eq!(s, 200);
-    let (s, body) = app
-        .call("POST", &format!("/api/events/{other}/queue"), None, None)
-        .await;
+    let (s, body) = app.call("POST", &format!("/api/events/{other}/queue"), None, None).await;
     assert_eq!(s, 409);
     assert_error(&body, "sale_closed");
 }
@@ -534,10 +330,7 @@ async fn queue_calls_refuse_missing_forged_and_foreign_credentials() {
 async fn next_of_kind<S>(ws: &mut S, kind: &str) -> Value
 where
     S: futures::Stream<
-            Item = Result<
-                tokio_tungstenite::tungstenite::Message,
-                tokio_tungstenite::tungstenite::Error,
-            >,
+            Item = Result<tokio_tungstenite::tungstenite::Message, tokio_tungstenite::tungstenite::Error>,
         > + Unpin,
 {
     let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
@@ -570,9 +363,7 @@ async fn visitors_on_either_of_two_gateways_receive_their_admission_over_websock
 
     let mut sockets = Vec::new();
     for addr in [app.addr, second_addr] {
-        let (_, joined) = app
-            .call("POST", &format!("/api/events/{event}/queue"), None, None)
-            .await;
+        let (_, joined) = app.call("POST", &format!("/api/events/{event}/queue"), None, None).await;
         let token = joined["visitor_token"].as_str().unwrap().to_owned();
         let url = format!("ws://{addr}/api/events/{event}/queue/ws?visitor_token={token}");
         let (mut ws, _) = tokio_tungstenite::connect_async(url).await.unwrap();
@@ -584,13 +375,8 @@ async fn visitors_on_either_of_two_gateways_receive_their_admission_over_websock
     for (ws, visitor) in &mut sockets {
         let admitted = next_of_kind(ws, "admitted").await;
         let token = admitted["admission_token"].as_str().unwrap();
-        app.state
-            .signer
-            .verify_admission(token, event, *visitor)
-            .expect("a valid token for this visitor");
-        ws.send(tokio_tungstenite::tungstenite::Message::Close(None))
-            .await
-            .ok();
+        app.state.signer.verify_admission(token, event, *visitor).expect("a valid token for this visitor");
+        ws.send(tokio_tungstenite::tungstenite::Message::Close(None)).await.ok();
     }
 }
 
@@ -600,15 +386,10 @@ async fn a_waiting_visitor_sees_its_position_and_stock_move_over_websocket() {
     let admin = app.admin_token().await;
     let (event, c, t0) = open_event(&app, &admin, 2).await;
     join_many(&app, event, 5).await;
-    let (_, joined) = app
-        .call("POST", &format!("/api/events/{event}/queue"), None, None)
-        .await;
+    let (_, joined) = app.call("POST", &format!("/api/events/{event}/queue"), None, None).await;
     assert_eq!(joined["position"], 6);
     let token = joined["visitor_token"].as_str().unwrap();
-    let url = format!(
-        "ws://{}/api/events/{event}/queue/ws?visitor_token={token}",
-        app.addr
-    );
+    let url = format!("ws://{}/api/events/{event}/queue/ws?visitor_token={token}", app.addr);
     let (mut ws, _) = tokio_tungstenite::connect_async(url).await.unwrap();
     assert_eq!(next_of_kind(&mut ws, "position").await["position"], 6);
     let stock = next_of_kind(&mut ws, "stock").await;
@@ -626,35 +407,23 @@ async fn a_visitor_waits_and_is_admitted_over_server_sent_events() {
     let app = spawn_app().await;
     let admin = app.admin_token().await;
     let (event, c, t0) = open_event(&app, &admin, 10).await;
-    let (_, joined) = app
-        .call("POST", &format!("/api/events/{event}/queue"), None, None)
-        .await;
+    let (_, joined) = app.call("POST", &format!("/api/events/{event}/queue"), None, None).await;
     let token = joined["visitor_token"].as_str().unwrap();
     let resp = app
-        .get(&format!(
-            "/api/events/{event}/queue/sse?visitor_token={token}"
-        ))
+        .get(&format!("/api/events/{event}/queue/sse?visitor_token={token}"))
         .header("last-event-id", "0")
         .send()
         .await
         .unwrap();
     assert_eq!(resp.status(), 200);
-    assert!(
-        resp.headers()["content-type"]
-            .to_str()
-            .unwrap()
-            .starts_with("text/event-stream")
-    );
+    assert!(resp.headers()["content-type"].to_str().unwrap().starts_with("text/event-stream"));
     let mut body = resp.bytes_stream();
     let mut text = String::new();
     let mut ticked = false;
     let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
     while !text.contains("event: admitted") {
-        let chunk = tokio::time::timeout_at(deadline, body.next())
-            .await
-            .expect("in time")
-            .expect("open")
-            .unwrap();
+        let chunk =
+            tokio::time::timeout_at(deadline, body.next()).await.expect("in time").expect("open").unwrap();
         text.push_str(&String::from_utf8_lossy(&chunk));
         if !ticked && text.contains("event: position") {
             ticked = true;
@@ -686,14 +455,10 @@ async fn the_sale_opening_is_moved_from_the_waiting_room_settings() {
         .await;
     assert_eq!(s, 200, "{body}");
     assert_eq!(body["sale_opens_at"], opens);
-    let (_, public) = app
-        .call("GET", &format!("/api/events/{event}"), None, None)
-        .await;
+    let (_, public) = app.call("GET", &format!("/api/events/{event}"), None, None).await;
     assert_eq!(public["sale_opens_at"], opens);
     // Arrivals now wait for the draw.
-    let (_, joined) = app
-        .call("POST", &format!("/api/events/{event}/queue"), None, None)
-        .await;
+    let (_, joined) = app.call("POST", &format!("/api/events/{event}/queue"), None, None).await;
     assert_eq!(joined["status"], "pre_queue");
     // An opening after the close is refused and changes nothing.
     let (s, _) = app
@@ -714,19 +479,10 @@ async fn the_sale_opening_is_moved_from_the_waiting_room_settings() {
         )
         .await;
     assert_eq!(s, 422, "{body}");
-    let (_, now) = app
-        .call(
-            "GET",
-            &format!("/api/admin/events/{event}/waiting-room"),
-            Some(&admin),
-            None,
-        )
-        .await;
+    let (_, now) =
+        app.call("GET", &format!("/api/admin/events/{event}/waiting-room"), Some(&admin), None).await;
     assert_eq!(now["sale_opens_at"], opens);
-    assert_eq!(
-        now["paused"], false,
-        "the refused change was rolled back whole"
-    );
+    assert_eq!(now["paused"], false, "the refused change was rolled back whole");
 }
 
 #[tokio::test]
@@ -735,14 +491,9 @@ async fn when_tickets_sell_out_every_waiting_visitor_is_told_and_admission_stops
     let admin = app.admin_token().await;
     let (event, c, t0) = open_event(&app, &admin, 5).await;
     join_many(&app, event, 3).await;
-    let (_, joined) = app
-        .call("POST", &format!("/api/events/{event}/queue"), None, None)
-        .await;
+    let (_, joined) = app.call("POST", &format!("/api/events/{event}/queue"), None, None).await;
     let token = joined["visitor_token"].as_str().unwrap();
-    let url = format!(
-        "ws://{}/api/events/{event}/queue/ws?visitor_token={token}",
-        app.addr
-    );
+    let url = format!("ws://{}/api/events/{event}/queue/ws?visitor_token={token}", app.addr);
     let (mut ws, _) = tokio_tungstenite::connect_async(url).await.unwrap();
     next_of_kind(&mut ws, "position").await;
     next_of_kind(&mut ws, "stock").await;
@@ -773,11 +524,7 @@ async fn joins_are_rate_limited_per_address() {
     let (event, _, _) = open_event(&app, &admin, 5).await;
     let mut codes = Vec::new();
     for _ in 0..5 {
-        let resp = app
-            .post(&format!("/api/events/{event}/queue"))
-            .send()
-            .await
-            .unwrap();
+        let resp = app.post(&format!("/api/events/{event}/queue")).send().await.unwrap();
         if resp.status() == 429 {
             assert!(resp.headers().contains_key("retry-after"));
         }

@@ -14,12 +14,7 @@ pub struct Config {
     pub database_url: String,
 
     /// Redis connection string.
-    #[arg(
-        long,
-        env = "REDIS_URL",
-        default_value = "redis://127.0.0.1:6379",
-        hide_env_values = true
-    )]
+    #[arg(long, env = "REDIS_URL", default_value = "redis://127.0.0.1:6379", hide_env_values = true)]
     pub redis_url: String,
 
     /// Namespace in front of every Redis key (must match the gateways').

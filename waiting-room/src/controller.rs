@@ -42,10 +42,7 @@ impl Controller {
     pub async fn run(self, every: Duration, shutdown: CancellationToken) {
         let mut interval = tokio::time::interval(every);
         interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        tracing::info!(
-            tick_ms = every.as_millis() as u64,
-            "admission controller started"
-        );
+        tracing::info!(tick_ms = every.as_millis() as u64, "admission controller started");
         loop {
             tokio::select! {
                 _ = shutdown.cancelled() => break,
@@ -81,12 +78,8 @@ impl Controller {
             let stock = stock.remove(&e.event_id).unwrap_or_default();
             let progress = self.tick_event(&e, now, now_ms, stock).await?;
             let message = serde_json::to_string(&progress)?;
-            let _: i64 = self
-                .queue
-                .redis()
-                .next()
-                .publish(self.queue.keys().ticks_channel(), message)
-                .await?;
+            let _: i64 =
+                self.queue.redis().next().publish(self.queue.keys().ticks_channel(), message).await?;
             metrics::counter!("admissions_total").increment(progress.admitted.len() as u64);
             published.push(progress);
         }
@@ -154,11 +147,7 @@ impl Controller {
         progress.admitted = outcome
             .admitted
             .into_iter()
-            .map(|(visitor, seq)| Admitted {
-                visitor,
-                seq,
-                expires_ms: now_ms + ttl_ms,
-            })
+            .map(|(visitor, seq)| Admitted { visitor, seq, expires_ms: now_ms + ttl_ms })
             .collect();
         Ok(progress)
     }
@@ -181,10 +170,7 @@ pub async fn load_stock(db: &PgPool, events: &[Uuid]) -> Result<HashMap<Uuid, St
     let mut out: HashMap<Uuid, Stock> = HashMap::new();
     for r in rows {
         let s = out.entry(r.event_id).or_default();
-        let line = StockLine {
-            id: r.id,
-            remaining: r.remaining,
-        };
+        let line = StockLine { id: r.id, remaining: r.remaining };
         if r.ticket {
             s.tickets_remaining += r.remaining;
             s.ticket_categories.push(line);

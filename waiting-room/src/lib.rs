@@ -28,8 +28,6 @@ pub async fn run(
     tick: Duration,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
-    controller::Controller::new(db, queue)
-        .run(tick, shutdown)
-        .await;
+    controller::Controller::new(db, queue).run(tick, shutdown).await;
     Ok(())
 }

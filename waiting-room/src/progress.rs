@@ -95,16 +95,10 @@ mod tests {
 
     #[test]
     fn many_ahead_of_little_stock_is_flagged() {
-        let stock = Stock {
-            tickets_remaining: 10,
-            ..Default::default()
-        };
+        let stock = Stock { tickets_remaining: 10, ..Default::default() };
         assert!(!likely_sold_out(15, &stock));
         assert!(likely_sold_out(25, &stock));
-        let gone = Stock {
-            sold_out: true,
-            ..Default::default()
-        };
+        let gone = Stock { sold_out: true, ..Default::default() };
         assert!(likely_sold_out(0, &gone));
     }
 }

@@ -114,12 +114,7 @@ impl Queue {
     }
 
     /// Joins (or rejoins) `visitor`: into the pre-queue until the event's opening draw, in line after it.
-    pub async fn join(
-        &self,
-        event: Uuid,
-        visitor: Uuid,
-        now_ms: i64,
-    ) -> Result<Standing, RedisError> {
+    pub async fn join(&self, event: Uuid, visitor: Uuid, now_ms: i64) -> Result<Standing, RedisError> {
         let (kind, seq): (String, i64) = self
             .scripts
             .join
@@ -132,20 +127,12 @@ impl Queue {
         Ok(match kind.as_str() {
             "pre_queue" => Standing::PreQueue,
             "admitted" => self.standing(event, visitor, now_ms).await?,
-            _ => Standing::Waiting {
-                seq,
-                ahead: self.ahead(event, seq).await?,
-            },
+            _ => Standing::Waiting { seq, ahead: self.ahead(event, seq).await? },
         })
     }
 
     /// Where `visitor` stands now; also marks it present (a poll or socket counts as presence).
-    pub async fn standing(
-        &self,
-        event: Uuid,
-        visitor: Uuid,
-        now_ms: i64,
-    ) -> Result<Standing, RedisError> {
+    pub async fn standing(&self, event: Uuid, visitor: Uuid, now_ms: i64) -> Result<Standing, RedisError> {
         let (kind, seq, n): (String, i64, i64) = self
             .scripts
             .status
@@ -166,43 +153,18 @@ impl Queue {
 
     async fn ahead(&self, event: Uuid, seq: i64) -> Result<i64, RedisError> {
         use fred::interfaces::SortedSetsInterface;
-        self.redis
-            .next()
-            .zcount(
-                self.keys.event_queue(event),
-                f64::NEG_INFINITY,
-                (seq - 1) as f64,
-            )
-            .await
+        self.redis.next().zcount(self.keys.event_queue(event), f64::NEG_INFINITY, (seq - 1) as f64).await
     }
 
     /// Marks many visitors present at once (one command per call; the push hub batches its sockets).
-    pub async fn touch(
-        &self,
-        event: Uuid,
-        visitors: &[Uuid],
-        now_ms: i64,
-    ) -> Result<(), RedisError> {
+    pub async fn touch(&self, event: Uuid, visitors: &[Uuid], now_ms: i64) -> Result<(), RedisError> {
         use fred::interfaces::SortedSetsInterface;
         if visitors.is_empty() {
             return Ok(());
         }
-        let members: Vec<(f64, String)> = visitors
-            .iter()
-            .map(|v| (now_ms as f64, v.to_string()))
-            .collect();
-        let _: i64 = self
-            .redis
-            .next()
-            .zadd(
-                self.keys.queue_seen(event),
-                None,
-                None,
-                false,
-                false,
-                members,
-            )
-            .await?;
+        let members: Vec<(f64, String)> = visitors.iter().map(|v| (now_ms as f64, v.to_string())).collect();
+        let _: i64 =
+            self.redis.next().zadd(self.keys.queue_seen(event), None, None, false, false, members).await?;
         Ok(())
     }
 
@@ -220,10 +182,7 @@ impl Queue {
     /// The revealed seed, once the draw is done.
     pub async fn revealed_seed(&self, event: Uuid) -> Result<Option<String>, RedisError> {
         use fred::interfaces::HashesInterface;
-        self.redis
-            .next()
-            .hget(self.keys.queue_draw(event), "seed")
-            .await
+        self.redis.next().hget(self.keys.queue_draw(event), "seed").await
     }
 
     /// Runs the opening draw once: orders the pre-queue by `draw_order(seed, visitor)`.
@@ -231,20 +190,10 @@ impl Queue {
     pub async fn draw(&self, event: Uuid) -> Result<Option<i64>, RedisError> {
         use fred::interfaces::HashesInterface;
         let _ = self.seed_hash(event).await?;
-        let seed: String = self
-            .redis
-            .next()
-            .hget(self.keys.queue_draw(event), "seed_secret")
-            .await?;
-        let members: Vec<String> = self
-            .redis
-            .next()
-            .smembers(self.keys.queue_prequeue(event))
-            .await?;
-        let mut order: Vec<(String, String)> = members
-            .into_iter()
-            .map(|m| (draw_key(&seed, &m), m))
-            .collect();
+        let seed: String = self.redis.next().hget(self.keys.queue_draw(event), "seed_secret").await?;
+        let members: Vec<String> = self.redis.next().smembers(self.keys.queue_prequeue(event)).await?;
+        let mut order: Vec<(String, String)> =
+            members.into_iter().map(|m| (draw_key(&seed, &m), m)).collect();
         order.sort();
         let mut args = Vec::with_capacity(order.len() + 1);
         args.push(seed);
@@ -280,10 +229,9 @@ impl Queue {
         let mut admitted = Vec::new();
         let mut i = 5;
         while i + 1 < raw.len() {
-            if let (Some(v), Some(seq)) = (
-                raw[i].as_string().and_then(|s| s.parse().ok()),
-                raw[i + 1].as_i64(),
-            ) {
+            if let (Some(v), Some(seq)) =
+                (raw[i].as_string().and_then(|s| s.parse().ok()), raw[i + 1].as_i64())
+            {
                 admitted.push((v, seq));
             }
             i += 2;
@@ -299,12 +247,7 @@ impl Queue {
     }
 
     /// Spends an admission token's `jti` once. `false` means it was already spent (a replay).
-    pub async fn spend_admission(
-        &self,
-        event: Uuid,
-        jti: &str,
-        ttl_secs: i64,
-    ) -> Result<bool, RedisError> {
+    pub async fn spend_admission(&self, event: Uuid, jti: &str, ttl_secs: i64) -> Result<bool, RedisError> {
         let set: Option<String> = self
             .redis
             .next()
@@ -324,16 +267,10 @@ impl Queue {
         use fred::interfaces::{HashesInterface, SortedSetsInterface};
         let c = self.redis.next();
         let waiting: i64 = c.zcard(self.keys.event_queue(event)).await?;
-        let active: i64 = c
-            .zcount(self.keys.queue_active(event), now_ms as f64, f64::INFINITY)
-            .await?;
+        let active: i64 = c.zcount(self.keys.queue_active(event), now_ms as f64, f64::INFINITY).await?;
         let prequeue = self.prequeue_len(event).await?;
-        let state: Vec<Option<i64>> = c
-            .hmget(
-                self.keys.queue_state(event),
-                vec!["admitted_through", "left", "admitted_total"],
-            )
-            .await?;
+        let state: Vec<Option<i64>> =
+            c.hmget(self.keys.queue_state(event), vec!["admitted_through", "left", "admitted_total"]).await?;
         let at = |i: usize| state.get(i).copied().flatten().unwrap_or(0);
         Ok(QueueStats {
             waiting,
@@ -346,28 +283,18 @@ impl Queue {
     }
 
     /// Sequence numbers of `visitors` (None for those without one yet), in one command.
-    pub async fn seqs(
-        &self,
-        event: Uuid,
-        visitors: &[Uuid],
-    ) -> Result<Vec<Option<i64>>, RedisError> {
+    pub async fn seqs(&self, event: Uuid, visitors: &[Uuid]) -> Result<Vec<Option<i64>>, RedisError> {
         use fred::interfaces::HashesInterface;
         if visitors.is_empty() {
             return Ok(Vec::new());
         }
         let fields: Vec<String> = visitors.iter().map(Uuid::to_string).collect();
-        self.redis
-            .next()
-            .hmget(self.keys.queue_visitors(event), fields)
-            .await
+        self.redis.next().hmget(self.keys.queue_visitors(event), fields).await
     }
 
     /// Number of visitors waiting for the opening draw.
     pub async fn prequeue_len(&self, event: Uuid) -> Result<i64, RedisError> {
-        self.redis
-            .next()
-            .scard(self.keys.queue_prequeue(event))
-            .await
+        self.redis.next().scard(self.keys.queue_prequeue(event)).await
     }
 
     /// Is Redis reachable?

@@ -63,12 +63,7 @@ impl SettingsPatch {
     /// Checks each present value against the same bounds as the table's CHECK constraints.
     pub fn validate(&self) -> Result<(), SettingsError> {
         let bounds: [(&str, Option<i32>, i32, i32); 4] = [
-            (
-                "admission_rate_per_sec",
-                self.admission_rate_per_sec,
-                1,
-                100_000,
-            ),
+            ("admission_rate_per_sec", self.admission_rate_per_sec, 1, 100_000),
             ("max_active", self.max_active, 1, 10_000_000),
             ("token_ttl_secs", self.token_ttl_secs, 10, 86_400),
             ("presence_grace_secs", self.presence_grace_secs, 5, 3_600),
@@ -77,9 +72,7 @@ impl SettingsPatch {
             if let Some(v) = value
                 && !(lo..=hi).contains(&v)
             {
-                return Err(SettingsError::Invalid(format!(
-                    "{name} must be between {lo} and {hi}"
-                )));
+                return Err(SettingsError::Invalid(format!("{name} must be between {lo} and {hi}")));
             }
         }
         Ok(())
@@ -88,12 +81,9 @@ impl SettingsPatch {
 
 /// Creates the default settings row for a new event.
 pub async fn insert_defaults(conn: &mut PgConnection, event: Uuid) -> Result<(), sqlx::Error> {
-    sqlx::query!(
-        "insert into waiting_room_settings (event_id) values ($1) on conflict do nothing",
-        event
-    )
-    .execute(conn)
-    .await?;
+    sqlx::query!("insert into waiting_room_settings (event_id) values ($1) on conflict do nothing", event)
+        .execute(conn)
+        .await?;
     Ok(())
 }
 
@@ -148,18 +138,13 @@ pub async fn update(
         .execute(&mut *conn)
         .await?;
         if moved.rows_affected() == 0 {
-            return Err(SettingsError::Invalid(
-                "sale_opens_at must be before the sale closes".into(),
-            ));
+            return Err(SettingsError::Invalid("sale_opens_at must be before the sale closes".into()));
         }
     }
     load(conn, event).await?.ok_or(SettingsError::UnknownEvent)
 }
 
-async fn insert_defaults_if_event_exists(
-    conn: &mut PgConnection,
-    event: Uuid,
-) -> Result<(), sqlx::Error> {
+async fn insert_defaults_if_event_exists(conn: &mut PgConnection, event: Uuid) -> Result<(), sqlx::Error> {
     sqlx::query!(
         r#"insert into waiting_room_settings (event_id)
            select id from events where id = $1
@@ -177,21 +162,12 @@ mod tests {
 
     #[test]
     fn out_of_range_values_are_refused() {
-        let bad = SettingsPatch {
-            admission_rate_per_sec: Some(0),
-            ..Default::default()
-        };
+        let bad = SettingsPatch { admission_rate_per_sec: Some(0), ..Default::default() };
         assert!(bad.validate().is_err());
-        let bad = SettingsPatch {
-            token_ttl_secs: Some(5),
-            ..Default::default()
-        };
+        let bad = SettingsPatch { token_ttl_secs: Some(5), ..Default::default() };
         assert!(bad.validate().is_err());
-        let ok = SettingsPatch {
-            admission_rate_per_sec: Some(200),
-            paused: Some(true),
-            ..Default::default()
-        };
+        let ok =
+            SettingsPatch { admission_rate_per_sec: Some(200), paused: Some(true), ..Default::default() };
         assert!(ok.validate().is_ok());
     }
 }

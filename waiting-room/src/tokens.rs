@@ -1,4 +1,5 @@
-//! Signed waiting-room credentials (HS256 JWT, each kind with its own audience):
+//! Signed tokens (HS256 JWT, each kind with its own audience, so one kind is refused where another is
+//! expected). The [`Signer`] also signs the gateway's access tokens; the waiting room's own kinds are:
 //!
 //! - the **visitor token** names one visitor of one event; a rejoin with it keeps the place;
 //! - the **admission token** lets that visitor, once admitted, submit one checkout for that event before it
@@ -11,7 +12,8 @@ use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-const ISSUER: &str = "queue-checkout";
+/// Issuer of every token this deployment signs.
+pub const ISSUER: &str = "queue-checkout";
 const VISITOR: &str = "visitor";
 const ADMISSION: &str = "admission";
 /// A visitor credential outlives any realistic wait.
@@ -87,14 +89,7 @@ impl Signer {
         Ok(claims.sub)
     }
 
-    pub fn admission(
-        &self,
-        event: Uuid,
-        visitor: Uuid,
-        seq: i64,
-        now_secs: i64,
-        expires_ms: i64,
-    ) -> String {
+    pub fn admission(&self, event: Uuid, visitor: Uuid, seq: i64, now_secs: i64, expires_ms: i64) -> String {
         self.sign(&AdmissionClaims {
             sub: visitor,
             event,
@@ -121,26 +116,22 @@ impl Signer {
         Ok(claims)
     }
 
-    fn sign<T: Serialize>(&self, claims: &T) -> String {
+    /// Signs any claims (HS256). The claims must carry `iss` = [`ISSUER`] and an `aud` to be verifiable.
+    pub fn sign<T: Serialize>(&self, claims: &T) -> String {
         jsonwebtoken::encode(&Header::new(Algorithm::HS256), claims, &self.encoding)
             .expect("HS256 signing of plain claims cannot fail")
     }
 
-    fn verify<T: for<'de> Deserialize<'de>>(
-        &self,
-        token: &str,
-        audience: &str,
-    ) -> Result<T, TokenError> {
+    /// Checks signature, issuer, `audience` and expiry (no leeway) and returns the claims.
+    pub fn verify<T: for<'de> Deserialize<'de>>(&self, token: &str, audience: &str) -> Result<T, TokenError> {
         let mut v = Validation::new(Algorithm::HS256);
         v.set_audience(&[audience]);
         v.set_issuer(&[ISSUER]);
         v.leeway = 0;
-        jsonwebtoken::decode::<T>(token, &self.decoding, &v)
-            .map(|d| d.claims)
-            .map_err(|e| match e.kind() {
-                jsonwebtoken::errors::ErrorKind::ExpiredSignature => TokenError::Expired,
-                _ => TokenError::Invalid,
-            })
+        jsonwebtoken::decode::<T>(token, &self.decoding, &v).map(|d| d.claims).map_err(|e| match e.kind() {
+            jsonwebtoken::errors::ErrorKind::ExpiredSignature => TokenError::Expired,
+            _ => TokenError::Invalid,
+        })
     }
 }
 
@@ -158,10 +149,7 @@ mod tests {
         let (e, v) = (Uuid::new_v4(), Uuid::new_v4());
         let t = s.visitor(e, v, now());
         assert_eq!(s.verify_visitor(&t, e), Ok(v));
-        assert_eq!(
-            s.verify_visitor(&t, Uuid::new_v4()),
-            Err(TokenError::WrongHolder)
-        );
+        assert_eq!(s.verify_visitor(&t, Uuid::new_v4()), Err(TokenError::WrongHolder));
     }
 
     #[test]
@@ -171,10 +159,7 @@ mod tests {
         let t = s.admission(e, v, 7, now(), (now() + 60) * 1000);
         let c = s.verify_admission(&t, e, v).unwrap();
         assert_eq!((c.seq, c.jti.as_str()), (7, "7"));
-        assert_eq!(
-            s.verify_admission(&t, e, Uuid::new_v4()),
-            Err(TokenError::WrongHolder)
-        );
+        assert_eq!(s.verify_admission(&t, e, Uuid::new_v4()), Err(TokenError::WrongHolder));
         let old = s.admission(e, v, 7, now() - 100, (now() - 5) * 1000);
         assert_eq!(s.verify_admission(&old, e, v), Err(TokenError::Expired));
     }
@@ -188,9 +173,6 @@ mod tests {
         assert_eq!(s.verify_admission(&visitor, e, v), Err(TokenError::Invalid));
         let admission = s.admission(e, v, 1, now(), (now() + 60) * 1000);
         assert_eq!(s.verify_visitor(&admission, e), Err(TokenError::Invalid));
-        assert_eq!(
-            other.verify_admission(&admission, e, v),
-            Err(TokenError::Invalid)
-        );
+        assert_eq!(other.verify_admission(&admission, e, v), Err(TokenError::Invalid));
     }
 }

@@ -30,9 +30,7 @@ impl Email {
             && !local.starts_with('.')
             && !local.ends_with('.')
             && !local.contains("..")
-            && local
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || "!#$%&'*+-/=?^_`{|}~.".contains(c));
+            && local.chars().all(|c| c.is_ascii_alphanumeric() || "!#$%&'*+-/=?^_`{|}~.".contains(c));
         let labels: Vec<&str> = domain.split('.').collect();
         let domain_ok = labels.len() >= 2
             && labels.iter().all(|l| {
@@ -63,16 +61,10 @@ impl NewPassword {
     pub fn parse(raw: &str, email: &Email) -> Result<Self, String> {
         let chars = raw.chars().count();
         if chars < Self::MIN_CHARS {
-            return Err(format!(
-                "password must be at least {} characters",
-                Self::MIN_CHARS
-            ));
+            return Err(format!("password must be at least {} characters", Self::MIN_CHARS));
         }
         if chars > Self::MAX_CHARS {
-            return Err(format!(
-                "password must be at most {} characters",
-                Self::MAX_CHARS
-            ));
+            return Err(format!("password must be at most {} characters", Self::MAX_CHARS));
         }
         if raw.trim().is_empty() {
             return Err("password must not be only spaces".into());
@@ -183,25 +175,12 @@ mod tests {
 
     #[test]
     fn emails_are_normalised() {
-        assert_eq!(
-            Email::parse("  Budi.Utomo@Kampus.AC.id ").unwrap().as_str(),
-            "budi.utomo@kampus.ac.id"
-        );
+        assert_eq!(Email::parse("  Budi.Utomo@Kampus.AC.id ").unwrap().as_str(), "budi.utomo@kampus.ac.id");
     }
 
     #[test]
     fn malformed_emails_are_refused() {
-        for bad in [
-            "",
-            "plain",
-            "@kampus.id",
-            "a@",
-            "a@b",
-            "a b@c.id",
-            "a@-c.id",
-            "a..b@c.id",
-            "a@c..id",
-        ] {
+        for bad in ["", "plain", "@kampus.id", "a@", "a@b", "a b@c.id", "a@-c.id", "a..b@c.id", "a@c..id"] {
             assert!(Email::parse(bad).is_err(), "{bad} accepted");
         }
         let long = format!("{}@c.id", "a".repeat(65));

@@ -21,10 +21,7 @@ pub struct PasswordHasherPool {
 impl PasswordHasherPool {
     pub fn new(concurrency: usize) -> anyhow::Result<Self> {
         let dummy = hash_now(&uuid::Uuid::new_v4().to_string())?;
-        Ok(Self {
-            permits: Arc::new(Semaphore::new(concurrency.max(1))),
-            dummy_hash: Arc::new(dummy),
-        })
+        Ok(Self { permits: Arc::new(Semaphore::new(concurrency.max(1))), dummy_hash: Arc::new(dummy) })
     }
 
     pub async fn hash(&self, password: String) -> Result<String, ApiError> {
@@ -68,9 +65,7 @@ pub fn hash_now(password: &str) -> anyhow::Result<String> {
 
 fn verify_now(password: &str, stored: &str) -> bool {
     match PasswordHash::new(stored) {
-        Ok(parsed) => Argon2::default()
-            .verify_password(password.as_bytes(), &parsed)
-            .is_ok(),
+        Ok(parsed) => Argon2::default().verify_password(password.as_bytes(), &parsed).is_ok(),
         Err(_) => false,
     }
 }

@@ -14,10 +14,7 @@ use crate::{
 };
 
 pub fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new()
-        .routes(routes!(register))
-        .routes(routes!(login))
-        .routes(routes!(me))
+    OpenApiRouter::new().routes(routes!(register)).routes(routes!(login)).routes(routes!(me))
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -46,13 +43,7 @@ pub struct User {
 
 impl From<store::UserRow> for User {
     fn from(r: store::UserRow) -> Self {
-        User {
-            id: r.id,
-            email: r.email,
-            name: r.name,
-            role: r.role,
-            created_at: r.created_at,
-        }
+        User { id: r.id, email: r.email, name: r.name, role: r.role, created_at: r.created_at }
     }
 }
 
@@ -79,25 +70,19 @@ async fn register(
     ip: ClientIp,
     ApiJson(req): ApiJson<RegisterRequest>,
 ) -> Result<(StatusCode, axum::Json<SessionResponse>), ApiError> {
-    state
-        .limits
-        .check(state.rules.register_ip, &ip.0.to_string())
-        .await?;
+    state.limits.check(state.rules.register_ip, &ip.0.to_string()).await?;
     let email = Email::parse(&req.email).map_err(ApiError::validation)?;
     let password = NewPassword::parse(&req.password, &email).map_err(ApiError::validation)?;
     let name = parse_name(&req.name).map_err(ApiError::validation)?;
 
     let hash = state.passwords.hash(password.expose().to_owned()).await?;
     let mut conn = state.db.acquire().await?;
-    let user = store::insert(&mut conn, &email, &hash, &name, Role::Buyer)
-        .await
-        .map_err(|e| {
-            on_constraint(e, |c| {
-                (c == "users_email_key").then(|| {
-                    ApiError::conflict("email_taken", "an account with this email already exists")
-                })
-            })
-        })?;
+    let user = store::insert(&mut conn, &email, &hash, &name, Role::Buyer).await.map_err(|e| {
+        on_constraint(e, |c| {
+            (c == "users_email_key")
+                .then(|| ApiError::conflict("email_taken", "an account with this email already exists"))
+        })
+    })?;
     tracing::info!(user_id = %user.id, "buyer registered");
     let access_token = state.tokens.issue_access(user.id, user.role)?;
     Ok((
@@ -123,18 +108,11 @@ async fn login(
     ip: ClientIp,
     ApiJson(req): ApiJson<LoginRequest>,
 ) -> Result<axum::Json<SessionResponse>, ApiError> {
-    state
-        .limits
-        .check(state.rules.login_ip, &ip.0.to_string())
-        .await?;
+    state.limits.check(state.rules.login_ip, &ip.0.to_string()).await?;
     // A malformed email cannot belong to an account; answer like a wrong password.
-    let email = Email::parse(&req.email)
-        .map_err(|_| ApiError::Unauthorized("invalid email or password"))?;
+    let email = Email::parse(&req.email).map_err(|_| ApiError::Unauthorized("invalid email or password"))?;
     // Per-account limit: guessing one account's password is slow even from many addresses.
-    state
-        .limits
-        .check(state.rules.login_email, email.as_str())
-        .await?;
+    state.limits.check(state.rules.login_email, email.as_str()).await?;
     if req.password.len() > 4 * NewPassword::MAX_CHARS {
         return Err(ApiError::Unauthorized("invalid email or password"));
     }
@@ -152,9 +130,8 @@ async fn login(
         return Err(ApiError::Unauthorized("invalid email or password"));
     };
     let mut conn = state.db.acquire().await?;
-    let user = store::by_id(&mut conn, user_id)
-        .await?
-        .ok_or(ApiError::Unauthorized("invalid email or password"))?;
+    let user =
+        store::by_id(&mut conn, user_id).await?.ok_or(ApiError::Unauthorized("invalid email or password"))?;
     let access_token = state.tokens.issue_access(user_id, role)?;
     Ok(axum::Json(SessionResponse {
         user: user.into(),
@@ -170,8 +147,7 @@ async fn login(
     responses((status = 200, body = User), (status = 401, body = ErrorBody)))]
 async fn me(State(state): State<AppState>, user: AuthUser) -> Result<axum::Json<User>, ApiError> {
     let mut conn = state.db.acquire().await?;
-    let row = store::by_id(&mut conn, user.id)
-        .await?
-        .ok_or(ApiError::Unauthorized("account no longer exists"))?;
+    let row =
+        store::by_id(&mut conn, user.id).await?.ok_or(ApiError::Unauthorized("account no longer exists"))?;
     Ok(axum::Json(row.into()))
 }

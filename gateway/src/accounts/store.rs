@@ -42,10 +42,7 @@ pub async fn insert(
     .await
 }
 
-pub async fn credentials(
-    conn: &mut PgConnection,
-    email: &Email,
-) -> Result<Option<Credentials>, sqlx::Error> {
+pub async fn credentials(conn: &mut PgConnection, email: &Email) -> Result<Option<Credentials>, sqlx::Error> {
     sqlx::query_as!(
         Credentials,
         r#"select id, role as "role: Role", password_hash from users where email = $1"#,
@@ -65,11 +62,7 @@ pub async fn by_id(conn: &mut PgConnection, id: Uuid) -> Result<Option<UserRow>,
     .await
 }
 
-pub async fn list(
-    conn: &mut PgConnection,
-    limit: i64,
-    offset: i64,
-) -> Result<Vec<UserRow>, sqlx::Error> {
+pub async fn list(conn: &mut PgConnection, limit: i64, offset: i64) -> Result<Vec<UserRow>, sqlx::Error> {
     sqlx::query_as!(
         UserRow,
         r#"select id, email, name, role as "role: Role", created_at from users
@@ -81,11 +74,7 @@ pub async fn list(
     .await
 }
 
-pub async fn set_role(
-    conn: &mut PgConnection,
-    id: Uuid,
-    role: Role,
-) -> Result<Option<UserRow>, sqlx::Error> {
+pub async fn set_role(conn: &mut PgConnection, id: Uuid, role: Role) -> Result<Option<UserRow>, sqlx::Error> {
     sqlx::query_as!(
         UserRow,
         r#"update users set role = $2, updated_at = now() where id = $1

@@ -1,18 +1,15 @@
-//! Signed tokens (HS256 JWT). Each kind of token has its own audience, so a token issued for one purpose
-//! (an access token) is refused where another is expected (an admission token, a visitor credential).
+//! Access tokens: who the user is and the role at issue time, signed with the deployment's [`Signer`]
+//! under their own audience, so a waiting-room token is never accepted as an access token.
 
-use std::sync::Arc;
-
-use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
+pub use waiting_room::tokens::TokenError;
+use waiting_room::tokens::{ISSUER, Signer};
 
 use super::Role;
 
-const ISSUER: &str = "queue-checkout";
 const ACCESS_AUDIENCE: &str = "access";
 
-/// Claims of an access token: who the user is and the role at issue time.
 #[derive(Debug, Serialize, Deserialize)]
 pub struct AccessClaims {
     pub sub: Uuid,
@@ -23,29 +20,15 @@ pub struct AccessClaims {
     pub aud: String,
 }
 
-/// Signing keys, derived once from `JWT_SECRET`.
 #[derive(Clone)]
 pub struct TokenKeys {
-    encoding: Arc<EncodingKey>,
-    decoding: Arc<DecodingKey>,
+    signer: Signer,
     access_ttl_secs: i64,
-}
-
-#[derive(Debug, thiserror::Error, PartialEq, Eq)]
-pub enum TokenError {
-    #[error("token expired")]
-    Expired,
-    #[error("token invalid")]
-    Invalid,
 }
 
 impl TokenKeys {
     pub fn new(secret: &[u8], access_ttl_secs: u64) -> Self {
-        Self {
-            encoding: Arc::new(EncodingKey::from_secret(secret)),
-            decoding: Arc::new(DecodingKey::from_secret(secret)),
-            access_ttl_secs: access_ttl_secs as i64,
-        }
+        Self { signer: Signer::new(secret), access_ttl_secs: access_ttl_secs as i64 }
     }
 
     pub fn access_ttl_secs(&self) -> i64 {
@@ -54,33 +37,18 @@ impl TokenKeys {
 
     pub fn issue_access(&self, user: Uuid, role: Role) -> anyhow::Result<String> {
         let now = chrono::Utc::now().timestamp();
-        let claims = AccessClaims {
+        Ok(self.signer.sign(&AccessClaims {
             sub: user,
             role,
             iat: now,
             exp: now + self.access_ttl_secs,
             iss: ISSUER.into(),
             aud: ACCESS_AUDIENCE.into(),
-        };
-        Ok(jsonwebtoken::encode(
-            &Header::new(Algorithm::HS256),
-            &claims,
-            &self.encoding,
-        )?)
+        }))
     }
 
     pub fn verify_access(&self, token: &str) -> Result<AccessClaims, TokenError> {
-        let mut v = Validation::new(Algorithm::HS256);
-        v.set_audience(&[ACCESS_AUDIENCE]);
-        v.set_issuer(&[ISSUER]);
-        // No clock leeway: an expired token is expired.
-        v.leeway = 0;
-        jsonwebtoken::decode::<AccessClaims>(token, &self.decoding, &v)
-            .map(|d| d.claims)
-            .map_err(|e| match e.kind() {
-                jsonwebtoken::errors::ErrorKind::ExpiredSignature => TokenError::Expired,
-                _ => TokenError::Invalid,
-            })
+        self.signer.verify(token, ACCESS_AUDIENCE)
     }
 }
 
@@ -88,9 +56,23 @@ impl TokenKeys {
 mod tests {
     use super::*;
 
+    const SECRET: &[u8] = b"0123456789abcdef0123456789abcdef";
+
+    fn claims(exp_in: i64, aud: &str) -> AccessClaims {
+        let now = chrono::Utc::now().timestamp();
+        AccessClaims {
+            sub: Uuid::new_v4(),
+            role: Role::Admin,
+            iat: now,
+            exp: now + exp_in,
+            iss: ISSUER.into(),
+            aud: aud.into(),
+        }
+    }
+
     #[test]
     fn an_issued_token_verifies_and_carries_the_role() {
-        let keys = TokenKeys::new(b"0123456789abcdef0123456789abcdef", 3600);
+        let keys = TokenKeys::new(SECRET, 3600);
         let id = Uuid::new_v4();
         let token = keys.issue_access(id, Role::Staff).unwrap();
         let claims = keys.verify_access(&token).unwrap();
@@ -100,7 +82,7 @@ mod tests {
 
     #[test]
     fn a_token_signed_with_another_secret_is_refused() {
-        let a = TokenKeys::new(b"0123456789abcdef0123456789abcdef", 3600);
+        let a = TokenKeys::new(SECRET, 3600);
         let b = TokenKeys::new(b"fedcba9876543210fedcba9876543210", 3600);
         let token = a.issue_access(Uuid::new_v4(), Role::Admin).unwrap();
         assert_eq!(b.verify_access(&token).unwrap_err(), TokenError::Invalid);
@@ -108,7 +90,7 @@ mod tests {
 
     #[test]
     fn a_tampered_role_is_refused() {
-        let keys = TokenKeys::new(b"0123456789abcdef0123456789abcdef", 3600);
+        let keys = TokenKeys::new(SECRET, 3600);
         let token = keys.issue_access(Uuid::new_v4(), Role::Buyer).unwrap();
         let mut parts: Vec<String> = token.split('.').map(str::to_owned).collect();
         parts[1] = parts[1].replace('b', "c");
@@ -117,35 +99,15 @@ mod tests {
 
     #[test]
     fn an_expired_token_is_refused() {
-        let keys = TokenKeys::new(b"0123456789abcdef0123456789abcdef", 3600);
-        let now = chrono::Utc::now().timestamp();
-        let claims = AccessClaims {
-            sub: Uuid::new_v4(),
-            role: Role::Buyer,
-            iat: now - 7200,
-            exp: now - 10,
-            iss: ISSUER.into(),
-            aud: ACCESS_AUDIENCE.into(),
-        };
-        let token =
-            jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &keys.encoding).unwrap();
+        let keys = TokenKeys::new(SECRET, 3600);
+        let token = Signer::new(SECRET).sign(&claims(-10, ACCESS_AUDIENCE));
         assert_eq!(keys.verify_access(&token).unwrap_err(), TokenError::Expired);
     }
 
     #[test]
     fn a_token_for_another_audience_is_refused() {
-        let keys = TokenKeys::new(b"0123456789abcdef0123456789abcdef", 3600);
-        let now = chrono::Utc::now().timestamp();
-        let claims = AccessClaims {
-            sub: Uuid::new_v4(),
-            role: Role::Admin,
-            iat: now,
-            exp: now + 60,
-            iss: ISSUER.into(),
-            aud: "admission".into(),
-        };
-        let token =
-            jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &keys.encoding).unwrap();
+        let keys = TokenKeys::new(SECRET, 3600);
+        let token = Signer::new(SECRET).sign(&claims(60, "admission"));
         assert_eq!(keys.verify_access(&token).unwrap_err(), TokenError::Invalid);
     }
 }

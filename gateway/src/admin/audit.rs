@@ -78,10 +78,7 @@ async fn list(
     user.require(Permission::ReadAudit)?;
     let limit = f.limit.unwrap_or(100);
     if !(1..=500).contains(&limit) {
-        return Err(ApiError::bad_request(
-            "invalid_query",
-            "limit must be between 1 and 500",
-        ));
+        return Err(ApiError::bad_request("invalid_query", "limit must be between 1 and 500"));
     }
     let mut conn = state.db.acquire().await?;
     let rows = sqlx::query_as!(

@@ -78,9 +78,7 @@ impl EventFields {
         fields::ordered("the event", Some(self.starts_at), self.ends_at)?;
         fields::ordered("the sale window", self.sale_opens_at, self.sale_closes_at)?;
         if !(1..=100).contains(&self.max_tickets_per_buyer) {
-            return Err(ApiError::validation(
-                "max_tickets_per_buyer must be between 1 and 100",
-            ));
+            return Err(ApiError::validation("max_tickets_per_buyer must be between 1 and 100"));
         }
         Ok(EventFields {
             name: fields::text("name", &self.name, 1, 200, false)?,
@@ -140,15 +138,7 @@ async fn create_event(
     .execute(&mut *tx)
     .await?;
     waiting_room::settings::insert_defaults(&mut tx, id).await?;
-    audit::record(
-        &mut tx,
-        admin.id,
-        "event.create",
-        "event",
-        Some(id),
-        f.audit(),
-    )
-    .await?;
+    audit::record(&mut tx, admin.id, "event.create", "event", Some(id), f.audit()).await?;
     let detail = detail(&mut tx, id).await?;
     tx.commit().await?;
     state.catalog_cache.clear();
@@ -167,9 +157,7 @@ async fn list_events(
     user.require(Permission::ManageCatalog)?;
     let (limit, offset) = page.bounds()?;
     let mut conn = state.db.acquire().await?;
-    Ok(axum::Json(
-        catalog::list_events(&mut conn, Audience::Admin, limit, offset).await?,
-    ))
+    Ok(axum::Json(catalog::list_events(&mut conn, Audience::Admin, limit, offset).await?))
 }
 
 /// One event with sold and held counts.
@@ -217,9 +205,7 @@ async fn update_event(
         ends_at: req.ends_at.unwrap_or(cur.ends_at),
         sale_opens_at: req.sale_opens_at.unwrap_or(cur.sale_opens_at),
         sale_closes_at: req.sale_closes_at.unwrap_or(cur.sale_closes_at),
-        max_tickets_per_buyer: req
-            .max_tickets_per_buyer
-            .unwrap_or(cur.max_tickets_per_buyer),
+        max_tickets_per_buyer: req.max_tickets_per_buyer.unwrap_or(cur.max_tickets_per_buyer),
     }
     .validated()?;
     sqlx::query!(
@@ -238,15 +224,7 @@ async fn update_event(
     )
     .execute(&mut *tx)
     .await?;
-    audit::record(
-        &mut tx,
-        admin.id,
-        "event.update",
-        "event",
-        Some(id),
-        f.audit(),
-    )
-    .await?;
+    audit::record(&mut tx, admin.id, "event.update", "event", Some(id), f.audit()).await?;
     let detail = detail(&mut tx, id).await?;
     tx.commit().await?;
     state.catalog_cache.clear();
@@ -263,9 +241,7 @@ async fn publish_event(
     user: AuthUser,
     ApiPath(id): ApiPath<Uuid>,
 ) -> Result<axum::Json<EventDetail>, ApiError> {
-    set_status(&state, user, id, "published")
-        .await
-        .map(axum::Json)
+    set_status(&state, user, id, "published").await.map(axum::Json)
 }
 
 /// Take an event back to draft (only while it has no orders).
@@ -281,12 +257,7 @@ async fn unpublish_event(
     set_status(&state, user, id, "draft").await.map(axum::Json)
 }
 
-async fn set_status(
-    state: &AppState,
-    user: AuthUser,
-    id: Uuid,
-    to: &str,
-) -> Result<EventDetail, ApiError> {
+async fn set_status(state: &AppState, user: AuthUser, id: Uuid, to: &str) -> Result<EventDetail, ApiError> {
     let admin = user.require(Permission::ManageCatalog)?;
     let mut tx = state.db.begin().await?;
     let from = sqlx::query_scalar!("select status from events where id = $1 for update", id)
@@ -294,16 +265,10 @@ async fn set_status(
         .await?
         .ok_or(ApiError::NotFound("event"))?;
     if from == "cancelled" {
-        return Err(ApiError::conflict(
-            "event_cancelled",
-            "a cancelled event cannot change status",
-        ));
+        return Err(ApiError::conflict("event_cancelled", "a cancelled event cannot change status"));
     }
     if to == "draft" && has_orders(&mut tx, id).await? {
-        return Err(ApiError::conflict(
-            "event_has_orders",
-            "an event with orders cannot go back to draft",
-        ));
+        return Err(ApiError::conflict("event_has_orders", "an event with orders cannot go back to draft"));
     }
     if from != to {
         sqlx::query!(
@@ -315,20 +280,9 @@ async fn set_status(
         )
         .execute(&mut *tx)
         .await?;
-        let action = if to == "published" {
-            "event.publish"
-        } else {
-            "event.unpublish"
-        };
-        audit::record(
-            &mut tx,
-            admin.id,
-            action,
-            "event",
-            Some(id),
-            json!({ "from": from, "to": to }),
-        )
-        .await?;
+        let action = if to == "published" { "event.publish" } else { "event.unpublish" };
+        audit::record(&mut tx, admin.id, action, "event", Some(id), json!({ "from": from, "to": to }))
+            .await?;
     }
     let detail = detail(&mut tx, id).await?;
     tx.commit().await?;
@@ -352,39 +306,21 @@ async fn delete_event(
         .await?
         .ok_or(ApiError::NotFound("event"))?;
     if has_orders(&mut tx, id).await? {
-        return Err(ApiError::conflict(
-            "event_has_orders",
-            "an event with orders cannot be deleted",
-        ));
+        return Err(ApiError::conflict("event_has_orders", "an event with orders cannot be deleted"));
     }
-    sqlx::query!("delete from events where id = $1", id)
-        .execute(&mut *tx)
-        .await?;
-    audit::record(
-        &mut tx,
-        admin.id,
-        "event.delete",
-        "event",
-        Some(id),
-        json!({ "name": name }),
-    )
-    .await?;
+    sqlx::query!("delete from events where id = $1", id).execute(&mut *tx).await?;
+    audit::record(&mut tx, admin.id, "event.delete", "event", Some(id), json!({ "name": name })).await?;
     tx.commit().await?;
     state.catalog_cache.clear();
     Ok(StatusCode::NO_CONTENT)
 }
 
 async fn has_orders(conn: &mut PgConnection, event: Uuid) -> Result<bool, sqlx::Error> {
-    sqlx::query_scalar!(
-        r#"select exists(select 1 from orders where event_id = $1) as "e!""#,
-        event
-    )
-    .fetch_one(conn)
-    .await
+    sqlx::query_scalar!(r#"select exists(select 1 from orders where event_id = $1) as "e!""#, event)
+        .fetch_one(conn)
+        .await
 }
 
 pub async fn detail(conn: &mut PgConnection, id: Uuid) -> Result<EventDetail, ApiError> {
-    catalog::event_detail(conn, id, Audience::Admin)
-        .await?
-        .ok_or(ApiError::NotFound("event"))
+    catalog::event_detail(conn, id, Audience::Admin).await?.ok_or(ApiError::NotFound("event"))
 }

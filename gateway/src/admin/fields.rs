@@ -21,13 +21,7 @@ where
 }
 
 /// Trimmed text of `min..=max` characters without control characters (newlines allowed if `multiline`).
-pub fn text(
-    field: &str,
-    value: &str,
-    min: usize,
-    max: usize,
-    multiline: bool,
-) -> Result<String, ApiError> {
+pub fn text(field: &str, value: &str, min: usize, max: usize, multiline: bool) -> Result<String, ApiError> {
     let v = value.trim();
     let n = v.chars().count();
     if n < min {
@@ -38,16 +32,10 @@ pub fn text(
         }));
     }
     if n > max {
-        return Err(ApiError::validation(format!(
-            "{field} must be at most {max} characters"
-        )));
+        return Err(ApiError::validation(format!("{field} must be at most {max} characters")));
     }
-    if v.chars()
-        .any(|c| c.is_control() && !(multiline && (c == '\n' || c == '\r' || c == '\t')))
-    {
-        return Err(ApiError::validation(format!(
-            "{field} must not contain control characters"
-        )));
+    if v.chars().any(|c| c.is_control() && !(multiline && (c == '\n' || c == '\r' || c == '\t'))) {
+        return Err(ApiError::validation(format!("{field} must not contain control characters")));
     }
     Ok(v.to_owned())
 }
@@ -63,43 +51,31 @@ pub fn price(value: i64) -> Result<i64, ApiError> {
 
 pub fn quantity(field: &str, value: i32) -> Result<i32, ApiError> {
     if !(0..=MAX_QUANTITY).contains(&value) {
-        return Err(ApiError::validation(format!(
-            "{field} must be between 0 and {MAX_QUANTITY}"
-        )));
+        return Err(ApiError::validation(format!("{field} must be between 0 and {MAX_QUANTITY}")));
     }
     Ok(value)
 }
 
 pub fn max_per_order(value: i32) -> Result<i32, ApiError> {
     if !(1..=100).contains(&value) {
-        return Err(ApiError::validation(
-            "max_per_order must be between 1 and 100",
-        ));
+        return Err(ApiError::validation("max_per_order must be between 1 and 100"));
     }
     Ok(value)
 }
 
 pub fn sort_order(value: i32) -> Result<i32, ApiError> {
     if !(-10_000..=10_000).contains(&value) {
-        return Err(ApiError::validation(
-            "sort_order must be between -10000 and 10000",
-        ));
+        return Err(ApiError::validation("sort_order must be between -10000 and 10000"));
     }
     Ok(value)
 }
 
 /// `start` must come before `end` when both are set.
-pub fn ordered(
-    what: &str,
-    start: Option<DateTime<Utc>>,
-    end: Option<DateTime<Utc>>,
-) -> Result<(), ApiError> {
+pub fn ordered(what: &str, start: Option<DateTime<Utc>>, end: Option<DateTime<Utc>>) -> Result<(), ApiError> {
     if let (Some(s), Some(e)) = (start, end)
         && e <= s
     {
-        return Err(ApiError::validation(format!(
-            "{what} must end after it starts"
-        )));
+        return Err(ApiError::validation(format!("{what} must end after it starts")));
     }
     Ok(())
 }

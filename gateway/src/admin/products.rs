@@ -26,20 +26,13 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(create_category))
         .routes(routes!(update_category, delete_category))
         .routes(routes!(create_merchandise, list_merchandise))
-        .routes(routes!(
-            get_merchandise,
-            update_merchandise,
-            delete_merchandise
-        ))
+        .routes(routes!(get_merchandise, update_merchandise, delete_merchandise))
 }
 
 /// A quota or stock below what is sold or held, caught by the database as the last line of defence.
 fn oversell_constraint(name: &str) -> Option<ApiError> {
-    matches!(
-        name,
-        "ticket_categories_no_oversell" | "merchandise_no_oversell"
-    )
-    .then(|| ApiError::validation("quota or stock cannot go below the units already sold or held"))
+    matches!(name, "ticket_categories_no_oversell" | "merchandise_no_oversell")
+        .then(|| ApiError::validation("quota or stock cannot go below the units already sold or held"))
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -103,9 +96,7 @@ impl CategoryFields {
             .fetch_one(conn)
             .await?;
             if !same_event {
-                return Err(ApiError::validation(
-                    "schedule_id must be a schedule of the same event",
-                ));
+                return Err(ApiError::validation("schedule_id must be a schedule of the same event"));
             }
         }
         Ok(CategoryFields {
@@ -177,18 +168,8 @@ async fn create_category(
     .await?;
     let mut details = f.audit();
     details["event_id"] = json!(event);
-    audit::record(
-        &mut tx,
-        admin.id,
-        "ticket_category.create",
-        "ticket_category",
-        Some(id),
-        details,
-    )
-    .await?;
-    let category = catalog::category(&mut tx, id)
-        .await?
-        .ok_or(ApiError::NotFound("ticket category"))?;
+    audit::record(&mut tx, admin.id, "ticket_category.create", "ticket_category", Some(id), details).await?;
+    let category = catalog::category(&mut tx, id).await?.ok_or(ApiError::NotFound("ticket category"))?;
     tx.commit().await?;
     state.catalog_cache.clear();
     Ok((StatusCode::CREATED, axum::Json(category)))
@@ -254,18 +235,9 @@ async fn update_category(
     .execute(&mut *tx)
     .await
     .map_err(|e| on_constraint(e, oversell_constraint))?;
-    audit::record(
-        &mut tx,
-        admin.id,
-        "ticket_category.update",
-        "ticket_category",
-        Some(id),
-        f.audit(),
-    )
-    .await?;
-    let category = catalog::category(&mut tx, id)
-        .await?
-        .ok_or(ApiError::NotFound("ticket category"))?;
+    audit::record(&mut tx, admin.id, "ticket_category.update", "ticket_category", Some(id), f.audit())
+        .await?;
+    let category = catalog::category(&mut tx, id).await?.ok_or(ApiError::NotFound("ticket category"))?;
     tx.commit().await?;
     state.catalog_cache.clear();
     Ok(axum::Json(category))
@@ -289,18 +261,12 @@ async fn delete_category(
     .fetch_one(&mut *tx)
     .await?;
     if ordered {
-        return Err(ApiError::conflict(
-            "has_orders",
-            "this category has orders; set its quota instead",
-        ));
+        return Err(ApiError::conflict("has_orders", "this category has orders; set its quota instead"));
     }
-    let name = sqlx::query_scalar!(
-        "delete from ticket_categories where id = $1 returning name",
-        id
-    )
-    .fetch_optional(&mut *tx)
-    .await?
-    .ok_or(ApiError::NotFound("ticket category"))?;
+    let name = sqlx::query_scalar!("delete from ticket_categories where id = $1 returning name", id)
+        .fetch_optional(&mut *tx)
+        .await?
+        .ok_or(ApiError::NotFound("ticket category"))?;
     audit::record(
         &mut tx,
         admin.id,
@@ -409,18 +375,9 @@ async fn create_merchandise(
     .await?;
     let mut details = f.audit();
     details["event_id"] = json!(req.event_id);
-    audit::record(
-        &mut tx,
-        admin.id,
-        "merchandise.create",
-        "merchandise",
-        Some(id),
-        details,
-    )
-    .await?;
-    let item = catalog::merchandise(&mut tx, id, Audience::Admin)
-        .await?
-        .ok_or(ApiError::NotFound("merchandise"))?;
+    audit::record(&mut tx, admin.id, "merchandise.create", "merchandise", Some(id), details).await?;
+    let item =
+        catalog::merchandise(&mut tx, id, Audience::Admin).await?.ok_or(ApiError::NotFound("merchandise"))?;
     tx.commit().await?;
     state.catalog_cache.clear();
     Ok((StatusCode::CREATED, axum::Json(item)))
@@ -443,9 +400,7 @@ async fn list_merchandise(
 ) -> Result<axum::Json<Vec<Merchandise>>, ApiError> {
     user.require(Permission::ManageCatalog)?;
     let mut conn = state.db.acquire().await?;
-    Ok(axum::Json(
-        catalog::list_merchandise(&mut conn, filter.event_id, Audience::Admin).await?,
-    ))
+    Ok(axum::Json(catalog::list_merchandise(&mut conn, filter.event_id, Audience::Admin).await?))
 }
 
 /// One merchandise item with sold and held counts.
@@ -516,18 +471,9 @@ async fn update_merchandise(
     .execute(&mut *tx)
     .await
     .map_err(|e| on_constraint(e, oversell_constraint))?;
-    audit::record(
-        &mut tx,
-        admin.id,
-        "merchandise.update",
-        "merchandise",
-        Some(id),
-        f.audit(),
-    )
-    .await?;
-    let item = catalog::merchandise(&mut tx, id, Audience::Admin)
-        .await?
-        .ok_or(ApiError::NotFound("merchandise"))?;
+    audit::record(&mut tx, admin.id, "merchandise.update", "merchandise", Some(id), f.audit()).await?;
+    let item =
+        catalog::merchandise(&mut tx, id, Audience::Admin).await?.ok_or(ApiError::NotFound("merchandise"))?;
     tx.commit().await?;
     state.catalog_cache.clear();
     Ok(axum::Json(item))
@@ -551,24 +497,14 @@ async fn delete_merchandise(
     .fetch_one(&mut *tx)
     .await?;
     if ordered {
-        return Err(ApiError::conflict(
-            "has_orders",
-            "this item has orders; set its stock instead",
-        ));
+        return Err(ApiError::conflict("has_orders", "this item has orders; set its stock instead"));
     }
     let name = sqlx::query_scalar!("delete from merchandise where id = $1 returning name", id)
         .fetch_optional(&mut *tx)
         .await?
         .ok_or(ApiError::NotFound("merchandise"))?;
-    audit::record(
-        &mut tx,
-        admin.id,
-        "merchandise.delete",
-        "merchandise",
-        Some(id),
-        json!({ "name": name }),
-    )
-    .await?;
+    audit::record(&mut tx, admin.id, "merchandise.delete", "merchandise", Some(id), json!({ "name": name }))
+        .await?;
     tx.commit().await?;
     state.catalog_cache.clear();
     Ok(StatusCode::NO_CONTENT)

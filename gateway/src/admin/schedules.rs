@@ -18,9 +18,7 @@ use crate::{
 };
 
 pub fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new()
-        .routes(routes!(create_schedule))
-        .routes(routes!(update_schedule, delete_schedule))
+    OpenApiRouter::new().routes(routes!(create_schedule)).routes(routes!(update_schedule, delete_schedule))
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -40,11 +38,7 @@ pub struct UpdateSchedule {
     pub label: Option<String>,
 }
 
-fn validated(
-    label: &str,
-    starts_at: DateTime<Utc>,
-    ends_at: DateTime<Utc>,
-) -> Result<String, ApiError> {
+fn validated(label: &str, starts_at: DateTime<Utc>, ends_at: DateTime<Utc>) -> Result<String, ApiError> {
     fields::ordered("the schedule", Some(starts_at), Some(ends_at))?;
     fields::text("label", label, 0, 100, false)
 }
@@ -112,11 +106,7 @@ async fn update_schedule(
     .ok_or(ApiError::NotFound("schedule"))?;
     let starts_at = req.starts_at.unwrap_or(cur.starts_at);
     let ends_at = req.ends_at.unwrap_or(cur.ends_at);
-    let label = validated(
-        req.label.as_deref().unwrap_or(&cur.label),
-        starts_at,
-        ends_at,
-    )?;
+    let label = validated(req.label.as_deref().unwrap_or(&cur.label), starts_at, ends_at)?;
     let schedule = sqlx::query_as!(
         Schedule,
         r#"update schedules set label = $2, starts_at = $3, ends_at = $4, updated_at = now() where id = $1
@@ -157,15 +147,8 @@ async fn delete_schedule(
         .fetch_optional(&mut *tx)
         .await?
         .ok_or(ApiError::NotFound("schedule"))?;
-    audit::record(
-        &mut tx,
-        admin.id,
-        "schedule.delete",
-        "schedule",
-        Some(id),
-        json!({ "event_id": event }),
-    )
-    .await?;
+    audit::record(&mut tx, admin.id, "schedule.delete", "schedule", Some(id), json!({ "event_id": event }))
+        .await?;
     tx.commit().await?;
     state.catalog_cache.clear();
     Ok(StatusCode::NO_CONTENT)

@@ -17,9 +17,7 @@ use crate::{
 };
 
 pub fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new()
-        .routes(routes!(list_users))
-        .routes(routes!(set_role))
+    OpenApiRouter::new().routes(routes!(list_users)).routes(routes!(set_role))
 }
 
 /// Users, oldest first.
@@ -55,24 +53,11 @@ async fn set_role(
 ) -> Result<axum::Json<User>, ApiError> {
     let admin = user.require(Permission::ManageUsers)?;
     if id == admin.id && req.role != Role::Admin {
-        return Err(ApiError::conflict(
-            "self_demotion",
-            "an admin cannot remove their own admin role",
-        ));
+        return Err(ApiError::conflict("self_demotion", "an admin cannot remove their own admin role"));
     }
     let mut tx = state.db.begin().await?;
-    let row = store::set_role(&mut tx, id, req.role)
-        .await?
-        .ok_or(ApiError::NotFound("user"))?;
-    audit::record(
-        &mut tx,
-        admin.id,
-        "user.set_role",
-        "user",
-        Some(id),
-        json!({ "role": req.role }),
-    )
-    .await?;
+    let row = store::set_role(&mut tx, id, req.role).await?.ok_or(ApiError::NotFound("user"))?;
+    audit::record(&mut tx, admin.id, "user.set_role", "user", Some(id), json!({ "role": req.role })).await?;
     tx.commit().await?;
     Ok(axum::Json(row.into()))
 }

@@ -20,9 +20,7 @@ use crate::{
 };
 
 pub fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new()
-        .routes(routes!(get_settings, put_settings))
-        .routes(routes!(stats))
+    OpenApiRouter::new().routes(routes!(get_settings, put_settings)).routes(routes!(stats))
 }
 
 impl From<SettingsError> for ApiError {
@@ -46,10 +44,7 @@ async fn get_settings(
 ) -> Result<axum::Json<Settings>, ApiError> {
     user.require(Permission::ControlWaitingRoom)?;
     let mut conn = state.db.acquire().await?;
-    settings::load(&mut conn, id)
-        .await?
-        .map(axum::Json)
-        .ok_or(ApiError::NotFound("event"))
+    settings::load(&mut conn, id).await?.map(axum::Json).ok_or(ApiError::NotFound("event"))
 }
 
 /// Change the admission rate, max active buyers, pause, token lifetime, presence grace or sale opening.
@@ -109,9 +104,7 @@ async fn stats(
 ) -> Result<axum::Json<WaitingRoomStats>, ApiError> {
     user.require(Permission::ControlWaitingRoom)?;
     let mut conn = state.db.acquire().await?;
-    let s = settings::load(&mut conn, id)
-        .await?
-        .ok_or(ApiError::NotFound("event"))?;
+    let s = settings::load(&mut conn, id).await?.ok_or(ApiError::NotFound("event"))?;
     drop(conn);
     let queue = state
         .queue

@@ -49,10 +49,7 @@ pub struct CatalogCache {
 
 impl CatalogCache {
     pub fn new(ttl: Duration) -> Self {
-        Self {
-            ttl,
-            slots: Arc::new(Mutex::new(HashMap::new())),
-        }
+        Self { ttl, slots: Arc::new(Mutex::new(HashMap::new())) }
     }
 
     pub fn ttl(&self) -> Duration {
@@ -76,19 +73,14 @@ impl CatalogCache {
                     if slots.len() >= MAX_KEYS {
                         slots.clear();
                     }
-                    let s = Arc::new(Slot {
-                        born: Instant::now(),
-                        cell: OnceCell::new(),
-                    });
+                    let s = Arc::new(Slot { born: Instant::now(), cell: OnceCell::new() });
                     slots.insert(key.to_owned(), s.clone());
                     s
                 }
             }
         };
-        let value = slot
-            .cell
-            .get_or_try_init(|| async { Ok::<_, ApiError>(load().await?.map(Cached::new)) })
-            .await?;
+        let value =
+            slot.cell.get_or_try_init(|| async { Ok::<_, ApiError>(load().await?.map(Cached::new)) }).await?;
         Ok(value.clone())
     }
 
@@ -133,17 +125,11 @@ mod tests {
     #[tokio::test]
     async fn clear_forces_a_reload_and_etags_follow_the_body() {
         let cache = CatalogCache::new(Duration::from_secs(60));
-        let a = cache
-            .get_or_load("k", || async { Ok(Some(Bytes::from_static(b"a"))) })
-            .await
-            .unwrap()
-            .unwrap();
+        let a =
+            cache.get_or_load("k", || async { Ok(Some(Bytes::from_static(b"a"))) }).await.unwrap().unwrap();
         cache.clear();
-        let b = cache
-            .get_or_load("k", || async { Ok(Some(Bytes::from_static(b"b"))) })
-            .await
-            .unwrap()
-            .unwrap();
+        let b =
+            cache.get_or_load("k", || async { Ok(Some(Bytes::from_static(b"b"))) }).await.unwrap().unwrap();
         assert_eq!(b.body, Bytes::from_static(b"b"));
         assert_ne!(a.etag, b.etag);
     }
@@ -151,14 +137,9 @@ mod tests {
     #[tokio::test]
     async fn a_failed_load_is_not_cached() {
         let cache = CatalogCache::new(Duration::from_secs(60));
-        let err = cache
-            .get_or_load("k", || async { Err(ApiError::Forbidden) })
-            .await;
+        let err = cache.get_or_load("k", || async { Err(ApiError::Forbidden) }).await;
         assert!(err.is_err());
-        let ok = cache
-            .get_or_load("k", || async { Ok(Some(Bytes::from_static(b"x"))) })
-            .await
-            .unwrap();
+        let ok = cache.get_or_load("k", || async { Ok(Some(Bytes::from_static(b"x"))) }).await.unwrap();
         assert!(ok.is_some());
     }
 }

@@ -249,10 +249,7 @@ pub async fn event_detail(
     }))
 }
 
-pub async fn schedules_of(
-    conn: &mut PgConnection,
-    event: Uuid,
-) -> Result<Vec<Schedule>, sqlx::Error> {
+pub async fn schedules_of(conn: &mut PgConnection, event: Uuid) -> Result<Vec<Schedule>, sqlx::Error> {
     sqlx::query_as!(
         Schedule,
         r#"select id, event_id, label, starts_at, ends_at from schedules
@@ -282,10 +279,7 @@ pub async fn categories_of(
     .collect())
 }
 
-pub async fn category(
-    conn: &mut PgConnection,
-    id: Uuid,
-) -> Result<Option<TicketCategory>, sqlx::Error> {
+pub async fn category(conn: &mut PgConnection, id: Uuid) -> Result<Option<TicketCategory>, sqlx::Error> {
     Ok(sqlx::query_as!(
         CategoryRow,
         r#"select id, event_id, schedule_id, name, description, price, quota, sold, held, max_per_order,

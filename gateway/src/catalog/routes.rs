@@ -40,16 +40,10 @@ impl Page {
         let limit = self.limit.unwrap_or(50);
         let offset = self.offset.unwrap_or(0);
         if !(1..=100).contains(&limit) {
-            return Err(ApiError::bad_request(
-                "invalid_query",
-                "limit must be between 1 and 100",
-            ));
+            return Err(ApiError::bad_request("invalid_query", "limit must be between 1 and 100"));
         }
         if !(0..=1_000_000).contains(&offset) {
-            return Err(ApiError::bad_request(
-                "invalid_query",
-                "offset must be between 0 and 1000000",
-            ));
+            return Err(ApiError::bad_request("invalid_query", "offset must be between 0 and 1000000"));
         }
         Ok((limit, offset))
     }
@@ -119,10 +113,7 @@ async fn list_merchandise(
     ApiQuery(filter): ApiQuery<MerchandiseFilter>,
 ) -> Result<Response, ApiError> {
     let event = filter.event_id;
-    let key = format!(
-        "merchandise?{}",
-        event.map(|e| e.to_string()).unwrap_or_default()
-    );
+    let key = format!("merchandise?{}", event.map(|e| e.to_string()).unwrap_or_default());
     let db = state.db.clone();
     let cached = state
         .catalog_cache
@@ -170,9 +161,7 @@ async fn get_merchandise(
 }
 
 fn to_json<T: Serialize>(value: &T) -> Result<Bytes, ApiError> {
-    serde_json::to_vec(value)
-        .map(Bytes::from)
-        .map_err(|e| ApiError::Internal(e.into()))
+    serde_json::to_vec(value).map(Bytes::from).map_err(|e| ApiError::Internal(e.into()))
 }
 
 /// 200 with the body, or 304 when the client already holds this version.
@@ -186,27 +175,14 @@ fn respond(state: &AppState, headers: &HeaderMap, cached: Option<Cached>) -> Res
     let not_modified = headers
         .get(header::IF_NONE_MATCH)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| {
-            v.split(',')
-                .any(|t| t.trim() == cached.etag || t.trim() == "*")
-        });
+        .is_some_and(|v| v.split(',').any(|t| t.trim() == cached.etag || t.trim() == "*"));
     let mut response = if not_modified {
         StatusCode::NOT_MODIFIED.into_response()
     } else {
-        (
-            [(
-                header::CONTENT_TYPE,
-                HeaderValue::from_static("application/json"),
-            )],
-            cached.body,
-        )
-            .into_response()
+        ([(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))], cached.body).into_response()
     };
     let h = response.headers_mut();
     h.insert(header::ETAG, etag);
-    h.insert(
-        header::CACHE_CONTROL,
-        HeaderValue::from_str(&cache_control).expect("ascii"),
-    );
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_str(&cache_control).expect("ascii"));
     response
 }

@@ -67,11 +67,7 @@ pub struct AuthUser {
 impl AuthUser {
     /// Continues only if the user's role grants `permission` (403 otherwise).
     pub fn require(self, permission: Permission) -> Result<Self, ApiError> {
-        if self.role.grants(permission) {
-            Ok(self)
-        } else {
-            Err(ApiError::Forbidden)
-        }
+        if self.role.grants(permission) { Ok(self) } else { Err(ApiError::Forbidden) }
     }
 }
 
@@ -79,26 +75,19 @@ impl FromRequestParts<AppState> for AuthUser {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let header = parts
-            .headers
-            .get(header::AUTHORIZATION)
-            .ok_or(ApiError::Unauthorized("missing bearer token"))?;
+        let header =
+            parts.headers.get(header::AUTHORIZATION).ok_or(ApiError::Unauthorized("missing bearer token"))?;
         let token = header
             .to_str()
             .ok()
             .and_then(|v| v.strip_prefix("Bearer "))
             .map(str::trim)
             .filter(|t| !t.is_empty())
-            .ok_or(ApiError::Unauthorized(
-                "authorization must be `Bearer <token>`",
-            ))?;
+            .ok_or(ApiError::Unauthorized("authorization must be `Bearer <token>`"))?;
         let claims = state.tokens.verify_access(token).map_err(|e| match e {
             TokenError::Expired => ApiError::Unauthorized("token expired"),
-            TokenError::Invalid => ApiError::Unauthorized("invalid token"),
+            TokenError::Invalid | TokenError::WrongHolder => ApiError::Unauthorized("invalid token"),
         })?;
-        Ok(AuthUser {
-            id: claims.sub,
-            role: claims.role,
-        })
+        Ok(AuthUser { id: claims.sub, role: claims.role })
     }
 }

@@ -30,9 +30,7 @@ use tower_http::{
 use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
 
-use crate::{
-    accounts, admin, catalog, error::ApiError, health, openapi::ApiDoc, queue, state::AppState,
-};
+use crate::{accounts, admin, catalog, error::ApiError, health, openapi::ApiDoc, queue, state::AppState};
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
@@ -71,11 +69,7 @@ pub fn router(state: AppState) -> Router {
     .layer(CatchPanicLayer::custom(panicked))
     .layer(PropagateRequestIdLayer::new(REQUEST_ID))
     .layer(TraceLayer::new_for_http().make_span_with(|req: &Request| {
-        let id = req
-            .headers()
-            .get(REQUEST_ID)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("-");
+        let id = req.headers().get(REQUEST_ID).and_then(|v| v.to_str().ok()).unwrap_or("-");
         tracing::info_span!("request", request_id = %id, method = %req.method(), path = %req.uri().path())
     }))
     .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
@@ -86,22 +80,11 @@ fn cors(origins: &[String]) -> CorsLayer {
     let allow = if origins.iter().any(|o| o == "*") {
         AllowOrigin::any()
     } else {
-        AllowOrigin::list(
-            origins
-                .iter()
-                .filter_map(|o| HeaderValue::from_str(o).ok())
-                .collect::<Vec<_>>(),
-        )
+        AllowOrigin::list(origins.iter().filter_map(|o| HeaderValue::from_str(o).ok()).collect::<Vec<_>>())
     };
     CorsLayer::new()
         .allow_origin(allow)
-        .allow_methods([
-            Method::GET,
-            Method::POST,
-            Method::PUT,
-            Method::PATCH,
-            Method::DELETE,
-        ])
+        .allow_methods([Method::GET, Method::POST, Method::PUT, Method::PATCH, Method::DELETE])
         .allow_headers([
             header::AUTHORIZATION,
             header::CONTENT_TYPE,
@@ -117,10 +100,7 @@ async fn not_found() -> ApiError {
 }
 
 async fn method_not_allowed() -> ApiError {
-    ApiError::bad_request(
-        "method_not_allowed",
-        "this method is not allowed on this path",
-    )
+    ApiError::bad_request("method_not_allowed", "this method is not allowed on this path")
 }
 
 async fn overloaded(err: BoxError) -> ApiError {

@@ -100,34 +100,16 @@ impl Hub {
             .expect("hub lock")
             .entry(event)
             .or_default()
-            .insert(
-                id,
-                Conn {
-                    visitor,
-                    seq,
-                    admitted,
-                    tx,
-                },
-            );
+            .insert(id, Conn { visitor, seq, admitted, tx });
         metrics::gauge!("push_connections").increment(1.0);
-        (
-            Registration {
-                hub: self.clone(),
-                event,
-                id,
-            },
-            rx,
-        )
+        (Registration { hub: self.clone(), event, id }, rx)
     }
 
     /// Records the visitor's place once known (registration comes first so no tick is missed between the
     /// snapshot and the registration).
     pub fn set_place(&self, registration: &Registration, seq: Option<i64>, admitted: bool) {
         let mut conns = self.inner.conns.lock().expect("hub lock");
-        if let Some(conn) = conns
-            .get_mut(&registration.event)
-            .and_then(|m| m.get_mut(&registration.id))
-        {
+        if let Some(conn) = conns.get_mut(&registration.event).and_then(|m| m.get_mut(&registration.id)) {
             conn.seq = conn.seq.or(seq);
             conn.admitted |= admitted;
         }
@@ -135,38 +117,20 @@ impl Hub {
 
     /// The latest progress heard for `event`, if any.
     pub fn last(&self, event: Uuid) -> Option<Arc<Progress>> {
-        self.inner
-            .last
-            .lock()
-            .expect("hub lock")
-            .get(&event)
-            .cloned()
+        self.inner.last.lock().expect("hub lock").get(&event).cloned()
     }
 
     pub fn connections(&self) -> usize {
-        self.inner
-            .conns
-            .lock()
-            .expect("hub lock")
-            .values()
-            .map(HashMap::len)
-            .sum()
+        self.inner.conns.lock().expect("hub lock").values().map(HashMap::len).sum()
     }
 
     /// Fans one tick out to this gateway's connections of its event.
     pub fn apply(&self, progress: Progress, queue_seqs: &HashMap<Uuid, i64>) {
         let event = progress.event;
         let progress = Arc::new(progress);
-        let previous = self
-            .inner
-            .last
-            .lock()
-            .expect("hub lock")
-            .insert(event, progress.clone());
+        let previous = self.inner.last.lock().expect("hub lock").insert(event, progress.clone());
         let stock_changed = previous.as_ref().is_none_or(|p| p.stock != progress.stock);
-        let pause_changed = previous
-            .as_ref()
-            .is_some_and(|p| p.paused != progress.paused);
+        let pause_changed = previous.as_ref().is_some_and(|p| p.paused != progress.paused);
         let admitted: HashMap<Uuid, &waiting_room::progress::Admitted> =
             progress.admitted.iter().map(|a| (a.visitor, a)).collect();
         let now = chrono::Utc::now().timestamp();
@@ -204,9 +168,7 @@ impl Hub {
                 }
             }
             if pause_changed {
-                out.push(Push::Paused {
-                    paused: progress.paused,
-                });
+                out.push(Push::Paused { paused: progress.paused });
             }
             if stock_changed {
                 out.push(Push::stock(&progress));
@@ -228,10 +190,7 @@ impl Hub {
     /// Visitors connected per event (for presence).
     fn connected(&self) -> Vec<(Uuid, Vec<Uuid>)> {
         let conns = self.inner.conns.lock().expect("hub lock");
-        conns
-            .iter()
-            .map(|(event, m)| (*event, m.values().map(|c| c.visitor).collect()))
-            .collect()
+        conns.iter().map(|(event, m)| (*event, m.values().map(|c| c.visitor).collect())).collect()
     }
 
     /// Connected visitors of `event` that have no place yet (pre-queue visitors until the draw).
@@ -239,12 +198,7 @@ impl Hub {
         let conns = self.inner.conns.lock().expect("hub lock");
         conns
             .get(&event)
-            .map(|m| {
-                m.values()
-                    .filter(|c| c.seq.is_none())
-                    .map(|c| c.visitor)
-                    .collect()
-            })
+            .map(|m| m.values().filter(|c| c.seq.is_none()).map(|c| c.visitor).collect())
             .unwrap_or_default()
     }
 }
@@ -279,9 +233,7 @@ async fn listen(
     shutdown: &CancellationToken,
 ) -> anyhow::Result<()> {
     let subscriber = Builder::from_config(Config::from_url(redis_url)?)
-        .set_policy(fred::prelude::ReconnectPolicy::new_exponential(
-            0, 100, 2_000, 2,
-        ))
+        .set_policy(fred::prelude::ReconnectPolicy::new_exponential(0, 100, 2_000, 2))
         .build_subscriber_client()?;
     subscriber.init().await?;
     // Resubscribe automatically after a reconnect.

@@ -69,11 +69,7 @@ async fn draw(
     event_window(&state, event).await?;
     let seed_hash = state.queue.seed_hash(event).await.map_err(redis_down)?;
     let seed = state.queue.revealed_seed(event).await.map_err(redis_down)?;
-    Ok(axum::Json(DrawResponse {
-        seed_hash,
-        drawn: seed.is_some(),
-        seed,
-    }))
+    Ok(axum::Json(DrawResponse { seed_hash, drawn: seed.is_some(), seed }))
 }
 
 #[derive(Deserialize, IntoParams)]
@@ -119,16 +115,8 @@ async fn event_window(state: &AppState, event: Uuid) -> Result<EventWindow, ApiE
 }
 
 /// The visitor named by the cookie or the `visitor_token` parameter, if it is valid for `event`.
-fn visitor_of(
-    state: &AppState,
-    event: Uuid,
-    jar: &CookieJar,
-    query: &VisitorQuery,
-) -> Option<Uuid> {
-    let token = query
-        .visitor_token
-        .as_deref()
-        .or_else(|| jar.get(COOKIE).map(|c| c.value()))?;
+fn visitor_of(state: &AppState, event: Uuid, jar: &CookieJar, query: &VisitorQuery) -> Option<Uuid> {
+    let token = query.visitor_token.as_deref().or_else(|| jar.get(COOKIE).map(|c| c.value()))?;
     state.signer.verify_visitor(token, event).ok()
 }
 
@@ -138,9 +126,8 @@ fn require_visitor(
     jar: &CookieJar,
     query: &VisitorQuery,
 ) -> Result<Uuid, ApiError> {
-    visitor_of(state, event, jar, query).ok_or(ApiError::Unauthorized(
-        "missing or invalid visitor credential; join the queue first",
-    ))
+    visitor_of(state, event, jar, query)
+        .ok_or(ApiError::Unauthorized("missing or invalid visitor credential; join the queue first"))
 }
 
 fn redis_down(e: fred::error::Error) -> ApiError {
@@ -163,24 +150,14 @@ async fn join(
     jar: CookieJar,
     Query(query): Query<VisitorQuery>,
 ) -> Result<Response, ApiError> {
-    state
-        .limits
-        .check(state.rules.join_ip, &ip.0.to_string())
-        .await?;
+    state.limits.check(state.rules.join_ip, &ip.0.to_string()).await?;
     let window = event_window(&state, event).await?;
     let now = Utc::now();
     if window.sale_closes_at.is_some_and(|t| t <= now) {
-        return Err(ApiError::conflict(
-            "sale_closed",
-            "the sale for this event has closed",
-        ));
+        return Err(ApiError::conflict("sale_closed", "the sale for this event has closed"));
     }
     let visitor = visitor_of(&state, event, &jar, &query).unwrap_or_else(Uuid::new_v4);
-    let standing = state
-        .queue
-        .join(event, visitor, now.timestamp_millis())
-        .await
-        .map_err(redis_down)?;
+    let standing = state.queue.join(event, visitor, now.timestamp_millis()).await.map_err(redis_down)?;
     let token = state.signer.visitor(event, visitor, now.timestamp());
     // Same numbers as /status: position 1 is next in line, 0 means admitted.
     let (status, position, ahead) = match standing {
@@ -195,19 +172,12 @@ async fn join(
         people_ahead: ahead,
         sale_opens_at: window.sale_opens_at,
     };
-    let secure = if state.config.app_env == crate::config::AppEnv::Production {
-        "; Secure"
-    } else {
-        ""
-    };
+    let secure = if state.config.app_env == crate::config::AppEnv::Production { "; Secure" } else { "" };
     let cookie = format!(
         "{COOKIE}={token}; Path=/api/events/{event}/queue; Max-Age=604800; HttpOnly; SameSite=Lax{secure}"
     );
     let mut response = axum::Json(body).into_response();
-    response.headers_mut().insert(
-        header::SET_COOKIE,
-        HeaderValue::from_str(&cookie).expect("ascii cookie"),
-    );
+    response.headers_mut().insert(header::SET_COOKIE, HeaderValue::from_str(&cookie).expect("ascii cookie"));
     Ok(response)
 }
 
@@ -222,10 +192,7 @@ async fn status(
     jar: CookieJar,
     Query(query): Query<VisitorQuery>,
 ) -> Result<axum::Json<StatusResponse>, ApiError> {
-    state
-        .limits
-        .check(state.rules.status_ip, &ip.0.to_string())
-        .await?;
+    state.limits.check(state.rules.status_ip, &ip.0.to_string()).await?;
     let visitor = require_visitor(&state, event, &jar, &query)?;
     let window = event_window(&state, event).await?;
     let (standing, messages) = snapshot(&state, event, visitor, window.sale_opens_at).await?;
@@ -235,11 +202,7 @@ async fn status(
         Standing::PreQueue => ("pre_queue", None),
         Standing::Left { .. } | Standing::Unknown => ("left", None),
     };
-    Ok(axum::Json(StatusResponse {
-        status,
-        position,
-        messages,
-    }))
+    Ok(axum::Json(StatusResponse { status, position, messages }))
 }
 
 /// The messages that describe `visitor` right now (sent first on every new push connection too).
@@ -250,23 +213,13 @@ async fn snapshot(
     sale_opens_at: Option<DateTime<Utc>>,
 ) -> Result<(Standing, Vec<Push>), ApiError> {
     let now = Utc::now();
-    let standing = state
-        .queue
-        .standing(event, visitor, now.timestamp_millis())
-        .await
-        .map_err(redis_down)?;
+    let standing = state.queue.standing(event, visitor, now.timestamp_millis()).await.map_err(redis_down)?;
     let last = state.hub.last(event);
     let mut messages = Vec::with_capacity(3);
     match &standing {
         Standing::Waiting { ahead, .. } => messages.push(Push::position(*ahead, last.as_deref())),
         Standing::Admitted { seq, expires_ms } => messages.push(Push::Admitted {
-            admission_token: state.signer.admission(
-                event,
-                visitor,
-                *seq,
-                now.timestamp(),
-                *expires_ms,
-            ),
+            admission_token: state.signer.admission(event, visitor, *seq, now.timestamp(), *expires_ms),
             expires_at: ms_to_time(*expires_ms),
             admitted_at: None,
         }),
@@ -282,9 +235,7 @@ async fn snapshot(
 
 fn seq_of(standing: &Standing) -> Option<i64> {
     match standing {
-        Standing::Waiting { seq, .. } | Standing::Admitted { seq, .. } | Standing::Left { seq } => {
-            Some(*seq)
-        }
+        Standing::Waiting { seq, .. } | Standing::Admitted { seq, .. } | Standing::Left { seq } => Some(*seq),
         _ => None,
     }
 }
@@ -300,9 +251,7 @@ async fn websocket(
     Query(query): Query<VisitorQuery>,
     upgrade: WebSocketUpgrade,
 ) -> Result<Response, ApiError> {
-    let visitor = require_visitor(&state, event, &jar, &query)?;
-    let window = event_window(&state, event).await?;
-    let (registration, rx, first) = subscribe(&state, event, visitor, window.sale_opens_at).await?;
+    let (registration, rx, first) = subscribe(&state, event, &jar, &query).await?;
     // Small buffers: a waiting visitor sends almost nothing and receives small messages, and with
     // 100,000 sockets the library's 128 KiB defaults would cost gigabytes. A write buffer of 0 flushes each
     // message at once.
@@ -314,27 +263,23 @@ async fn websocket(
         .on_upgrade(move |socket| serve_socket(state, registration, rx, first, socket)))
 }
 
-/// Registers with the hub first, then reads the visitor's standing, so a tick published in between is
-/// still delivered (it queues behind the snapshot).
+/// A new push connection, waiting for its first messages.
+type Subscription = (hub::Registration, tokio::sync::mpsc::Receiver<Push>, Vec<Push>);
+
+/// Checks the visitor, registers it with the hub, then reads its standing: registering first means a tick
+/// published in between is still delivered (it queues behind the snapshot).
 async fn subscribe(
     state: &AppState,
     event: Uuid,
-    visitor: Uuid,
-    sale_opens_at: Option<DateTime<Utc>>,
-) -> Result<
-    (
-        hub::Registration,
-        tokio::sync::mpsc::Receiver<Push>,
-        Vec<Push>,
-    ),
-    ApiError,
-> {
+    jar: &CookieJar,
+    query: &VisitorQuery,
+) -> Result<Subscription, ApiError> {
+    let visitor = require_visitor(state, event, jar, query)?;
+    let window = event_window(state, event).await?;
     let (registration, rx) = state.hub.register(event, visitor, None, false);
-    let (standing, first) = snapshot(state, event, visitor, sale_opens_at).await?;
+    let (standing, first) = snapshot(state, event, visitor, window.sale_opens_at).await?;
     let admitted = matches!(standing, Standing::Admitted { .. });
-    state
-        .hub
-        .set_place(&registration, seq_of(&standing), admitted);
+    state.hub.set_place(&registration, seq_of(&standing), admitted);
     Ok((registration, rx, first))
 }
 
@@ -390,21 +335,16 @@ async fn sse(
     jar: CookieJar,
     Query(query): Query<VisitorQuery>,
 ) -> Result<Response, ApiError> {
-    let visitor = require_visitor(&state, event, &jar, &query)?;
-    let window = event_window(&state, event).await?;
-    let (registration, rx, first) = subscribe(&state, event, visitor, window.sale_opens_at).await?;
+    let (registration, rx, first) = subscribe(&state, event, &jar, &query).await?;
     let shutdown = state.shutdown.clone();
     let counter = std::sync::atomic::AtomicU64::new(0);
     let initial = futures::stream::iter(first);
-    let live = futures::stream::unfold(
-        (rx, registration, shutdown),
-        |(mut rx, reg, shutdown)| async move {
-            tokio::select! {
-                _ = shutdown.cancelled() => None,
-                push = rx.recv() => push.map(|p| (p, (rx, reg, shutdown))),
-            }
-        },
-    );
+    let live = futures::stream::unfold((rx, registration, shutdown), |(mut rx, reg, shutdown)| async move {
+        tokio::select! {
+            _ = shutdown.cancelled() => None,
+            push = rx.recv() => push.map(|p| (p, (rx, reg, shutdown))),
+        }
+    });
     use futures::StreamExt;
     let stream = initial.chain(live).map(move |push| {
         let id = counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
@@ -416,11 +356,8 @@ async fn sse(
                 .expect("push messages serialise"),
         )
     });
-    let mut response = Sse::new(stream)
-        .keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
-        .into_response();
-    response
-        .headers_mut()
-        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    let mut response =
+        Sse::new(stream).keep_alive(KeepAlive::new().interval(Duration::from_secs(15))).into_response();
+    response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     Ok(response)
 }

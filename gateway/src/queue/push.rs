@@ -96,9 +96,7 @@ impl Push {
     }
 
     pub fn stock(progress: &Progress) -> Push {
-        Push::Stock(StockView {
-            stock: progress.stock.clone(),
-        })
+        Push::Stock(StockView { stock: progress.stock.clone() })
     }
 
     pub fn is_open(progress: &Progress) -> bool {
@@ -107,7 +105,5 @@ impl Push {
 }
 
 pub fn ms_to_time(ms: i64) -> DateTime<Utc> {
-    Utc.timestamp_millis_opt(ms)
-        .single()
-        .unwrap_or_else(Utc::now)
+    Utc.timestamp_millis_opt(ms).single().unwrap_or_else(Utc::now)
 }

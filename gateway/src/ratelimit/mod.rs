@@ -33,9 +33,8 @@ impl RateLimiter {
         let local = rules
             .iter()
             .map(|r| {
-                let quota =
-                    Quota::per_minute(NonZeroU32::new(r.per_minute.max(1)).expect("non-zero"))
-                        .allow_burst(NonZeroU32::new(r.burst.max(1)).expect("non-zero"));
+                let quota = Quota::per_minute(NonZeroU32::new(r.per_minute.max(1)).expect("non-zero"))
+                    .allow_burst(NonZeroU32::new(r.burst.max(1)).expect("non-zero"));
                 (r.scope, DefaultKeyedRateLimiter::keyed(quota))
             })
             .collect();
@@ -63,9 +62,7 @@ impl RateLimiter {
             Ok((1, _)) => Ok(()),
             Ok((_, retry_ms)) => {
                 metrics::counter!("rate_limited_total", "scope" => rule.scope).increment(1);
-                Err(ApiError::RateLimited {
-                    retry_after: Duration::from_millis(retry_ms.max(0) as u64),
-                })
+                Err(ApiError::RateLimited { retry_after: Duration::from_millis(retry_ms.max(0) as u64) })
             }
             Err(e) => {
                 tracing::warn!(error = %e, scope = rule.scope, "redis rate limit unavailable, using local limit");
@@ -78,13 +75,10 @@ impl RateLimiter {
         let Some(limiter) = self.local.get(rule.scope) else {
             return Ok(());
         };
-        limiter
-            .check_key(&subject.to_owned())
-            .map_err(|not_until| ApiError::RateLimited {
-                retry_after: not_until.wait_time_from(governor::clock::Clock::now(
-                    &governor::clock::DefaultClock::default(),
-                )),
-            })
+        limiter.check_key(&subject.to_owned()).map_err(|not_until| ApiError::RateLimited {
+            retry_after: not_until
+                .wait_time_from(governor::clock::Clock::now(&governor::clock::DefaultClock::default())),
+        })
     }
 
     /// Drops idle fallback state so the maps do not grow without bound.

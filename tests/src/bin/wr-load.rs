@@ -94,9 +94,7 @@ fn pct(v: &mut [f64], p: f64) -> f64 {
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     let counters = Arc::new(Counters::default());
-    let http = reqwest::Client::builder()
-        .pool_max_idle_per_host(args.concurrency)
-        .build()?;
+    let http = reqwest::Client::builder().pool_max_idle_per_host(args.concurrency).build()?;
     let gate = Arc::new(Semaphore::new(args.concurrency));
     let all_connected = Arc::new(tokio::sync::Notify::new());
     let hold_until = Arc::new(tokio::sync::OnceCell::<Instant>::new());
@@ -123,21 +121,13 @@ async fn main() -> anyhow::Result<()> {
     let mut tasks = Vec::with_capacity(args.visitors);
     for i in 0..args.visitors {
         let gw = args.gateways[i % args.gateways.len()];
-        let source = Ipv4Addr::new(
-            127,
-            0,
-            0,
-            2 + args.source_offset + (i % args.source_ips as usize) as u8,
-        );
+        let source = Ipv4Addr::new(127, 0, 0, 2 + args.source_offset + (i % args.source_ips as usize) as u8);
         let (http, gate, c, event) = (http.clone(), gate.clone(), counters.clone(), args.event);
         let (all_connected, hold_until) = (all_connected.clone(), hold_until.clone());
         tasks.push(tokio::spawn(async move {
             let permit = gate.acquire_owned().await.expect("open semaphore");
             let t = Instant::now();
-            let joined = http
-                .post(format!("http://{gw}/api/events/{event}/queue"))
-                .send()
-                .await;
+            let joined = http.post(format!("http://{gw}/api/events/{event}/queue")).send().await;
             let token = match joined {
                 Ok(r) if r.status().is_success() => r
                     .json::<serde_json::Value>()
@@ -169,12 +159,8 @@ async fn main() -> anyhow::Result<()> {
             };
             c.connected.fetch_add(1, Ordering::Relaxed);
             drop(permit);
-            let mut v = Visitor {
-                join_ms,
-                first_position_ms: None,
-                max_gap_ms: None,
-                admission_delay_ms: None,
-            };
+            let mut v =
+                Visitor { join_ms, first_position_ms: None, max_gap_ms: None, admission_delay_ms: None };
             let mut last_position: Option<Instant> = None;
             loop {
                 let deadline = hold_until.get().copied();
@@ -217,8 +203,7 @@ async fn main() -> anyhow::Result<()> {
                             .and_then(|s| s.parse::<chrono::DateTime<chrono::Utc>>().ok())
                         {
                             v.admission_delay_ms = Some(
-                                (chrono::Utc::now() - at).num_microseconds().unwrap_or(0) as f64
-                                    / 1000.0,
+                                (chrono::Utc::now() - at).num_microseconds().unwrap_or(0) as f64 / 1000.0,
                             );
                         }
                         last_position = None; // no more position updates are due
@@ -248,15 +233,9 @@ async fn main() -> anyhow::Result<()> {
     }
     progress.abort();
     let mut join: Vec<f64> = visitors.iter().map(|v| v.join_ms).collect();
-    let mut first: Vec<f64> = visitors
-        .iter()
-        .filter_map(|v| v.first_position_ms)
-        .collect();
+    let mut first: Vec<f64> = visitors.iter().filter_map(|v| v.first_position_ms).collect();
     let mut gaps: Vec<f64> = visitors.iter().filter_map(|v| v.max_gap_ms).collect();
-    let mut delivery: Vec<f64> = visitors
-        .iter()
-        .filter_map(|v| v.admission_delay_ms)
-        .collect();
+    let mut delivery: Vec<f64> = visitors.iter().filter_map(|v| v.admission_delay_ms).collect();
     let within = gaps.iter().filter(|g| **g <= 2000.0).count() as f64 / gaps.len().max(1) as f64;
     let report = Report {
         visitors: args.visitors,
