@@ -2,10 +2,12 @@
 //!
 //! # Layout
 //!
+//! - [`allocation`]: batched allocation of checkout requests into orders under row locks.
 //! - [`expiry`]: the hold sweeper that expires unpaid orders and returns their stock.
 //! - [`config`]: the worker process's settings.
 //! - [`run`]: the worker process: its long-lived tasks until shutdown.
 
+pub mod allocation;
 pub mod config;
 pub mod expiry;
 
