@@ -69,6 +69,8 @@ pub struct Decision {
     pub request_id: Uuid,
     pub user_id: Uuid,
     pub event_id: Uuid,
+    /// The waiting-room visitor the request came from, to push the result to its sockets.
+    pub visitor_id: Option<Uuid>,
     pub outcome: Outcome,
 }
 
@@ -76,6 +78,7 @@ struct RequestRow {
     id: Uuid,
     user_id: Uuid,
     event_id: Uuid,
+    visitor_id: Option<Uuid>,
     idempotency_key: String,
     status: String,
     order_id: Option<Uuid>,
@@ -132,7 +135,7 @@ pub async fn allocate(
     // 1. The requests themselves; decided ones keep their decision.
     let rows = sqlx::query_as!(
         RequestRow,
-        r#"select id, user_id, event_id, idempotency_key, status, order_id, reason
+        r#"select id, user_id, event_id, visitor_id, idempotency_key, status, order_id, reason
            from order_requests where id = any($1) order by id for update"#,
         &ids
     )
@@ -260,6 +263,7 @@ pub async fn allocate(
                 request_id: row.id,
                 user_id: row.user_id,
                 event_id: row.event_id,
+                visitor_id: row.visitor_id,
                 outcome: match row.order_id {
                     Some(order_id) => Outcome::Confirmed { order_id },
                     None => Outcome::Rejected { reason: row.reason.clone().unwrap_or_default() },
@@ -312,6 +316,7 @@ pub async fn allocate(
             request_id: row.id,
             user_id: row.user_id,
             event_id: row.event_id,
+            visitor_id: row.visitor_id,
             outcome,
         });
     }

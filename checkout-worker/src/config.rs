@@ -13,6 +13,22 @@ pub struct Config {
     )]
     pub database_url: String,
 
+    /// Redis connection string.
+    #[arg(long, env = "REDIS_URL", default_value = "redis://127.0.0.1:6379", hide_env_values = true)]
+    pub redis_url: String,
+
+    /// Namespace in front of every Redis key (must match the gateways').
+    #[arg(long, env = "REDIS_KEY_PREFIX", default_value = "qc:")]
+    pub redis_key_prefix: String,
+
+    /// Checkout requests allocated per transaction (bounded so one batch never holds row locks for long).
+    #[arg(long, env = "ORDER_BATCH_SIZE", default_value_t = 100)]
+    pub order_batch_size: u64,
+
+    /// How long an unpaid order holds its stock.
+    #[arg(long, env = "ORDER_HOLD_SECS", default_value_t = 900)]
+    pub order_hold_secs: i64,
+
     /// Connections this worker may hold.
     #[arg(long, env = "WORKER_DB_MAX_CONNECTIONS", default_value_t = 8)]
     pub db_max_connections: u32,
@@ -33,6 +49,12 @@ impl Config {
         }
         if !(1..=10_000).contains(&self.hold_sweep_batch) {
             anyhow::bail!("HOLD_SWEEP_BATCH must be between 1 and 10000");
+        }
+        if !(1..=1_000).contains(&self.order_batch_size) {
+            anyhow::bail!("ORDER_BATCH_SIZE must be between 1 and 1000");
+        }
+        if !(60..=86_400).contains(&self.order_hold_secs) {
+            anyhow::bail!("ORDER_HOLD_SECS must be between 60 and 86400");
         }
         if self.hold_sweep_interval_ms == 0 {
             anyhow::bail!("HOLD_SWEEP_INTERVAL_MS must be at least 1");

@@ -39,46 +39,61 @@ pub async fn sweep_once(db: &PgPool, now: DateTime<Utc>, batch: i64) -> Result<S
     let mut events: Vec<Uuid> = due.iter().map(|r| r.event_id).collect();
     events.sort();
     events.dedup();
+    release(&mut tx, &orders, "expired").await?;
+    tx.commit().await?;
+    Ok(Swept { orders, events })
+}
 
+/// Gives the held units of `orders` back to their products and moves the orders to `status` (`expired` or
+/// `cancelled`). The caller has locked the order rows and checked they are unpaid.
+pub async fn release(
+    conn: &mut sqlx::PgConnection,
+    orders: &[Uuid],
+    status: &str,
+) -> Result<(), sqlx::Error> {
     // Lock the affected product rows in id order before changing them (deadlock-free with allocation).
     sqlx::query!(
         r#"select c.id from ticket_categories c
            where c.id in (select ticket_category_id from order_items where order_id = any($1))
            order by c.id for update"#,
-        &orders
+        orders
     )
-    .fetch_all(&mut *tx)
+    .fetch_all(&mut *conn)
     .await?;
     sqlx::query!(
         r#"select m.id from merchandise m
            where m.id in (select merchandise_id from order_items where order_id = any($1))
            order by m.id for update"#,
-        &orders
+        orders
     )
-    .fetch_all(&mut *tx)
+    .fetch_all(&mut *conn)
     .await?;
-
     sqlx::query!(
         r#"update ticket_categories c set held = c.held - x.qty, updated_at = now()
            from (select ticket_category_id as id, sum(quantity)::int as qty from order_items
                  where order_id = any($1) and ticket_category_id is not null group by 1) x
            where c.id = x.id"#,
-        &orders
+        orders
     )
-    .execute(&mut *tx)
+    .execute(&mut *conn)
     .await?;
     sqlx::query!(
         r#"update merchandise m set held = m.held - x.qty, updated_at = now()
            from (select merchandise_id as id, sum(quantity)::int as qty from order_items
                  where order_id = any($1) and merchandise_id is not null group by 1) x
            where m.id = x.id"#,
-        &orders
+        orders
     )
-    .execute(&mut *tx)
+    .execute(&mut *conn)
     .await?;
-    sqlx::query!("update orders set status = 'expired', updated_at = now() where id = any($1)", &orders)
-        .execute(&mut *tx)
-        .await?;
-    tx.commit().await?;
-    Ok(Swept { orders, events })
+    sqlx::query!(
+        r#"update orders set status = $2, updated_at = now(),
+                  cancelled_at = case when $2 = 'cancelled' then now() else cancelled_at end
+           where id = any($1)"#,
+        orders,
+        status
+    )
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
 }

@@ -4,12 +4,14 @@
 //!
 //! - [`allocation`]: batched allocation of checkout requests into orders under row locks.
 //! - [`expiry`]: the hold sweeper that expires unpaid orders and returns their stock.
+//! - [`stream`]: the order stream: append, the consumer loop, reclaiming and re-queueing.
 //! - [`config`]: the worker process's settings.
 //! - [`run`]: the worker process: its long-lived tasks until shutdown.
 
 pub mod allocation;
 pub mod config;
 pub mod expiry;
+pub mod stream;
 
 use std::time::Duration;
 
@@ -24,11 +26,49 @@ pub async fn run(config: config::Config, shutdown: CancellationToken) -> anyhow:
         .connect(config.database_url.as_str())
         .await
         .map_err(|e| anyhow::anyhow!("cannot connect to PostgreSQL (DATABASE_URL): {e}"))?;
+    let redis = keyspace::connect(&config.redis_url, 2).await?;
+    let keys = keyspace::Keyspace::new(config.redis_key_prefix.clone());
     tracing::info!("checkout worker started");
-    run_sweeper(db, Duration::from_millis(config.hold_sweep_interval_ms), config.hold_sweep_batch, shutdown)
-        .await;
+    let consumer = stream::run_consumer(
+        db.clone(),
+        config.redis_url.clone(),
+        keys.clone(),
+        stream::ConsumerSettings::new(
+            config.order_batch_size,
+            chrono::Duration::seconds(config.order_hold_secs),
+        ),
+        shutdown.clone(),
+    );
+    let sweeper = run_sweeper(
+        db.clone(),
+        Duration::from_millis(config.hold_sweep_interval_ms),
+        config.hold_sweep_batch,
+        shutdown.clone(),
+    );
+    let orphans = run_orphans(db, redis, keys, shutdown.clone());
+    let (consumed, _, _) = tokio::join!(consumer, sweeper, orphans);
     tracing::info!("checkout worker stopped");
-    Ok(())
+    consumed
+}
+
+/// Every 15 s, re-queues accepted requests that have waited too long for a decision.
+async fn run_orphans(
+    db: PgPool,
+    redis: fred::clients::Pool,
+    keys: keyspace::Keyspace,
+    shutdown: CancellationToken,
+) {
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = tokio::time::sleep(Duration::from_secs(15)) => {}
+        }
+        match stream::requeue_orphans(&db, &redis, &keys).await {
+            Ok(0) => {}
+            Ok(n) => tracing::warn!(requests = n, "re-queued requests without a decision"),
+            Err(e) => tracing::warn!(error = %e, "re-queueing orphaned requests failed"),
+        }
+    }
 }
 
 /// Sweeps expired holds every `interval`, draining due orders in batches of `batch` before sleeping.

@@ -133,6 +133,14 @@ pub struct Config {
     #[arg(long, env = "STATUS_PER_IP_PER_MIN", default_value_t = 60000)]
     pub status_per_ip_per_min: u32,
 
+    /// Order submissions per buyer per minute (the tight limit: retries reuse their Idempotency-Key).
+    #[arg(long, env = "ORDERS_PER_USER_PER_MIN", default_value_t = 20)]
+    pub orders_per_user_per_min: u32,
+
+    /// Order submissions per client IP per minute; generous because of campus NAT.
+    #[arg(long, env = "ORDERS_PER_IP_PER_MIN", default_value_t = 6000)]
+    pub orders_per_ip_per_min: u32,
+
     /// Take the client IP from `X-Forwarded-For` (only behind a trusted proxy).
     #[arg(long, env = "TRUST_FORWARDED_FOR", default_value_t = false)]
     pub trust_forwarded_for: bool,
@@ -196,6 +204,8 @@ impl Config {
             ("REGISTER_PER_IP_PER_MIN", self.register_per_ip_per_min),
             ("JOIN_PER_IP_PER_MIN", self.join_per_ip_per_min),
             ("STATUS_PER_IP_PER_MIN", self.status_per_ip_per_min),
+            ("ORDERS_PER_USER_PER_MIN", self.orders_per_user_per_min),
+            ("ORDERS_PER_IP_PER_MIN", self.orders_per_ip_per_min),
         ] {
             if v == 0 {
                 bail!("{name} must be at least 1");

@@ -7,6 +7,7 @@
 //! - [`catalog`]: public events and merchandise, with a one-second in-process cache.
 //! - [`accounts`]: registration, sign-in, JWT access tokens, roles and permissions.
 //! - [`admin`]: catalog CRUD, users, waiting-room settings and stats, audit log.
+//! - [`orders`]: checkout intake (`POST /api/orders`), request status, the buyer's orders, cancel.
 //! - [`queue`]: the waiting room's join, status, WebSocket and SSE push (with the per-gateway push hub).
 //! - [`ratelimit`]: GCRA limits shared through Redis, with a local fallback.
 //! - [`health`], [`openapi`]: operations (logging, metrics and shutdown come from the `telemetry` crate).
@@ -25,6 +26,7 @@ pub mod error;
 pub mod health;
 pub mod http;
 pub mod openapi;
+pub mod orders;
 pub mod queue;
 pub mod ratelimit;
 pub mod state;

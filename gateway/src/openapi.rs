@@ -18,6 +18,7 @@ use utoipa::{
         (name = "catalog", description = "Public events and merchandise (no login)"),
         (name = "accounts", description = "Register, sign in"),
         (name = "waiting room", description = "Join, wait, get admitted: polling, WebSocket and SSE"),
+        (name = "orders", description = "Checkout: submit a cart, follow the request, the buyer's orders"),
         (name = "admin", description = "Admin and staff operations"),
         (name = "operations", description = "Health, readiness, metrics")
     )

@@ -47,6 +47,8 @@ pub struct Rules {
     pub register_ip: Rule,
     pub join_ip: Rule,
     pub status_ip: Rule,
+    pub order_user: Rule,
+    pub order_ip: Rule,
 }
 
 impl Rules {
@@ -77,10 +79,30 @@ impl Rules {
                 per_minute: c.status_per_ip_per_min,
                 burst: c.status_per_ip_per_min,
             },
+            // A generous burst: a storm of double clicks (same Idempotency-Key, all arriving before the
+            // first is recorded) must get the one answer, not 429s; the sustained rate stays tight.
+            order_user: Rule {
+                scope: "order-user",
+                per_minute: c.orders_per_user_per_min,
+                burst: c.orders_per_user_per_min.saturating_mul(3),
+            },
+            order_ip: Rule {
+                scope: "order-ip",
+                per_minute: c.orders_per_ip_per_min,
+                burst: c.orders_per_ip_per_min,
+            },
         }
     }
 
-    pub fn all(&self) -> [Rule; 5] {
-        [self.login_email, self.login_ip, self.register_ip, self.join_ip, self.status_ip]
+    pub fn all(&self) -> [Rule; 7] {
+        [
+            self.login_email,
+            self.login_ip,
+            self.register_ip,
+            self.join_ip,
+            self.status_ip,
+            self.order_user,
+            self.order_ip,
+        ]
     }
 }

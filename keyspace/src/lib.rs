@@ -22,6 +22,8 @@
 //! | `{event:E}:used:{jti}` | string | an admission token already spent at checkout (TTL = token lifetime) |
 //! | `{event:E}:stock` | hash | live remaining stock per ticket category / merchandise item |
 //! | `wr:ticks` | pub/sub channel | one message per event per controller tick: progress, admissions, stock |
+//! | `orders` | stream (group `checkout`) | accepted checkout requests, consumed by the checkout workers |
+//! | `orders:results` | pub/sub channel | each decided request, pushed to the buyer's waiting-room sockets |
 
 mod connect;
 
@@ -103,6 +105,16 @@ impl Keyspace {
     /// Channel carrying every controller tick (progress, admissions, stock) to every gateway.
     pub fn ticks_channel(&self) -> String {
         format!("{}wr:ticks", self.prefix)
+    }
+
+    /// The stream of accepted checkout requests.
+    pub fn orders_stream(&self) -> String {
+        format!("{}orders", self.prefix)
+    }
+
+    /// Channel on which checkout results are announced to the gateways.
+    pub fn order_results_channel(&self) -> String {
+        format!("{}orders:results", self.prefix)
     }
 
     /// Every key of one event's waiting room, in the order the queue scripts expect them.

@@ -76,6 +76,7 @@ impl Controller {
         let mut published = Vec::with_capacity(events.len());
         for e in events {
             let stock = stock.remove(&e.event_id).unwrap_or_default();
+            self.refresh_counters(e.event_id, &stock).await?;
             let progress = self.tick_event(&e, now, now_ms, stock).await?;
             let message = serde_json::to_string(&progress)?;
             let _: i64 =
@@ -84,6 +85,22 @@ impl Controller {
             published.push(progress);
         }
         Ok(published)
+    }
+
+    /// Rewrites the event's Redis stock counters from PostgreSQL's figures, so the gateways' early
+    /// "sold out" answers follow the truth within one tick, whatever drift happened.
+    async fn refresh_counters(&self, event: Uuid, stock: &Stock) -> anyhow::Result<()> {
+        use fred::interfaces::HashesInterface;
+        let fields: Vec<(String, i64)> = stock
+            .ticket_categories
+            .iter()
+            .chain(&stock.merchandise)
+            .map(|l| (l.id.to_string(), l.remaining))
+            .collect();
+        if !fields.is_empty() {
+            let _: i64 = self.queue.redis().next().hset(self.queue.keys().event_stock(event), fields).await?;
+        }
+        Ok(())
     }
 
     async fn tick_event(

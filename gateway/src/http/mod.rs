@@ -30,7 +30,9 @@ use tower_http::{
 use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
 
-use crate::{accounts, admin, catalog, error::ApiError, health, openapi::ApiDoc, queue, state::AppState};
+use crate::{
+    accounts, admin, catalog, error::ApiError, health, openapi::ApiDoc, orders, queue, state::AppState,
+};
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
@@ -40,6 +42,7 @@ pub fn router(state: AppState) -> Router {
         .merge(catalog::routes::router())
         .merge(accounts::routes::router())
         .merge(queue::router())
+        .merge(orders::router())
         .merge(admin::router())
         .merge(health::router())
         .split_for_parts();
@@ -90,6 +93,7 @@ fn cors(origins: &[String]) -> CorsLayer {
             header::CONTENT_TYPE,
             HeaderName::from_static("idempotency-key"),
             HeaderName::from_static("admission-token"),
+            HeaderName::from_static("visitor-token"),
         ])
         .expose_headers([REQUEST_ID, header::RETRY_AFTER, header::ETAG])
         .max_age(Duration::from_secs(600))

@@ -187,6 +187,21 @@ impl Hub {
         }
     }
 
+    /// Delivers a checkout result to the sockets of the visitor it belongs to.
+    pub fn deliver(&self, result: checkout_worker::stream::OrderResult) {
+        let Some(visitor) = result.visitor else { return };
+        let conns = self.inner.conns.lock().expect("hub lock");
+        let Some(of_event) = conns.get(&result.event) else { return };
+        for conn in of_event.values().filter(|c| c.visitor == visitor) {
+            let _ = conn.tx.try_send(Push::OrderResult {
+                request_id: result.request_id,
+                status: result.status.clone(),
+                order_id: result.order_id,
+                reason: result.reason.clone(),
+            });
+        }
+    }
+
     /// Visitors connected per event (for presence).
     fn connected(&self) -> Vec<(Uuid, Vec<Uuid>)> {
         let conns = self.inner.conns.lock().expect("hub lock");
@@ -238,7 +253,9 @@ async fn listen(
     subscriber.init().await?;
     // Resubscribe automatically after a reconnect.
     let _resubscribe = subscriber.manage_subscriptions();
-    subscriber.subscribe(queue.keys().ticks_channel()).await?;
+    let ticks = queue.keys().ticks_channel();
+    let results = queue.keys().order_results_channel();
+    subscriber.subscribe(vec![ticks.clone(), results.clone()]).await?;
     let mut messages = subscriber.message_rx();
     let mut presence = tokio::time::interval(PRESENCE_EVERY);
     loop {
@@ -264,6 +281,13 @@ async fn listen(
                     Err(_) => anyhow::bail!("subscription closed"),
                 };
                 let Some(text) = message.value.as_str() else { continue };
+                if &*message.channel == results.as_str() {
+                    match serde_json::from_str(&text) {
+                        Ok(result) => hub.deliver(result),
+                        Err(e) => tracing::warn!(error = %e, "unreadable order result"),
+                    }
+                    continue;
+                }
                 let progress: Progress = match serde_json::from_str(&text) {
                     Ok(p) => p,
                     Err(e) => {

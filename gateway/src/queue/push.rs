@@ -37,6 +37,14 @@ pub enum Push {
     },
     /// The turn passed (admission expired, or skipped while away); joining again gives a new place.
     Left,
+    /// A checkout request of this visitor was decided.
+    OrderResult {
+        request_id: uuid::Uuid,
+        /// `confirmed` or `rejected`.
+        status: String,
+        order_id: Option<uuid::Uuid>,
+        reason: Option<String>,
+    },
 }
 
 #[derive(Clone, Debug, Serialize, ToSchema)]
@@ -60,6 +68,7 @@ impl Push {
             Push::Stock(_) => "stock",
             Push::Paused { .. } => "paused",
             Push::Left => "left",
+            Push::OrderResult { .. } => "order_result",
         }
     }
 

@@ -1,0 +1,310 @@
+//! The order stream: gateways append accepted checkout requests; workers read them as one consumer group
+//! (`checkout`) in bounded batches, allocate each batch in one transaction, and acknowledge only after the
+//! commit. An entry left pending by a worker that died is reclaimed (XAUTOCLAIM) and decided once: the
+//! request row in PostgreSQL, not the stream, records the decision. A request whose entry was lost (a
+//! Redis restart) is appended again from PostgreSQL by [`requeue_orphans`].
+
+use std::time::Duration;
+
+use chrono::Utc;
+use fred::{
+    clients::{Client, Pool},
+    interfaces::{ClientLike, PubsubInterface, StreamsInterface},
+    prelude::{Builder, Config, ReconnectPolicy},
+    types::{Value, streams::XReadResponse},
+};
+use keyspace::Keyspace;
+use serde::{Deserialize, Serialize};
+use sqlx::PgPool;
+use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
+
+use crate::allocation::{CheckoutRequest, Decision, Outcome, allocate};
+
+pub const GROUP: &str = "checkout";
+/// Field holding the request's JSON in each stream entry.
+const FIELD: &str = "request";
+/// A queued request older than this with no decision is appended to the stream again.
+const ORPHAN_AGE_SECS: i64 = 60;
+/// After this many appends without a decision a request is rejected rather than retried forever.
+const MAX_ATTEMPTS: i32 = 5;
+
+/// What the gateways push to the buyer's sockets (`order_result`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OrderResult {
+    pub event: Uuid,
+    pub visitor: Option<Uuid>,
+    pub user: Uuid,
+    pub request_id: Uuid,
+    /// `confirmed` or `rejected`.
+    pub status: String,
+    pub order_id: Option<Uuid>,
+    pub reason: Option<String>,
+}
+
+impl From<&Decision> for OrderResult {
+    fn from(d: &Decision) -> Self {
+        let (status, order_id, reason) = match &d.outcome {
+            Outcome::Confirmed { order_id } => ("confirmed", Some(*order_id), None),
+            Outcome::Rejected { reason } => ("rejected", None, Some(reason.clone())),
+        };
+        OrderResult {
+            event: d.event_id,
+            visitor: d.visitor_id,
+            user: d.user_id,
+            request_id: d.request_id,
+            status: status.into(),
+            order_id,
+            reason,
+        }
+    }
+}
+
+/// Appends one accepted request; returns the entry id.
+pub async fn append(
+    redis: &Pool,
+    keys: &Keyspace,
+    request: &CheckoutRequest,
+) -> Result<String, fred::error::Error> {
+    let body = serde_json::to_string(request).expect("requests serialise");
+    // Trimmed approximately far beyond any backlog; an entry lost to trimming is re-queued from PostgreSQL.
+    redis.next().xadd(keys.orders_stream(), false, ("MAXLEN", "~", 1_000_000), "*", vec![(FIELD, body)]).await
+}
+
+/// Settings of one consumer.
+#[derive(Clone, Debug)]
+pub struct ConsumerSettings {
+    pub batch: u64,
+    pub hold: chrono::Duration,
+    /// An entry pending this long belongs to a worker presumed dead and is taken over.
+    pub reclaim_idle: Duration,
+    /// How often to look for such entries.
+    pub reclaim_every: Duration,
+}
+
+impl ConsumerSettings {
+    pub fn new(batch: u64, hold: chrono::Duration) -> Self {
+        Self { batch, hold, reclaim_idle: Duration::from_secs(30), reclaim_every: Duration::from_secs(10) }
+    }
+}
+
+/// Reads, allocates and acknowledges batches until `shutdown`; the batch in hand is finished first.
+pub async fn run_consumer(
+    db: PgPool,
+    redis_url: String,
+    keys: Keyspace,
+    settings: ConsumerSettings,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
+    // A blocking XREADGROUP holds its connection, so this consumer has a client of its own.
+    let client = Builder::from_config(Config::from_url(&redis_url)?)
+        .set_policy(ReconnectPolicy::new_exponential(0, 100, 2_000, 2))
+        .build()?;
+    client.init().await?;
+    let stream = keys.orders_stream();
+    let created: Result<Value, _> = client.xgroup_create(&stream, GROUP, "0", true).await;
+    if let Err(e) = created
+        && !e.details().contains("BUSYGROUP")
+    {
+        return Err(e.into());
+    }
+    let consumer = format!("worker-{}", Uuid::new_v4().simple());
+    tracing::info!(%consumer, batch = settings.batch, "order consumer started");
+    let mut last_reclaim = tokio::time::Instant::now();
+    while !shutdown.is_cancelled() {
+        let mut entries = Vec::new();
+        if last_reclaim.elapsed() >= settings.reclaim_every {
+            last_reclaim = tokio::time::Instant::now();
+            entries = reclaim(&client, &stream, &consumer, &settings).await.unwrap_or_else(|e| {
+                tracing::warn!(error = %e, "reclaiming pending entries failed");
+                Vec::new()
+            });
+        }
+        if entries.is_empty() {
+            let read: Result<XReadResponse<String, String, String, String>, _> = tokio::select! {
+                _ = shutdown.cancelled() => break,
+                r = client.xreadgroup_map(GROUP, &consumer, Some(settings.batch), Some(1_000), false, &stream, ">") => r,
+            };
+            match read {
+                Ok(mut r) => {
+                    entries = r
+                        .remove(&stream)
+                        .unwrap_or_default()
+                        .into_iter()
+                        .map(|(id, f)| (id, f.get(FIELD).cloned()))
+                        .collect()
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "reading the order stream failed");
+                    tokio::time::sleep(Duration::from_millis(500)).await;
+                    continue;
+                }
+            }
+        }
+        if entries.is_empty() {
+            continue;
+        }
+        process(&db, &client, &keys, &stream, &entries, &settings).await;
+    }
+    let _ = client.quit().await;
+    tracing::info!("order consumer stopped");
+    Ok(())
+}
+
+/// Allocates one batch, retrying transient failures; a batch that keeps failing is split so one bad
+/// entry cannot stall the stream. Acknowledges only what was committed.
+async fn process(
+    db: &PgPool,
+    client: &Client,
+    keys: &Keyspace,
+    stream: &str,
+    entries: &[(String, Option<String>)],
+    settings: &ConsumerSettings,
+) {
+    let mut requests = Vec::with_capacity(entries.len());
+    let mut ids = Vec::with_capacity(entries.len());
+    for (id, body) in entries {
+        ids.push(id.clone());
+        match body.as_deref().map(serde_json::from_str::<CheckoutRequest>) {
+            Some(Ok(r)) => requests.push(r),
+            // Unreadable entries carry nothing to decide; their requests are re-queued from PostgreSQL.
+            _ => tracing::warn!(entry = %id, "unreadable order stream entry skipped"),
+        }
+    }
+    let mut decisions = None;
+    for attempt in 0..3u32 {
+        match allocate(db, &requests, Utc::now(), settings.hold).await {
+            Ok(d) => {
+                decisions = Some(d);
+                break;
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, attempt, size = requests.len(), "batch allocation failed");
+                tokio::time::sleep(Duration::from_millis(100 * 2u64.pow(attempt))).await;
+            }
+        }
+    }
+    let decisions = match decisions {
+        Some(d) => d,
+        None if requests.len() > 1 => {
+            // Split: decide every request alone; only the ones that fail alone stay pending.
+            let mut all = Vec::new();
+            for (entry, r) in entries.iter().zip(requests.iter()) {
+                match allocate(db, std::slice::from_ref(r), Utc::now(), settings.hold).await {
+                    Ok(d) => {
+                        all.extend(d);
+                        ack(client, stream, std::slice::from_ref(&entry.0)).await;
+                    }
+                    Err(e) => {
+                        tracing::error!(error = %e, request = %r.request_id, "request failed alone; left pending")
+                    }
+                }
+            }
+            publish(client, keys, &all).await;
+            return;
+        }
+        None => return, // left pending: reclaimed later, or rejected by the orphan pass after MAX_ATTEMPTS
+    };
+    ack(client, stream, &ids).await;
+    metrics::counter!("orders_decided_total").increment(decisions.len() as u64);
+    publish(client, keys, &decisions).await;
+}
+
+async fn ack(client: &Client, stream: &str, ids: &[String]) {
+    let acked: Result<i64, _> = client.xack(stream, GROUP, ids.to_vec()).await;
+    if let Err(e) = acked {
+        // Not fatal: the entries are reclaimed later and their decisions are already recorded.
+        tracing::warn!(error = %e, "acknowledging order entries failed");
+    }
+}
+
+async fn publish(client: &Client, keys: &Keyspace, decisions: &[Decision]) {
+    for d in decisions {
+        let message = serde_json::to_string(&OrderResult::from(d)).expect("results serialise");
+        let sent: Result<i64, _> = client.publish(keys.order_results_channel(), message).await;
+        if let Err(e) = sent {
+            tracing::warn!(error = %e, "publishing an order result failed (the buyer still sees it by polling)");
+        }
+    }
+}
+
+/// Takes over entries pending longer than `reclaim_idle`; entries deleted from the stream while pending
+/// are acknowledged so they leave the pending list.
+async fn reclaim(
+    client: &Client,
+    stream: &str,
+    consumer: &str,
+    settings: &ConsumerSettings,
+) -> Result<Vec<(String, Option<String>)>, fred::error::Error> {
+    let idle = settings.reclaim_idle.as_millis() as u64;
+    let raw: Value =
+        client.xautoclaim(stream, GROUP, consumer, idle, "0-0", Some(settings.batch), false).await?;
+    let Value::Array(parts) = raw else { return Ok(Vec::new()) };
+    let mut out = Vec::new();
+    if let Some(Value::Array(claimed)) = parts.get(1) {
+        for entry in claimed {
+            let Value::Array(pair) = entry else { continue };
+            let Some(id) = pair.first().and_then(Value::as_string) else { continue };
+            let mut body = None;
+            if let Some(Value::Array(fields)) = pair.get(1) {
+                for kv in fields.chunks(2) {
+                    if kv.first().and_then(Value::as_string).as_deref() == Some(FIELD) {
+                        body = kv.get(1).and_then(Value::as_string);
+                    }
+                }
+            }
+            out.push((id, body));
+        }
+    }
+    if let Some(Value::Array(deleted)) = parts.get(2) {
+        let ids: Vec<String> = deleted.iter().filter_map(Value::as_string).collect();
+        if !ids.is_empty() {
+            ack(client, stream, &ids).await;
+        }
+    }
+    if !out.is_empty() {
+        tracing::info!(entries = out.len(), "reclaimed order entries from a stalled worker");
+    }
+    Ok(out)
+}
+
+/// Appends again every request still queued after [`ORPHAN_AGE_SECS`] (its entry was lost, or its worker
+/// is stuck); after [`MAX_ATTEMPTS`] it is rejected so the buyer gets an answer. Returns how many.
+pub async fn requeue_orphans(db: &PgPool, redis: &Pool, keys: &Keyspace) -> anyhow::Result<usize> {
+    let mut tx = db.begin().await?;
+    let rows = sqlx::query!(
+        r#"update order_requests set attempts = attempts + 1
+           where id in (select id from order_requests
+                        where status = 'queued' and created_at < now() - make_interval(secs => $1)
+                        order by created_at limit 500 for update skip locked)
+           returning id, user_id, event_id, items, attempts"#,
+        ORPHAN_AGE_SECS as f64
+    )
+    .fetch_all(&mut *tx)
+    .await?;
+    let mut given_up = Vec::new();
+    let mut again = Vec::new();
+    for r in rows {
+        if r.attempts > MAX_ATTEMPTS {
+            given_up.push(r.id);
+        } else if let Ok(items) = serde_json::from_value(r.items) {
+            again.push(CheckoutRequest { request_id: r.id, user_id: r.user_id, event_id: r.event_id, items });
+        } else {
+            given_up.push(r.id);
+        }
+    }
+    if !given_up.is_empty() {
+        sqlx::query!(
+            "update order_requests set status = 'rejected', reason = 'internal_error', decided_at = now() where id = any($1)",
+            &given_up
+        )
+        .execute(&mut *tx)
+        .await?;
+        tracing::error!(requests = given_up.len(), "requests rejected after repeated failures");
+    }
+    tx.commit().await?;
+    for r in &again {
+        append(redis, keys, r).await?;
+    }
+    Ok(again.len() + given_up.len())
+}

@@ -1,0 +1,346 @@
+//! `POST /api/orders`: checks a cart and an admission, records the request durably in PostgreSQL, puts it
+//! on the order stream and answers 202 at once. Workers decide it (see `checkout_worker::allocation`).
+//!
+//! Order of checks, so that nothing is written for a bad request and a retry gets the same answer:
+//! sign-in and the per-address limit → Idempotency-Key and cart shape → an existing request with this key
+//! (same cart: same answer, other cart: 422) → the per-buyer limit → admission and visitor tokens → event and items on sale → early
+//! sold-out from the Redis stock counters (which may only ever say no) → record → spend the admission once
+//! → append to the stream.
+
+use std::collections::HashMap;
+
+use axum::{
+    extract::State,
+    http::{HeaderMap, StatusCode},
+};
+use checkout_worker::allocation::{CartLine, CheckoutRequest};
+use chrono::{DateTime, Utc};
+use fred::interfaces::HashesInterface;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use utoipa::ToSchema;
+use uuid::Uuid;
+use waiting_room::tokens::TokenError;
+
+use crate::{
+    error::{ApiError, ErrorBody},
+    http::extract::{ApiJson, AuthUser, ClientIp},
+    state::AppState,
+};
+
+/// Most lines in one cart.
+const MAX_LINES: usize = 20;
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SubmitOrder {
+    pub event_id: Uuid,
+    pub items: Vec<SubmitItem>,
+}
+
+/// Exactly one of `ticket_category_id` and `merchandise_id`.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SubmitItem {
+    pub ticket_category_id: Option<Uuid>,
+    pub merchandise_id: Option<Uuid>,
+    pub quantity: i64,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct Accepted {
+    pub request_id: Uuid,
+    /// `queued`, then `confirmed` or `rejected`.
+    pub status: String,
+    pub order_id: Option<Uuid>,
+    pub reason: Option<String>,
+}
+
+struct Existing {
+    id: Uuid,
+    body_hash: String,
+    status: String,
+    order_id: Option<Uuid>,
+    reason: Option<String>,
+}
+
+/// Submit a cart (tickets and merchandise) for an admitted, signed-in buyer.
+#[utoipa::path(post, path = "/api/orders", tag = "orders", security(("bearer" = [])),
+    request_body = SubmitOrder,
+    params(
+        ("Idempotency-Key" = String, Header, description = "one per purchase attempt; a retry sends the same"),
+        ("Admission-Token" = String, Header, description = "from the waiting room's `admitted` message"),
+        ("Visitor-Token" = String, Header, description = "the waiting-room visitor credential the admission was given to"),
+    ),
+    responses(
+        (status = 202, body = Accepted), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody), (status = 409, description = "sold out, not on sale, admission already used", body = ErrorBody),
+        (status = 422, body = ErrorBody), (status = 429, body = ErrorBody), (status = 503, body = ErrorBody)))]
+pub async fn submit(
+    State(state): State<AppState>,
+    user: AuthUser,
+    ip: ClientIp,
+    headers: HeaderMap,
+    ApiJson(body): ApiJson<SubmitOrder>,
+) -> Result<(StatusCode, axum::Json<Accepted>), ApiError> {
+    state.limits.check(state.rules.order_ip, &ip.0.to_string()).await?;
+    let key = idempotency_key(&headers)?;
+    let lines = cart(&body)?;
+    let body_hash =
+        hex::encode(Sha256::digest(serde_json::to_vec(&(body.event_id, &lines)).expect("carts serialise")));
+    let event = body.event_id;
+
+    if let Some(existing) = find(&state, user.id, &key).await? {
+        // A retry or a double click: the recorded answer, not counted against the buyer's limit.
+        return same_answer(existing, &body_hash);
+    }
+    // The tight limit is per buyer (a whole campus may share one address), on new submissions only.
+    state.limits.check(state.rules.order_user, &user.id.to_string()).await?;
+
+    let visitor_token =
+        header(&headers, "visitor-token").ok_or(ApiError::Unauthorized("missing Visitor-Token"))?;
+    let visitor = state
+        .signer
+        .verify_visitor(visitor_token, event)
+        .map_err(|_| ApiError::Unauthorized("invalid Visitor-Token for this event"))?;
+    let admission_token =
+        header(&headers, "admission-token").ok_or(ApiError::Unauthorized("missing Admission-Token"))?;
+    let admission = state.signer.verify_admission(admission_token, event, visitor).map_err(|e| match e {
+        TokenError::Expired => ApiError::Unauthorized("admission expired; join the queue again"),
+        TokenError::WrongHolder => ApiError::Forbidden,
+        TokenError::Invalid => ApiError::Unauthorized("invalid Admission-Token"),
+    })?;
+
+    check_catalog(&state, event, &lines).await?;
+    early_sold_out(&state, event, &lines).await?;
+
+    let request_id = Uuid::now_v7();
+    let items = serde_json::to_value(&lines).expect("carts serialise");
+    let inserted = sqlx::query_scalar!(
+        r#"insert into order_requests (id, user_id, event_id, idempotency_key, body_hash, visitor_id, items)
+           values ($1, $2, $3, $4, $5, $6, $7)
+           on conflict (user_id, idempotency_key) do nothing
+           returning id"#,
+        request_id,
+        user.id,
+        event,
+        key,
+        body_hash,
+        visitor,
+        items
+    )
+    .fetch_optional(&state.db)
+    .await?;
+    if inserted.is_none() {
+        // The same key arrived concurrently and won: answer as it did.
+        let existing =
+            find(&state, user.id, &key).await?.ok_or(ApiError::Internal(anyhow::anyhow!("lost request")))?;
+        return same_answer(existing, &body_hash);
+    }
+
+    let ttl = (admission.exp - Utc::now().timestamp()).max(1);
+    let first_use = state.queue.spend_admission(event, &admission.jti, ttl).await.map_err(redis_down)?;
+    if !first_use {
+        sqlx::query!(
+            "update order_requests set status = 'rejected', reason = 'admission_used', decided_at = now() where id = $1",
+            request_id
+        )
+        .execute(&state.db)
+        .await?;
+        return Err(admission_used());
+    }
+
+    let request = CheckoutRequest { request_id, user_id: user.id, event_id: event, items: lines };
+    if let Err(e) = checkout_worker::stream::append(&state.redis, &state.keys, &request).await {
+        // Recorded but not on the stream: the workers' orphan pass will queue it; a retry with the same
+        // key gets this request.
+        tracing::warn!(error = %e, %request_id, "order stream unavailable; request will be re-queued");
+        return Err(redis_down(e));
+    }
+    metrics::counter!("orders_accepted_total").increment(1);
+    Ok((
+        StatusCode::ACCEPTED,
+        axum::Json(Accepted { request_id, status: "queued".into(), order_id: None, reason: None }),
+    ))
+}
+
+fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers.get(name).and_then(|v| v.to_str().ok()).map(str::trim).filter(|v| !v.is_empty())
+}
+
+fn idempotency_key(headers: &HeaderMap) -> Result<String, ApiError> {
+    let key = header(headers, "idempotency-key")
+        .ok_or_else(|| ApiError::bad_request("missing_idempotency_key", "send an Idempotency-Key header"))?;
+    if key.len() > 255 || !key.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err(ApiError::bad_request(
+            "invalid_idempotency_key",
+            "Idempotency-Key must be 1-255 visible ASCII characters",
+        ));
+    }
+    Ok(key.to_owned())
+}
+
+/// The cart's shape: 1–20 lines, each naming exactly one product, quantities 1–100.
+fn cart(body: &SubmitOrder) -> Result<Vec<CartLine>, ApiError> {
+    if body.items.is_empty() || body.items.len() > MAX_LINES {
+        return Err(ApiError::validation(format!("a cart has between 1 and {MAX_LINES} lines")));
+    }
+    body.items
+        .iter()
+        .map(|i| {
+            if i.ticket_category_id.is_some() == i.merchandise_id.is_some() {
+                return Err(ApiError::validation(
+                    "each line names exactly one of ticket_category_id and merchandise_id",
+                ));
+            }
+            if !(1..=100).contains(&i.quantity) {
+                return Err(ApiError::validation("quantity must be between 1 and 100"));
+            }
+            Ok(CartLine {
+                ticket_category_id: i.ticket_category_id,
+                merchandise_id: i.merchandise_id,
+                quantity: i.quantity as i32,
+            })
+        })
+        .collect()
+}
+
+async fn find(state: &AppState, user: Uuid, key: &str) -> Result<Option<Existing>, ApiError> {
+    Ok(sqlx::query_as!(
+        Existing,
+        "select id, body_hash, status, order_id, reason from order_requests where user_id = $1 and idempotency_key = $2",
+        user,
+        key
+    )
+    .fetch_optional(&state.db)
+    .await?)
+}
+
+fn same_answer(existing: Existing, body_hash: &str) -> Result<(StatusCode, axum::Json<Accepted>), ApiError> {
+    if existing.body_hash != body_hash {
+        return Err(ApiError::Validation(
+            "this Idempotency-Key was already used for a different cart; use a new key".into(),
+        ));
+    }
+    if existing.reason.as_deref() == Some("admission_used") {
+        return Err(admission_used());
+    }
+    Ok((
+        StatusCode::ACCEPTED,
+        axum::Json(Accepted {
+            request_id: existing.id,
+            status: existing.status,
+            order_id: existing.order_id,
+            reason: existing.reason,
+        }),
+    ))
+}
+
+fn admission_used() -> ApiError {
+    ApiError::conflict("admission_used", "this admission was already used for an order; join the queue again")
+}
+
+fn redis_down(e: fred::error::Error) -> ApiError {
+    tracing::warn!(error = %e, "redis unavailable at checkout");
+    ApiError::Unavailable {
+        message: "checkout is briefly unavailable, retry shortly",
+        retry_after: std::time::Duration::from_secs(2),
+    }
+}
+
+struct Item {
+    id: Uuid,
+    event_id: Option<Uuid>,
+    max_per_order: i32,
+    on_sale: bool,
+}
+
+/// Items exist, belong to the event, are on sale, and each line is within its per-order limit.
+async fn check_catalog(state: &AppState, event: Uuid, lines: &[CartLine]) -> Result<(), ApiError> {
+    let now = Utc::now();
+    let window =
+        sqlx::query!(r#"select status, sale_opens_at, sale_closes_at from events where id = $1"#, event)
+            .fetch_optional(&state.db)
+            .await?
+            .filter(|e| e.status == "published")
+            .ok_or(ApiError::NotFound("event"))?;
+    if !on_sale(now, window.sale_opens_at, window.sale_closes_at) {
+        return Err(ApiError::conflict("not_on_sale", "this event is not on sale now"));
+    }
+    let categories: Vec<Uuid> = lines.iter().filter_map(|l| l.ticket_category_id).collect();
+    let merch: Vec<Uuid> = lines.iter().filter_map(|l| l.merchandise_id).collect();
+    let mut items: HashMap<Uuid, Item> = sqlx::query_as!(
+        Item,
+        r#"select id, event_id as "event_id?", max_per_order,
+                  (sale_starts_at is null or sale_starts_at <= $2) and (sale_ends_at is null or sale_ends_at > $2) as "on_sale!"
+           from ticket_categories where id = any($1)"#,
+        &categories,
+        now
+    )
+    .fetch_all(&state.db)
+    .await?
+    .into_iter()
+    .map(|i| (i.id, i))
+    .collect();
+    items.extend(
+        sqlx::query_as!(
+            Item,
+            r#"select id, event_id, max_per_order, true as "on_sale!" from merchandise where id = any($1)"#,
+            &merch
+        )
+        .fetch_all(&state.db)
+        .await?
+        .into_iter()
+        .map(|i| (i.id, i)),
+    );
+    let mut per_item: HashMap<Uuid, i32> = HashMap::new();
+    for line in lines {
+        let id = line.ticket_category_id.or(line.merchandise_id).expect("checked shape");
+        let item = items.get(&id).ok_or(ApiError::NotFound("item"))?;
+        let standalone_merch = line.merchandise_id.is_some() && item.event_id.is_none();
+        if item.event_id != Some(event) && !standalone_merch {
+            return Err(ApiError::validation(format!("item {id} does not belong to this event")));
+        }
+        if !item.on_sale {
+            return Err(ApiError::conflict("not_on_sale", format!("item {id} is not on sale now")));
+        }
+        let total = per_item.entry(id).or_default();
+        *total += line.quantity;
+        if *total > item.max_per_order {
+            return Err(ApiError::validation(format!(
+                "at most {} of item {id} per order",
+                item.max_per_order
+            )));
+        }
+    }
+    Ok(())
+}
+
+fn on_sale(now: DateTime<Utc>, opens: Option<DateTime<Utc>>, closes: Option<DateTime<Utc>>) -> bool {
+    opens.is_none_or(|t| t <= now) && closes.is_none_or(|t| t > now)
+}
+
+/// Says "sold out" without touching the stream when the live counters show an item cannot be had. The
+/// counters are refreshed from PostgreSQL every controller tick, so a drifted counter corrects itself; a
+/// missing counter never refuses, and PostgreSQL decides every sale.
+async fn early_sold_out(state: &AppState, event: Uuid, lines: &[CartLine]) -> Result<(), ApiError> {
+    let fields: Vec<String> = lines
+        .iter()
+        .map(|l| l.ticket_category_id.or(l.merchandise_id).expect("checked").to_string())
+        .collect();
+    let remaining: Vec<Option<i64>> =
+        match state.redis.next().hmget(state.keys.event_stock(event), fields).await {
+            Ok(r) => r,
+            Err(e) => {
+                tracing::warn!(error = %e, "stock counters unavailable; the worker decides");
+                return Ok(());
+            }
+        };
+    for (line, left) in lines.iter().zip(remaining) {
+        if left.is_some_and(|left| left < i64::from(line.quantity)) {
+            metrics::counter!("orders_sold_out_early_total").increment(1);
+            return Err(ApiError::conflict("sold_out", "sold out"));
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,469 @@
+//! The checkout pipeline end to end: HTTP submission, the order stream, batched workers, results by
+//! polling and by push, idempotency, admissions, bad input, cancelling, crash recovery.
+
+use std::{sync::atomic::AtomicI64, time::Duration};
+
+use checkout_worker::stream::{ConsumerSettings, run_consumer};
+use chrono::Utc;
+use e2e::{TestApp, assert_error, spawn_app};
+use futures::StreamExt;
+use gateway::accounts::Role;
+use serde_json::{Value, json};
+use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
+
+static SEQ: AtomicI64 = AtomicI64::new(1);
+
+/// A signed-in buyer (inserted directly: hashing passwords would only slow these tests down).
+async fn buyer(app: &TestApp) -> (Uuid, String) {
+    let id = Uuid::now_v7();
+    sqlx::query("insert into users (id, email, password_hash, name) values ($1, $2, 'x', 'Buyer')")
+        .bind(id)
+        .bind(format!("{}@buyers.example.id", id.simple()))
+        .execute(&app.db)
+        .await
+        .unwrap();
+    (id, app.state.tokens.issue_access(id, Role::Buyer).unwrap())
+}
+
+/// A waiting-room visitor admitted for `event`: (visitor id, visitor token, admission token).
+fn admitted(app: &TestApp, event: Uuid) -> (Uuid, String, String) {
+    let visitor = Uuid::new_v4();
+    let now = Utc::now();
+    let seq = SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    (
+        visitor,
+        app.state.signer.visitor(event, visitor, now.timestamp()),
+        app.state.signer.admission(event, visitor, seq, now.timestamp(), now.timestamp_millis() + 600_000),
+    )
+}
+
+/// Starts a checkout worker's stream consumer on this test's database and Redis prefix.
+fn worker(app: &TestApp, settings: ConsumerSettings) -> CancellationToken {
+    let stop = CancellationToken::new();
+    tokio::spawn(run_consumer(
+        app.db.clone(),
+        e2e::redis_url(),
+        keyspace::Keyspace::new(app.redis_prefix.clone()),
+        settings,
+        stop.clone(),
+    ));
+    stop
+}
+
+fn settings() -> ConsumerSettings {
+    ConsumerSettings::new(100, chrono::Duration::minutes(15))
+}
+
+async fn submit(
+    app: &TestApp,
+    token: &str,
+    key: &str,
+    visitor: &str,
+    admission: &str,
+    body: &Value,
+) -> (u16, Value) {
+    let resp = app
+        .post("/api/orders")
+        .bearer_auth(token)
+        .header("idempotency-key", key)
+        .header("visitor-token", visitor)
+        .header("admission-token", admission)
+        .json(body)
+        .send()
+        .await
+        .unwrap();
+    let status = resp.status().as_u16();
+    (status, resp.json().await.unwrap_or(Value::Null))
+}
+
+/// Polls the request until it is decided.
+async fn decided(app: &TestApp, token: &str, request: &str) -> Value {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let (s, body) = app.call("GET", &format!("/api/orders/requests/{request}"), Some(token), None).await;
+        assert_eq!(s, 200, "{body}");
+        if body["status"] != "queued" {
+            return body;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "request {request} never decided");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+async fn count(app: &TestApp, sql: &str) -> i64 {
+    sqlx::query_scalar(sqlx::AssertSqlSafe(sql.to_owned())).fetch_one(&app.db).await.unwrap()
+}
+
+#[tokio::test]
+async fn a_buyer_orders_tickets_and_merchandise_in_one_cart_and_sees_only_its_own_orders() {
+    let app = spawn_app().await;
+    let admin = app.admin_token().await;
+    let (event, category, shirt) = app.published_event(&admin, 100, 10).await;
+    let _stop = worker(&app, settings()).drop_guard();
+    let (_, token) = buyer(&app).await;
+    let (_, vt, at) = admitted(&app, event);
+    let body = json!({ "event_id": event, "items": [
+        { "ticket_category_id": category, "quantity": 2 }, { "merchandise_id": shirt, "quantity": 1 } ] });
+    let (s, accepted) = submit(&app, &token, "cart-1", &vt, &at, &body).await;
+    assert_eq!(s, 202, "{accepted}");
+    assert_eq!(accepted["status"], "queued");
+    let request = accepted["request_id"].as_str().unwrap();
+    let result = decided(&app, &token, request).await;
+    assert_eq!(result["status"], "confirmed", "{result}");
+    let order_id = result["order_id"].as_str().unwrap();
+
+    let (s, order) = app.call("GET", &format!("/api/orders/{order_id}"), Some(&token), None).await;
+    assert_eq!(s, 200);
+    assert_eq!(order["status"], "pending_payment");
+    assert_eq!(order["total"], 2 * 150_000 + 100_000);
+    assert_eq!(order["items"].as_array().unwrap().len(), 2);
+    let (_, mine) = app.call("GET", "/api/orders", Some(&token), None).await;
+    assert_eq!(mine.as_array().unwrap().len(), 1);
+
+    let (_, other) = buyer(&app).await;
+    for path in [format!("/api/orders/{order_id}"), format!("/api/orders/requests/{request}")] {
+        let (s, body) = app.call("GET", &path, Some(&other), None).await;
+        assert_eq!(s, 404, "{path}: {body}");
+    }
+    let (_, none) = app.call("GET", "/api/orders", Some(&other), None).await;
+    assert_eq!(none, json!([]));
+}
+
+#[tokio::test]
+async fn a_thousand_concurrent_buyers_on_a_hundred_tickets_get_exactly_a_hundred_orders() {
+    let app = spawn_app().await;
+    let admin = app.admin_token().await;
+    let (event, category, _) = app.published_event(&admin, 100, 10).await;
+    let _a = worker(&app, settings()).drop_guard();
+    let _b = worker(&app, settings()).drop_guard();
+    let mut buyers = Vec::new();
+    for _ in 0..1000 {
+        let (_, token) = buyer(&app).await;
+        let (_, vt, at) = admitted(&app, event);
+        buyers.push((token, vt, at));
+    }
+    let barrier = std::sync::Arc::new(tokio::sync::Barrier::new(1000));
+    let mut tasks = Vec::new();
+    for (i, (token, vt, at)) in buyers.into_iter().enumerate() {
+        let (http, url, barrier) = (app.http.clone(), app.url("/api/orders"), barrier.clone());
+        let body = json!({ "event_id": event, "items": [{ "ticket_category_id": category, "quantity": 1 }] });
+        tasks.push(tokio::spawn(async move {
+            barrier.wait().await;
+            let resp = http
+                .post(url)
+                .bearer_auth(&token)
+                .header("idempotency-key", format!("k{i}"))
+                .header("visitor-token", vt)
+                .header("admission-token", at)
+                .json(&body)
+                .send()
+                .await
+                .unwrap();
+            let status = resp.status().as_u16();
+            let body: Value = resp.json().await.unwrap();
+            (status, body, token)
+        }));
+    }
+    let mut confirmed = 0;
+    let mut sold_out = 0;
+    for t in tasks {
+        let (status, body, token) = t.await.unwrap();
+        match status {
+            202 => {
+                let result = decided(&app, &token, body["request_id"].as_str().unwrap()).await;
+                match result["status"].as_str() {
+                    Some("confirmed") => confirmed += 1,
+                    _ => {
+                        assert_eq!(result["reason"], "sold_out", "{result}");
+                        sold_out += 1;
+                    }
+                }
+            }
+            409 => {
+                assert_error(&body, "sold_out");
+                sold_out += 1;
+            }
+            other => panic!("unexpected {other}: {body}"),
+        }
+    }
+    assert_eq!((confirmed, sold_out), (100, 900), "every buyer gets a definitive answer");
+    assert_eq!(count(&app, "select held::bigint from ticket_categories").await, 100);
+    assert_eq!(count(&app, "select count(*) from orders").await, 100);
+    assert_eq!(count(&app, "select sum(quantity)::bigint from order_items").await, 100);
+    assert_eq!(count(&app, "select count(*) from order_requests where status = 'confirmed'").await, 100);
+}
+
+#[tokio::test]
+async fn the_same_idempotency_key_fifty_times_at_once_and_later_makes_one_order() {
+    let app = spawn_app().await;
+    let admin = app.admin_token().await;
+    let (event, category, _) = app.published_event(&admin, 100, 10).await;
+    let _stop = worker(&app, settings()).drop_guard();
+    let (_, token) = buyer(&app).await;
+    let (_, vt, at) = admitted(&app, event);
+    let body = json!({ "event_id": event, "items": [{ "ticket_category_id": category, "quantity": 1 }] });
+    let answers =
+        futures::future::join_all((0..50).map(|_| submit(&app, &token, "double-click", &vt, &at, &body)))
+            .await;
+    let ids: std::collections::HashSet<String> = answers
+        .iter()
+        .map(|(s, b)| {
+            assert_eq!(*s, 202, "{b}");
+            b["request_id"].as_str().unwrap().to_owned()
+        })
+        .collect();
+    assert_eq!(ids.len(), 1, "one request for one key");
+    let request = ids.into_iter().next().unwrap();
+    decided(&app, &token, &request).await;
+    let (s, later) = submit(&app, &token, "double-click", &vt, &at, &body).await;
+    assert_eq!(s, 202);
+    assert_eq!(later["request_id"], request.as_str());
+    assert_eq!(later["status"], "confirmed");
+    assert_eq!(count(&app, "select count(*) from orders").await, 1);
+    // The same key for another cart is refused.
+    let other = json!({ "event_id": event, "items": [{ "ticket_category_id": category, "quantity": 2 }] });
+    let (s, body) = submit(&app, &token, "double-click", &vt, &at, &other).await;
+    assert_eq!(s, 422, "{body}");
+}
+
+#[tokio::test]
+async fn an_admission_buys_once_for_its_own_visitor() {
+    let app = spawn_app().await;
+    let admin = app.admin_token().await;
+    let (event, category, _) = app.published_event(&admin, 100, 10).await;
+    let _stop = worker(&app, settings()).drop_guard();
+    let (_, token) = buyer(&app).await;
+    let (_, vt, at) = admitted(&app, event);
+    let body = json!({ "event_id": event, "items": [{ "ticket_category_id": category, "quantity": 1 }] });
+    assert_eq!(submit(&app, &token, "first", &vt, &at, &body).await.0, 202);
+    // The same admission again, under a new key (a replay): refused, and so is that key's retry.
+    let (s, replay) = submit(&app, &token, "second", &vt, &at, &body).await;
+    assert_eq!(s, 409);
+    assert_error(&replay, "admission_used");
+    assert_eq!(submit(&app, &token, "second", &vt, &at, &body).await.0, 409);
+    // Someone else's visitor credential with this admission.
+    let (_, other_vt, _) = admitted(&app, event);
+    let (s, _) = submit(&app, &token, "third", &other_vt, &at, &body).await;
+    assert_eq!(s, 403);
+    // Forged and missing admissions.
+    let forged = waiting_room::tokens::Signer::new(b"some-other-secret-entirely-0123456").admission(
+        event,
+        Uuid::new_v4(),
+        1,
+        Utc::now().timestamp(),
+        Utc::now().timestamp_millis() + 60_000,
+    );
+    assert_eq!(submit(&app, &token, "fourth", &vt, &forged, &body).await.0, 401);
+    let resp = app
+        .post("/api/orders")
+        .bearer_auth(&token)
+        .header("idempotency-key", "fifth")
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 401);
+    assert_eq!(count(&app, "select count(*) from orders where status <> 'cancelled'").await, 1);
+}
+
+#[tokio::test]
+async fn bad_orders_get_clear_errors_and_write_nothing() {
+    let app = spawn_app().await;
+    let admin = app.admin_token().await;
+    let (event, category, shirt) = app.published_event(&admin, 100, 10).await;
+    let (_, other_category, _) = app.published_event(&admin, 100, 10).await;
+    let (_, token) = buyer(&app).await;
+    let line =
+        |q: Value| json!({ "event_id": event, "items": [{ "ticket_category_id": category, "quantity": q }] });
+    let cases: Vec<(Value, u16)> = vec![
+        (line(json!(0)), 422),
+        (line(json!(-1)), 422),
+        (line(json!(101)), 422),
+        (line(json!(1_000_000_000_000i64)), 422),
+        (line(json!("two")), 400),
+        (line(json!(1.5)), 400),
+        (json!({ "event_id": event, "items": [] }), 422),
+        (
+            json!({ "event_id": event, "items": [{ "ticket_category_id": category, "merchandise_id": shirt, "quantity": 1 }] }),
+            422,
+        ),
+        (json!({ "event_id": event, "items": [{ "quantity": 1 }] }), 422),
+        (json!({ "event_id": event, "items": [{ "ticket_category_id": category, "quantity": 5 }] }), 422),
+        (
+            json!({ "event_id": event, "items": [{ "ticket_category_id": other_category, "quantity": 1 }] }),
+            422,
+        ),
+        (
+            json!({ "event_id": event, "items": [{ "ticket_category_id": Uuid::new_v4(), "quantity": 1 }] }),
+            404,
+        ),
+        (
+            json!({ "event_id": Uuid::new_v4(), "items": [{ "ticket_category_id": category, "quantity": 1 }] }),
+            401,
+        ),
+        (
+            json!({ "event_id": event, "items": [{ "ticket_category_id": category, "quantity": 1 }], "price": 0 }),
+            400,
+        ),
+    ];
+    for (i, (body, status)) in cases.into_iter().enumerate() {
+        let (_, vt, at) = admitted(&app, event);
+        let (s, resp) = submit(&app, &token, &format!("bad-{i}"), &vt, &at, &body).await;
+        assert_eq!(s, status, "case {i} {body}: {resp}");
+        assert!(resp["error"]["code"].is_string(), "{resp}");
+    }
+    // Missing Idempotency-Key, and no sign-in at all.
+    let (_, vt, at) = admitted(&app, event);
+    let resp = app
+        .post("/api/orders")
+        .bearer_auth(&token)
+        .header("visitor-token", &vt)
+        .header("admission-token", &at)
+        .json(&line(json!(1)))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 400);
+    let (s, _) = app.call("POST", "/api/orders", None, Some(line(json!(1)))).await;
+    assert_eq!(s, 401);
+    assert_eq!(count(&app, "select count(*) from order_requests").await, 0);
+    assert_eq!(count(&app, "select count(*) from orders").await, 0);
+}
+
+#[tokio::test]
+async fn a_buyer_cancels_an_unpaid_order_and_the_stock_comes_back_once() {
+    let app = spawn_app().await;
+    let admin = app.admin_token().await;
+    let (event, category, _) = app.published_event(&admin, 10, 10).await;
+    let _stop = worker(&app, settings()).drop_guard();
+    let (_, token) = buyer(&app).await;
+    let (_, vt, at) = admitted(&app, event);
+    let body = json!({ "event_id": event, "items": [{ "ticket_category_id": category, "quantity": 3 }] });
+    let (_, accepted) = submit(&app, &token, "to-cancel", &vt, &at, &body).await;
+    let result = decided(&app, &token, accepted["request_id"].as_str().unwrap()).await;
+    let order = result["order_id"].as_str().unwrap();
+    assert_eq!(count(&app, "select held::bigint from ticket_categories").await, 3);
+    let (_, other) = buyer(&app).await;
+    assert_eq!(app.call("POST", &format!("/api/orders/{order}/cancel"), Some(&other), None).await.0, 404);
+    let (s, cancelled) = app.call("POST", &format!("/api/orders/{order}/cancel"), Some(&token), None).await;
+    assert_eq!(s, 200);
+    assert_eq!(cancelled["status"], "cancelled");
+    let (s, again) = app.call("POST", &format!("/api/orders/{order}/cancel"), Some(&token), None).await;
+    assert_eq!(s, 409);
+    assert_error(&again, "not_cancellable");
+    assert_eq!(count(&app, "select held::bigint from ticket_categories").await, 0);
+}
+
+#[tokio::test]
+async fn an_entry_left_pending_by_a_dead_worker_is_decided_once_by_another() {
+    let app = spawn_app().await;
+    let admin = app.admin_token().await;
+    let (event, category, _) = app.published_event(&admin, 10, 10).await;
+    let keys = keyspace::Keyspace::new(app.redis_prefix.clone());
+    let (_, token) = buyer(&app).await;
+    let mut requests = Vec::new();
+    for i in 0..3 {
+        let (_, vt, at) = admitted(&app, event);
+        let body = json!({ "event_id": event, "items": [{ "ticket_category_id": category, "quantity": 1 }] });
+        let (s, accepted) = submit(&app, &token, &format!("crash-{i}"), &vt, &at, &body).await;
+        assert_eq!(s, 202);
+        requests.push(accepted["request_id"].as_str().unwrap().to_owned());
+    }
+    // A worker reads the entries and dies: one request it even committed before dying (crash after commit,
+    // before acknowledgement); the others it never got to (crash before commit).
+    let redis = keyspace::connect(&e2e::redis_url(), 1).await.unwrap();
+    use fred::interfaces::StreamsInterface;
+    let _: fred::types::Value =
+        redis.next().xgroup_create(keys.orders_stream(), "checkout", "0", true).await.unwrap();
+    let read: fred::types::streams::XReadResponse<String, String, String, String> = redis
+        .next()
+        .xreadgroup_map("checkout", "dead-worker", Some(10), None, false, keys.orders_stream(), ">")
+        .await
+        .unwrap();
+    let entries = &read[&keys.orders_stream()];
+    assert_eq!(entries.len(), 3);
+    let first: checkout_worker::allocation::CheckoutRequest =
+        serde_json::from_str(&entries[0].1["request"]).unwrap();
+    checkout_worker::allocation::allocate(&app.db, &[first], Utc::now(), chrono::Duration::minutes(15))
+        .await
+        .unwrap();
+
+    // A live worker takes the dead one's entries over.
+    let mut s = settings();
+    s.reclaim_idle = Duration::from_millis(200);
+    s.reclaim_every = Duration::from_millis(100);
+    let _stop = worker(&app, s).drop_guard();
+    for r in &requests {
+        assert_eq!(decided(&app, &token, r).await["status"], "confirmed");
+    }
+    assert_eq!(count(&app, "select count(*) from orders").await, 3, "no second order for the committed one");
+    assert_eq!(count(&app, "select held::bigint from ticket_categories").await, 3);
+}
+
+#[tokio::test]
+async fn the_result_is_pushed_to_the_buyers_waiting_room_socket() {
+    let app = spawn_app().await;
+    let admin = app.admin_token().await;
+    let (event, category, _) = app.published_event(&admin, 10, 10).await;
+    let _stop = worker(&app, settings()).drop_guard();
+    let (_, joined) = app.call("POST", &format!("/api/events/{event}/queue"), None, None).await;
+    let vt = joined["visitor_token"].as_str().unwrap().to_owned();
+    let visitor = app.state.signer.verify_visitor(&vt, event).unwrap();
+    let url = format!("ws://{}/api/events/{event}/queue/ws?visitor_token={vt}", app.addr);
+    let (mut ws, _) = tokio_tungstenite::connect_async(url).await.unwrap();
+    let _ = tokio::time::timeout(Duration::from_secs(5), ws.next()).await; // the first snapshot
+    let now = Utc::now();
+    let at = app.state.signer.admission(event, visitor, 1, now.timestamp(), now.timestamp_millis() + 60_000);
+    let (_, token) = buyer(&app).await;
+    let body = json!({ "event_id": event, "items": [{ "ticket_category_id": category, "quantity": 1 }] });
+    let (s, accepted) = submit(&app, &token, "pushed", &vt, &at, &body).await;
+    assert_eq!(s, 202);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let frame = tokio::time::timeout_at(deadline, ws.next()).await.expect("in time").unwrap().unwrap();
+        if let tokio_tungstenite::tungstenite::Message::Text(t) = frame {
+            let v: Value = serde_json::from_str(&t).unwrap();
+            if v["type"] == "order_result" {
+                assert_eq!(v["request_id"], accepted["request_id"]);
+                assert_eq!(v["status"], "confirmed");
+                break;
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn new_submissions_are_rate_limited_per_buyer_but_retries_are_not() {
+    let app = e2e::spawn_app_with(e2e::Options {
+        configure: |c| c.orders_per_user_per_min = 1,
+        ..Default::default()
+    })
+    .await;
+    let admin = app.admin_token().await;
+    let (event, category, _) = app.published_event(&admin, 100, 10).await;
+    let (_, token) = buyer(&app).await;
+    let body = json!({ "event_id": event, "items": [{ "ticket_category_id": category, "quantity": 1 }] });
+    let mut statuses = Vec::new();
+    for i in 0..4 {
+        let (_, vt, at) = admitted(&app, event);
+        let resp = app
+            .post("/api/orders")
+            .bearer_auth(&token)
+            .header("idempotency-key", format!("new-{i}"))
+            .header("visitor-token", vt)
+            .header("admission-token", at)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        if resp.status() == 429 {
+            assert!(resp.headers().contains_key("retry-after"));
+        }
+        statuses.push(resp.status().as_u16());
+    }
+    assert_eq!(statuses, vec![202, 202, 202, 429], "a burst of three, then one a minute");
+    // A retry of an accepted key is answered from the record.
+    let (_, vt, at) = admitted(&app, event);
+    assert_eq!(submit(&app, &token, "new-0", &vt, &at, &body).await.0, 202);
+}
