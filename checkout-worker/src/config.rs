@@ -29,6 +29,15 @@ pub struct Config {
     #[arg(long, env = "ORDER_HOLD_SECS", default_value_t = 900)]
     pub order_hold_secs: i64,
 
+    /// PostgreSQL `lock_timeout` for the worker's transactions: a batch waiting longer for a row lock fails
+    /// and is retried, instead of queueing behind a stuck transaction.
+    #[arg(long, env = "WORKER_LOCK_TIMEOUT_MS", default_value_t = 2000)]
+    pub lock_timeout_ms: u64,
+
+    /// PostgreSQL `statement_timeout` for the worker's statements.
+    #[arg(long, env = "WORKER_STATEMENT_TIMEOUT_MS", default_value_t = 10_000)]
+    pub statement_timeout_ms: u64,
+
     /// Connections this worker may hold.
     #[arg(long, env = "WORKER_DB_MAX_CONNECTIONS", default_value_t = 8)]
     pub db_max_connections: u32,

@@ -294,6 +294,19 @@ pub async fn requeue_orphans(db: &PgPool, redis: &Pool, keys: &Keyspace) -> anyh
         }
     }
     if !given_up.is_empty() {
+        // Dead letters: kept in Redis for operators, with the reason; the buyer is answered `rejected`.
+        use fred::interfaces::ListInterface;
+        let letters: Vec<String> = given_up
+            .iter()
+            .map(|id| {
+                serde_json::json!({ "request_id": id, "reason": "internal_error", "at": Utc::now() })
+                    .to_string()
+            })
+            .collect();
+        let pushed: Result<i64, _> = redis.next().lpush(keys.orders_dead_letters(), letters).await;
+        if let Err(e) = pushed {
+            tracing::warn!(error = %e, "recording dead letters failed");
+        }
         sqlx::query!(
             "update order_requests set status = 'rejected', reason = 'internal_error', decided_at = now() where id = any($1)",
             &given_up

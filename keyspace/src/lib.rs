@@ -24,6 +24,7 @@
 //! | `wr:ticks` | pub/sub channel | one message per event per controller tick: progress, admissions, stock |
 //! | `orders` | stream (group `checkout`) | accepted checkout requests, consumed by the checkout workers |
 //! | `orders:results` | pub/sub channel | each decided request, pushed to the buyer's waiting-room sockets |
+//! | `orders:dead` | list | requests rejected after repeated processing failures (JSON with the reason) |
 
 mod connect;
 
@@ -110,6 +111,11 @@ impl Keyspace {
     /// The stream of accepted checkout requests.
     pub fn orders_stream(&self) -> String {
         format!("{}orders", self.prefix)
+    }
+
+    /// Checkout requests given up after repeated failures (newest first), for operators.
+    pub fn orders_dead_letters(&self) -> String {
+        format!("{}orders:dead", self.prefix)
     }
 
     /// Channel on which checkout results are announced to the gateways.

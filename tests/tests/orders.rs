@@ -467,3 +467,89 @@ async fn new_submissions_are_rate_limited_per_buyer_but_retries_are_not() {
     let (_, vt, at) = admitted(&app, event);
     assert_eq!(submit(&app, &token, "new-0", &vt, &at, &body).await.0, 202);
 }
+
+#[tokio::test]
+async fn a_drifted_stock_counter_can_neither_sell_nor_refuse_for_long() {
+    use fred::interfaces::HashesInterface;
+    let app = spawn_app().await;
+    let admin = app.admin_token().await;
+    let (event, category, _) = app.published_event(&admin, 1, 10).await;
+    let _stop = worker(&app, settings()).drop_guard();
+    let keys = keyspace::Keyspace::new(app.redis_prefix.clone());
+    let redis = keyspace::connect(&e2e::redis_url(), 1).await.unwrap();
+    let set_counter = |n: i64| {
+        let (redis, key) = (redis.clone(), keys.event_stock(event));
+        async move {
+            let _: i64 = redis.next().hset(key, (category.to_string(), n)).await.unwrap();
+        }
+    };
+    let (_, token) = buyer(&app).await;
+    let body = json!({ "event_id": event, "items": [{ "ticket_category_id": category, "quantity": 1 }] });
+
+    // The counter says plenty while PostgreSQL is sold out: the worker still refuses.
+    sqlx::query("update ticket_categories set sold = quota").execute(&app.db).await.unwrap();
+    set_counter(50).await;
+    let (_, vt, at) = admitted(&app, event);
+    let (s, accepted) = submit(&app, &token, "drift-high", &vt, &at, &body).await;
+    assert_eq!(s, 202);
+    let result = decided(&app, &token, accepted["request_id"].as_str().unwrap()).await;
+    assert_eq!(result["reason"], "sold_out");
+    assert_eq!(count(&app, "select count(*) from orders").await, 0);
+
+    // The counter says sold out while stock came back: refused early, until the next controller tick.
+    sqlx::query("update ticket_categories set sold = 0").execute(&app.db).await.unwrap();
+    set_counter(0).await;
+    let (_, vt, at) = admitted(&app, event);
+    let (s, body409) = submit(&app, &token, "drift-low", &vt, &at, &body).await;
+    assert_eq!(s, 409);
+    assert_error(&body409, "sold_out");
+    waiting_room::controller::Controller::new(app.db.clone(), app.state.queue.clone())
+        .tick(Utc::now())
+        .await
+        .unwrap();
+    let (_, vt, at) = admitted(&app, event);
+    let (s, accepted) = submit(&app, &token, "after-tick", &vt, &at, &body).await;
+    assert_eq!(s, 202);
+    assert_eq!(decided(&app, &token, accepted["request_id"].as_str().unwrap()).await["status"], "confirmed");
+}
+
+#[tokio::test]
+async fn a_request_whose_stream_entry_was_lost_is_queued_again_or_answered() {
+    use fred::interfaces::ListInterface;
+    let app = spawn_app().await;
+    let admin = app.admin_token().await;
+    let (event, category, _) = app.published_event(&admin, 10, 10).await;
+    let keys = keyspace::Keyspace::new(app.redis_prefix.clone());
+    let redis = keyspace::connect(&e2e::redis_url(), 1).await.unwrap();
+    let (user, token) = buyer(&app).await;
+    // Two requests recorded in PostgreSQL whose stream entries never made it (a Redis restart).
+    let items = json!([{ "ticket_category_id": category, "merchandise_id": null, "quantity": 1 }]);
+    let (lost, doomed) = (Uuid::now_v7(), Uuid::now_v7());
+    for (id, attempts) in [(lost, 0), (doomed, 5)] {
+        sqlx::query(
+            "insert into order_requests (id, user_id, event_id, idempotency_key, body_hash, items, attempts, created_at)
+             values ($1, $2, $3, $4, 'h', $5, $6, now() - interval '2 minutes')",
+        )
+        .bind(id)
+        .bind(user)
+        .bind(event)
+        .bind(id.to_string())
+        .bind(&items)
+        .bind(attempts)
+        .execute(&app.db)
+        .await
+        .unwrap();
+    }
+    let n = checkout_worker::stream::requeue_orphans(&app.db, &redis, &keys).await.unwrap();
+    assert_eq!(n, 2);
+    let _stop = worker(&app, settings()).drop_guard();
+    assert_eq!(decided(&app, &token, &lost.to_string()).await["status"], "confirmed");
+    let gave_up = decided(&app, &token, &doomed.to_string()).await;
+    assert_eq!(
+        (gave_up["status"].as_str(), gave_up["reason"].as_str()),
+        (Some("rejected"), Some("internal_error"))
+    );
+    let letters: Vec<String> = redis.next().lrange(keys.orders_dead_letters(), 0, -1).await.unwrap();
+    assert_eq!(letters.len(), 1);
+    assert!(letters[0].contains(&doomed.to_string()));
+}
