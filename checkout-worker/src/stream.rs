@@ -4,7 +4,7 @@
 //! request row in PostgreSQL, not the stream, records the decision. A request whose entry was lost (a
 //! Redis restart) is appended again from PostgreSQL by [`requeue_orphans`].
 
-use std::time::Duration;
+use std::{collections::HashMap, time::Duration};
 
 use chrono::Utc;
 use fred::{
@@ -320,4 +320,34 @@ pub async fn requeue_orphans(db: &PgPool, redis: &Pool, keys: &Keyspace) -> anyh
         append(redis, keys, r).await?;
     }
     Ok(again.len() + given_up.len())
+}
+
+/// Requests accepted but not yet decided: entries never delivered to a worker (the group's lag) plus
+/// entries delivered but not acknowledged. Without a consumer group yet, the stream's length.
+/// Gateways refuse new submissions and the admission controller slows down when this grows.
+pub async fn backlog(redis: &Pool, keys: &Keyspace) -> Result<i64, fred::error::Error> {
+    let stream = keys.orders_stream();
+    let groups: Value = match redis.next().xinfo_groups(&stream).await {
+        Ok(v) => v,
+        // No stream yet: nothing waiting.
+        Err(e) if e.details().contains("no such key") => return Ok(0),
+        Err(e) => return Err(e),
+    };
+    let Value::Array(groups) = groups else { return Ok(0) };
+    for group in groups {
+        let fields: HashMap<String, Value> = match group {
+            Value::Map(m) => {
+                m.inner().into_iter().filter_map(|(k, v)| k.as_str().map(|k| (k.to_string(), v))).collect()
+            }
+            Value::Array(flat) => {
+                flat.chunks(2).filter_map(|kv| Some((kv.first()?.as_string()?, kv.get(1)?.clone()))).collect()
+            }
+            _ => continue,
+        };
+        if fields.get("name").and_then(Value::as_string).as_deref() == Some(GROUP) {
+            let n = |k: &str| fields.get(k).and_then(Value::as_i64).unwrap_or(0);
+            return Ok(n("lag") + n("pending"));
+        }
+    }
+    redis.next().xlen(&stream).await
 }

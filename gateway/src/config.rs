@@ -141,6 +141,10 @@ pub struct Config {
     #[arg(long, env = "ORDERS_PER_IP_PER_MIN", default_value_t = 6000)]
     pub orders_per_ip_per_min: u32,
 
+    /// Undecided checkout requests at which new submissions get 503 + Retry-After (back-pressure).
+    #[arg(long, env = "ORDER_BACKLOG_LIMIT", default_value_t = 20_000)]
+    pub order_backlog_limit: i64,
+
     /// Take the client IP from `X-Forwarded-For` (only behind a trusted proxy).
     #[arg(long, env = "TRUST_FORWARDED_FOR", default_value_t = false)]
     pub trust_forwarded_for: bool,

@@ -117,6 +117,7 @@ pub async fn build_state(config: Config) -> anyhow::Result<AppState> {
         hub: queue::hub::Hub::new(signer.clone()),
         signer,
         shutdown: tokio_util::sync::CancellationToken::new(),
+        order_backlog: Arc::new(std::sync::atomic::AtomicI64::new(0)),
         limits: RateLimiter::new(redis.clone(), keys.clone(), &rules.all()),
         rules,
         tokens: TokenKeys::new(config.jwt_secret().as_bytes(), config.access_token_ttl_secs),
@@ -137,6 +138,7 @@ pub async fn run(
 ) -> anyhow::Result<()> {
     let _ = telemetry::metrics_handle();
     let housekeeping = tokio::spawn(housekeeping(state.clone()));
+    let backlog = tokio::spawn(watch_backlog(state.clone()));
     let hub = tokio::spawn(queue::hub::run(
         state.hub.clone(),
         state.queue.clone(),
@@ -155,12 +157,25 @@ pub async fn run(
         .with_graceful_shutdown(shutdown)
         .await;
     housekeeping.abort();
+    backlog.abort();
     match hub.await {
         Ok(Err(e)) => tracing::warn!(error = %e, "push hub ended with an error"),
         Err(e) => tracing::warn!(error = %e, "push hub task failed"),
         Ok(Ok(())) => {}
     }
     served.context("serving HTTP")
+}
+
+/// Keeps `order_backlog` current so the intake can refuse new submissions before anything piles up.
+async fn watch_backlog(state: AppState) {
+    let mut tick = tokio::time::interval(Duration::from_millis(500));
+    loop {
+        tick.tick().await;
+        match checkout_worker::stream::backlog(&state.redis, &state.keys).await {
+            Ok(n) => state.order_backlog.store(n, std::sync::atomic::Ordering::Relaxed),
+            Err(e) => tracing::warn!(error = %e, "order backlog unknown"),
+        }
+    }
 }
 
 /// Periodic upkeep: histogram buckets for /metrics and idle local rate-limit state.

@@ -51,7 +51,13 @@ async fn main() -> anyhow::Result<()> {
             let shutdown = telemetry::shutdown_token();
             let (db, queue) = (app.state().db.clone(), app.state().queue.clone());
             let tick = std::time::Duration::from_millis(admission_tick_ms);
-            tokio::spawn(waiting_room::run(db, queue, tick, shutdown.clone()));
+            tokio::spawn(waiting_room::run(
+                db,
+                queue,
+                tick,
+                app.state().config.order_backlog_limit,
+                shutdown.clone(),
+            ));
             let worker = tokio::spawn(checkout_worker::run(worker, shutdown.clone()));
             let stop = shutdown.clone();
             app.run_until(async move { stop.cancelled().await }).await?;

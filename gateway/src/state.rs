@@ -35,6 +35,8 @@ pub struct AppState {
     pub signer: Signer,
     /// This gateway's push connections.
     pub hub: Hub,
+    /// Undecided checkout requests, refreshed twice a second from the order stream.
+    pub order_backlog: Arc<std::sync::atomic::AtomicI64>,
     /// Cancelled when the gateway begins shutting down, so long-lived sockets close and let it finish.
     pub shutdown: CancellationToken,
 }

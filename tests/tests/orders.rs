@@ -553,3 +553,56 @@ async fn a_request_whose_stream_entry_was_lost_is_queued_again_or_answered() {
     assert_eq!(letters.len(), 1);
     assert!(letters[0].contains(&doomed.to_string()));
 }
+
+#[tokio::test]
+async fn a_full_order_backlog_turns_new_submissions_away_and_stops_admission() {
+    use fred::interfaces::StreamsInterface;
+    let app =
+        e2e::spawn_app_with(e2e::Options { configure: |c| c.order_backlog_limit = 5, ..Default::default() })
+            .await;
+    let admin = app.admin_token().await;
+    let (event, category, _) = app.published_event(&admin, 100, 10).await;
+    let keys = keyspace::Keyspace::new(app.redis_prefix.clone());
+    let redis = keyspace::connect(&e2e::redis_url(), 1).await.unwrap();
+    // Six requests waiting and no worker to take them.
+    for i in 0..6 {
+        let _: String = redis
+            .next()
+            .xadd(keys.orders_stream(), false, None, "*", vec![("request", format!("{i}"))])
+            .await
+            .unwrap();
+    }
+    let (_, token) = buyer(&app).await;
+    let body = json!({ "event_id": event, "items": [{ "ticket_category_id": category, "quantity": 1 }] });
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    let refused = loop {
+        let (_, vt, at) = admitted(&app, event);
+        let resp = app
+            .post("/api/orders")
+            .bearer_auth(&token)
+            .header("idempotency-key", Uuid::new_v4().to_string())
+            .header("visitor-token", vt)
+            .header("admission-token", at)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        if resp.status() == 503 {
+            break resp;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "never refused");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert!(refused.headers().contains_key("retry-after"));
+    let body: Value = refused.json().await.unwrap();
+    assert_error(&body, "unavailable");
+
+    // The admission controller stops admitting while the backlog is at its limit.
+    let c = waiting_room::controller::Controller::new(app.db.clone(), app.state.queue.clone())
+        .with_backlog_limit(5);
+    let t0 = Utc::now();
+    c.tick(t0).await.unwrap();
+    app.state.queue.join(event, Uuid::new_v4(), t0.timestamp_millis()).await.unwrap();
+    let ticked = c.tick(t0 + chrono::Duration::seconds(1)).await.unwrap();
+    assert!(ticked.iter().all(|p| p.admitted.is_empty()));
+}

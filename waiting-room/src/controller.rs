@@ -21,6 +21,23 @@ use crate::{
 pub struct Controller {
     db: PgPool,
     queue: Queue,
+    /// Checkout requests waiting for a worker at which admission stops altogether; from half of it the
+    /// admission rate is scaled down (closed loop: admitted buyers are what fills the order stream).
+    backlog_limit: i64,
+}
+
+/// Default for [`Controller::with_backlog_limit`].
+pub const DEFAULT_BACKLOG_LIMIT: i64 = 20_000;
+
+/// The admission rate to use when `backlog` checkout requests are waiting: full up to half the limit,
+/// then falling linearly to zero at the limit.
+pub fn throttled_rate(rate: i64, backlog: i64, limit: i64) -> i64 {
+    let half = (limit / 2).max(1);
+    if backlog <= half {
+        return rate;
+    }
+    let room = (limit - backlog).max(0) as f64 / (limit - half).max(1) as f64;
+    (rate as f64 * room).floor() as i64
 }
 
 struct OpenEvent {
@@ -35,7 +52,12 @@ struct OpenEvent {
 
 impl Controller {
     pub fn new(db: PgPool, queue: Queue) -> Self {
-        Self { db, queue }
+        Self { db, queue, backlog_limit: DEFAULT_BACKLOG_LIMIT }
+    }
+
+    pub fn with_backlog_limit(mut self, limit: i64) -> Self {
+        self.backlog_limit = limit.max(1);
+        self
     }
 
     /// Ticks every `every` until `shutdown`; a tick in progress finishes first.
@@ -70,6 +92,14 @@ impl Controller {
         if events.is_empty() {
             return Ok(Vec::new());
         }
+        let backlog = match checkout_worker::stream::backlog(self.queue.redis(), self.queue.keys()).await {
+            Ok(n) => n,
+            Err(e) => {
+                tracing::warn!(error = %e, "order backlog unknown; admitting at the configured rate");
+                0
+            }
+        };
+        metrics::gauge!("order_backlog").set(backlog as f64);
         let ids: Vec<Uuid> = events.iter().map(|e| e.event_id).collect();
         let mut stock = load_stock(&self.db, &ids).await?;
         let now_ms = now.timestamp_millis();
@@ -77,7 +107,7 @@ impl Controller {
         for e in events {
             let stock = stock.remove(&e.event_id).unwrap_or_default();
             self.refresh_counters(e.event_id, &stock).await?;
-            let progress = self.tick_event(&e, now, now_ms, stock).await?;
+            let progress = self.tick_event(&e, now, now_ms, stock, backlog).await?;
             let message = serde_json::to_string(&progress)?;
             let _: i64 =
                 self.queue.redis().next().publish(self.queue.keys().ticks_channel(), message).await?;
@@ -109,6 +139,7 @@ impl Controller {
         now: DateTime<Utc>,
         now_ms: i64,
         stock: Stock,
+        backlog: i64,
     ) -> anyhow::Result<Progress> {
         let opened = e.sale_opens_at.is_none_or(|t| t <= now);
         let seed_hash = Some(self.queue.seed_hash(e.event_id).await?);
@@ -147,7 +178,11 @@ impl Controller {
                 e.event_id,
                 TickParams {
                     now_ms,
-                    rate_per_sec: i64::from(e.admission_rate_per_sec),
+                    rate_per_sec: throttled_rate(
+                        i64::from(e.admission_rate_per_sec),
+                        backlog,
+                        self.backlog_limit,
+                    ),
                     max_active: i64::from(e.max_active),
                     grace_ms: i64::from(e.presence_grace_secs) * 1000,
                     admission_ttl_ms: ttl_ms,
@@ -199,4 +234,18 @@ pub async fn load_stock(db: &PgPool, events: &[Uuid]) -> Result<HashMap<Uuid, St
         s.sold_out = !s.ticket_categories.is_empty() && s.tickets_remaining == 0;
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::throttled_rate;
+
+    #[test]
+    fn admission_slows_as_the_order_backlog_grows() {
+        assert_eq!(throttled_rate(100, 0, 1000), 100);
+        assert_eq!(throttled_rate(100, 500, 1000), 100);
+        assert_eq!(throttled_rate(100, 750, 1000), 50);
+        assert_eq!(throttled_rate(100, 1000, 1000), 0);
+        assert_eq!(throttled_rate(100, 5000, 1000), 0);
+    }
 }

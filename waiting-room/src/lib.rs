@@ -21,13 +21,15 @@ use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 
-/// Runs the admission controller until `shutdown`.
+/// Runs the admission controller until `shutdown`; admission slows down as the order backlog nears
+/// `backlog_limit`.
 pub async fn run(
     db: sqlx::PgPool,
     queue: queue::Queue,
     tick: Duration,
+    backlog_limit: i64,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
-    controller::Controller::new(db, queue).run(tick, shutdown).await;
+    controller::Controller::new(db, queue).with_backlog_limit(backlog_limit).run(tick, shutdown).await;
     Ok(())
 }

@@ -29,5 +29,5 @@ async fn main() -> anyhow::Result<()> {
     let redis = keyspace::connect(&c.redis_url, 2).await?;
     let queue = waiting_room::queue::Queue::new(redis, keyspace::Keyspace::new(c.redis_key_prefix));
     let tick = Duration::from_millis(c.admission_tick_ms);
-    waiting_room::run(db, queue, tick, telemetry::shutdown_token()).await
+    waiting_room::run(db, queue, tick, c.order_backlog_limit, telemetry::shutdown_token()).await
 }

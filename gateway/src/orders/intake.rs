@@ -84,6 +84,13 @@ pub async fn submit(
     ApiJson(body): ApiJson<SubmitOrder>,
 ) -> Result<(StatusCode, axum::Json<Accepted>), ApiError> {
     state.limits.check(state.rules.order_ip, &ip.0.to_string()).await?;
+    if state.order_backlog.load(std::sync::atomic::Ordering::Relaxed) >= state.config.order_backlog_limit {
+        metrics::counter!("orders_refused_backlog_total").increment(1);
+        return Err(ApiError::Unavailable {
+            message: "checkout is at capacity, retry in a moment",
+            retry_after: std::time::Duration::from_secs(2),
+        });
+    }
     let key = idempotency_key(&headers)?;
     let lines = cart(&body)?;
     let body_hash =
