@@ -118,6 +118,7 @@ pub async fn build_state(config: Config) -> anyhow::Result<AppState> {
         signer,
         shutdown: tokio_util::sync::CancellationToken::new(),
         order_backlog: Arc::new(std::sync::atomic::AtomicI64::new(0)),
+        intake_cache: orders::intake::IntakeCache::new(Duration::from_millis(config.catalog_cache_ttl_ms)),
         limits: RateLimiter::new(redis.clone(), keys.clone(), &rules.all()),
         rules,
         tokens: TokenKeys::new(config.jwt_secret().as_bytes(), config.access_token_ttl_secs),

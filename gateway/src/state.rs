@@ -35,6 +35,8 @@ pub struct AppState {
     pub signer: Signer,
     /// This gateway's push connections.
     pub hub: Hub,
+    /// Per-event sale rules for the order intake, kept for a second.
+    pub intake_cache: crate::orders::intake::IntakeCache,
     /// Undecided checkout requests, refreshed twice a second from the order stream.
     pub order_backlog: Arc<std::sync::atomic::AtomicI64>,
     /// Cancelled when the gateway begins shutting down, so long-lived sockets close and let it finish.

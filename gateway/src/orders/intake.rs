@@ -255,36 +255,44 @@ fn redis_down(e: fred::error::Error) -> ApiError {
     }
 }
 
-struct Item {
-    id: Uuid,
-    event_id: Option<Uuid>,
-    max_per_order: i32,
-    on_sale: bool,
+/// What the intake needs to know about an event's products to check a cart without PostgreSQL.
+pub struct SaleRules {
+    status: String,
+    sale_opens_at: Option<DateTime<Utc>>,
+    sale_closes_at: Option<DateTime<Utc>>,
+    items: HashMap<Uuid, Item>,
 }
 
-/// Items exist, belong to the event, are on sale, and each line is within its per-order limit.
-async fn check_catalog(state: &AppState, event: Uuid, lines: &[CartLine]) -> Result<(), ApiError> {
-    let now = Utc::now();
-    let window =
-        sqlx::query!(r#"select status, sale_opens_at, sale_closes_at from events where id = $1"#, event)
-            .fetch_optional(&state.db)
+#[derive(Clone)]
+struct Item {
+    id: Uuid,
+    /// A ticket category (or else merchandise): ids of the two kinds must not be mixed up in a cart.
+    ticket: bool,
+    event_id: Option<Uuid>,
+    max_per_order: i32,
+    sale_starts_at: Option<DateTime<Utc>>,
+    sale_ends_at: Option<DateTime<Utc>>,
+}
+
+/// Loads an event's sale rules: three queries, shared by every submission for a second (the intake
+/// cache), so a rush costs PostgreSQL one load per second per gateway instead of three queries per order.
+/// The worker checks everything again under row locks; a second of staleness here can only let a request
+/// through to be refused there, or refuse one a second early.
+pub async fn load_rules(db: &sqlx::PgPool, event: Uuid) -> Result<Option<SaleRules>, sqlx::Error> {
+    let Some(e) =
+        sqlx::query!("select status, sale_opens_at, sale_closes_at from events where id = $1", event)
+            .fetch_optional(db)
             .await?
-            .filter(|e| e.status == "published")
-            .ok_or(ApiError::NotFound("event"))?;
-    if !on_sale(now, window.sale_opens_at, window.sale_closes_at) {
-        return Err(ApiError::conflict("not_on_sale", "this event is not on sale now"));
-    }
-    let categories: Vec<Uuid> = lines.iter().filter_map(|l| l.ticket_category_id).collect();
-    let merch: Vec<Uuid> = lines.iter().filter_map(|l| l.merchandise_id).collect();
+    else {
+        return Ok(None);
+    };
     let mut items: HashMap<Uuid, Item> = sqlx::query_as!(
         Item,
-        r#"select id, event_id as "event_id?", max_per_order,
-                  (sale_starts_at is null or sale_starts_at <= $2) and (sale_ends_at is null or sale_ends_at > $2) as "on_sale!"
-           from ticket_categories where id = any($1)"#,
-        &categories,
-        now
+        r#"select id, true as "ticket!", event_id as "event_id?", max_per_order, sale_starts_at, sale_ends_at
+           from ticket_categories where event_id = $1"#,
+        event
     )
-    .fetch_all(&state.db)
+    .fetch_all(db)
     .await?
     .into_iter()
     .map(|i| (i.id, i))
@@ -292,23 +300,47 @@ async fn check_catalog(state: &AppState, event: Uuid, lines: &[CartLine]) -> Res
     items.extend(
         sqlx::query_as!(
             Item,
-            r#"select id, event_id, max_per_order, true as "on_sale!" from merchandise where id = any($1)"#,
-            &merch
+            r#"select id, false as "ticket!", event_id, max_per_order, null::timestamptz as sale_starts_at,
+                      null::timestamptz as sale_ends_at
+               from merchandise where event_id = $1"#,
+            event
         )
-        .fetch_all(&state.db)
+        .fetch_all(db)
         .await?
         .into_iter()
         .map(|i| (i.id, i)),
     );
+    Ok(Some(SaleRules {
+        status: e.status,
+        sale_opens_at: e.sale_opens_at,
+        sale_closes_at: e.sale_closes_at,
+        items,
+    }))
+}
+
+/// Items exist, belong to the event (merchandise may also be standalone), are on sale, and each line is
+/// within its per-order limit.
+async fn check_catalog(state: &AppState, event: Uuid, lines: &[CartLine]) -> Result<(), ApiError> {
+    let now = Utc::now();
+    let rules = state.intake_cache.get(&state.db, event).await?.ok_or(ApiError::NotFound("event"))?;
+    if rules.status != "published" {
+        return Err(ApiError::NotFound("event"));
+    }
+    if !on_sale(now, rules.sale_opens_at, rules.sale_closes_at) {
+        return Err(ApiError::conflict("not_on_sale", "this event is not on sale now"));
+    }
     let mut per_item: HashMap<Uuid, i32> = HashMap::new();
     for line in lines {
         let id = line.ticket_category_id.or(line.merchandise_id).expect("checked shape");
-        let item = items.get(&id).ok_or(ApiError::NotFound("item"))?;
+        let item = match rules.items.get(&id) {
+            Some(i) if i.ticket == line.ticket_category_id.is_some() => i.clone(),
+            _ => other_item(state, line).await?,
+        };
         let standalone_merch = line.merchandise_id.is_some() && item.event_id.is_none();
         if item.event_id != Some(event) && !standalone_merch {
             return Err(ApiError::validation(format!("item {id} does not belong to this event")));
         }
-        if !item.on_sale {
+        if !on_sale(now, item.sale_starts_at, item.sale_ends_at) {
             return Err(ApiError::conflict("not_on_sale", format!("item {id} is not on sale now")));
         }
         let total = per_item.entry(id).or_default();
@@ -321,6 +353,31 @@ async fn check_catalog(state: &AppState, event: Uuid, lines: &[CartLine]) -> Res
         }
     }
     Ok(())
+}
+
+/// An item not among the event's own: standalone merchandise, or something of another event (or nothing).
+async fn other_item(state: &AppState, line: &CartLine) -> Result<Item, ApiError> {
+    let found = match (line.ticket_category_id, line.merchandise_id) {
+        (Some(id), _) => sqlx::query_as!(
+            Item,
+            r#"select id, true as "ticket!", event_id as "event_id?", max_per_order, sale_starts_at, sale_ends_at
+               from ticket_categories where id = $1"#,
+            id
+        )
+        .fetch_optional(&state.db)
+        .await?,
+        (None, Some(id)) => sqlx::query_as!(
+            Item,
+            r#"select id, false as "ticket!", event_id, max_per_order, null::timestamptz as sale_starts_at,
+                      null::timestamptz as sale_ends_at
+               from merchandise where id = $1"#,
+            id
+        )
+        .fetch_optional(&state.db)
+        .await?,
+        (None, None) => None,
+    };
+    found.ok_or(ApiError::NotFound("item"))
 }
 
 fn on_sale(now: DateTime<Utc>, opens: Option<DateTime<Utc>>, closes: Option<DateTime<Utc>>) -> bool {
@@ -350,4 +407,39 @@ async fn early_sold_out(state: &AppState, event: Uuid, lines: &[CartLine]) -> Re
         }
     }
     Ok(())
+}
+
+/// When the rules were loaded, and the rules (`None`: no such event).
+type CachedRules = (std::time::Instant, Option<std::sync::Arc<SaleRules>>);
+
+/// The intake's per-event sale rules, kept for a second (see [`load_rules`]).
+#[derive(Clone)]
+pub struct IntakeCache {
+    ttl: std::time::Duration,
+    entries: std::sync::Arc<std::sync::Mutex<HashMap<Uuid, CachedRules>>>,
+}
+
+impl IntakeCache {
+    pub fn new(ttl: std::time::Duration) -> Self {
+        Self { ttl, entries: Default::default() }
+    }
+
+    async fn get(
+        &self,
+        db: &sqlx::PgPool,
+        event: Uuid,
+    ) -> Result<Option<std::sync::Arc<SaleRules>>, sqlx::Error> {
+        if let Some((at, rules)) = self.entries.lock().expect("intake cache").get(&event)
+            && at.elapsed() < self.ttl
+        {
+            return Ok(rules.clone());
+        }
+        let rules = load_rules(db, event).await?.map(std::sync::Arc::new);
+        let mut entries = self.entries.lock().expect("intake cache");
+        if entries.len() > 10_000 {
+            entries.clear(); // bounded whatever ids clients send
+        }
+        entries.insert(event, (std::time::Instant::now(), rules.clone()));
+        Ok(rules)
+    }
 }

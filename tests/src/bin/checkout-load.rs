@@ -1,0 +1,324 @@
+//! Checkout load generator: many buyers submitting at once on one hot ticket category.
+//!
+//! `--mode pipeline` sends real `POST /api/orders` requests (signed-in buyers with admission tokens) to the
+//! gateways and waits until PostgreSQL has decided every request; `--mode baseline` does what the seed
+//! system did, one transaction per order with `SELECT … FOR UPDATE` on the category row over a pool of 25
+//! connections. Both run on the same database and report JSON: accepted/s, decided/s, committed orders/s,
+//! decision latency p50/p99 and the oversold count (which must be 0).
+
+use std::{sync::Arc, time::Instant};
+
+use chrono::Utc;
+use clap::{Parser, ValueEnum};
+use serde::Serialize;
+use sqlx::{PgPool, postgres::PgPoolOptions};
+use tokio::sync::Barrier;
+use uuid::Uuid;
+
+#[derive(Clone, Copy, ValueEnum)]
+enum Mode {
+    Pipeline,
+    Baseline,
+}
+
+#[derive(Parser)]
+struct Args {
+    #[arg(long, value_enum)]
+    mode: Mode,
+    #[arg(long)]
+    database_url: String,
+    /// The deployment's JWT_SECRET (to sign buyers' access and admission tokens).
+    #[arg(long, env = "JWT_SECRET", hide_env_values = true)]
+    jwt_secret: String,
+    /// Gateways (host:port, comma separated), pipeline mode.
+    #[arg(long, value_delimiter = ',', default_value = "127.0.0.1:8080")]
+    gateways: Vec<String>,
+    #[arg(long, default_value_t = 2000)]
+    buyers: usize,
+    /// Tickets on sale in the hot category.
+    #[arg(long, default_value_t = 1000)]
+    quota: i32,
+}
+
+#[derive(Serialize)]
+struct Report {
+    mode: &'static str,
+    buyers: usize,
+    quota: i32,
+    accepted: usize,
+    refused_early: usize,
+    errors: usize,
+    committed: i64,
+    rejected: i64,
+    wall_secs: f64,
+    accepted_per_sec: f64,
+    decided_per_sec: f64,
+    committed_per_sec: f64,
+    decision_ms_p50: f64,
+    decision_ms_p99: f64,
+    oversold: i64,
+}
+
+fn pct(v: &mut [f64], p: f64) -> f64 {
+    if v.is_empty() {
+        return 0.0;
+    }
+    v.sort_by(|a, b| a.total_cmp(b));
+    v[((v.len() as f64 - 1.0) * p).round() as usize]
+}
+
+/// A published event on sale with one hot category, and `n` buyers.
+async fn arrange(db: &PgPool, n: usize, quota: i32) -> anyhow::Result<(Uuid, Uuid, Vec<Uuid>)> {
+    let (event, category) = (Uuid::now_v7(), Uuid::now_v7());
+    sqlx::query(
+        "insert into events (id, name, venue, starts_at, sale_opens_at, status, published_at, max_tickets_per_buyer)
+         values ($1, 'Load test', 'Bench', now() + interval '30 days', now() - interval '1 hour', 'published', now(), 6)",
+    )
+    .bind(event)
+    .execute(db)
+    .await?;
+    sqlx::query("insert into waiting_room_settings (event_id) values ($1)").bind(event).execute(db).await?;
+    sqlx::query(
+        "insert into ticket_categories (id, event_id, name, price, quota, max_per_order) values ($1, $2, 'Hot', 150000, $3, 4)",
+    )
+    .bind(category)
+    .bind(event)
+    .bind(quota)
+    .execute(db)
+    .await?;
+    let users: Vec<Uuid> = (0..n).map(|_| Uuid::now_v7()).collect();
+    let emails: Vec<String> = users.iter().map(|u| format!("{}@load.example.id", u.simple())).collect();
+    sqlx::query(
+        "insert into users (id, email, password_hash, name) select id, email, 'x', 'Load' from unnest($1::uuid[], $2::text[]) t(id, email)",
+    )
+    .bind(&users)
+    .bind(&emails)
+    .execute(db)
+    .await?;
+    Ok((event, category, users))
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    let db = PgPoolOptions::new().max_connections(25).connect(&args.database_url).await?;
+    let (event, category, users) = arrange(&db, args.buyers, args.quota).await?;
+    eprintln!("arranged: event {event}, category {category}, {} buyers", users.len());
+    let report = match args.mode {
+        Mode::Pipeline => pipeline(&args, &db, event, category, users).await?,
+        Mode::Baseline => baseline(&args, &db, event, category, users).await?,
+    };
+    println!("{}", serde_json::to_string(&report)?);
+    Ok(())
+}
+
+async fn pipeline(
+    args: &Args,
+    db: &PgPool,
+    event: Uuid,
+    category: Uuid,
+    users: Vec<Uuid>,
+) -> anyhow::Result<Report> {
+    let tokens = gateway::accounts::token::TokenKeys::new(args.jwt_secret.as_bytes(), 3600);
+    let signer = waiting_room::tokens::Signer::new(args.jwt_secret.as_bytes());
+    let http = reqwest::Client::builder().pool_max_idle_per_host(args.buyers).build()?;
+    let barrier = Arc::new(Barrier::new(users.len() + 1));
+    let now = Utc::now();
+    let mut tasks = Vec::with_capacity(users.len());
+    for (i, user) in users.iter().enumerate() {
+        let access = tokens.issue_access(*user, gateway::accounts::Role::Buyer)?;
+        let visitor = Uuid::new_v4();
+        let visitor_token = signer.visitor(event, visitor, now.timestamp());
+        let admission =
+            signer.admission(event, visitor, i as i64 + 1, now.timestamp(), now.timestamp_millis() + 600_000);
+        let url = format!("http://{}/api/orders", args.gateways[i % args.gateways.len()]);
+        let (http, barrier) = (http.clone(), barrier.clone());
+        let body = serde_json::json!({ "event_id": event, "items": [{ "ticket_category_id": category, "quantity": 1 }] });
+        tasks.push(tokio::spawn(async move {
+            barrier.wait().await;
+            let resp = http
+                .post(url)
+                .bearer_auth(access)
+                .header("idempotency-key", format!("load-{i}"))
+                .header("visitor-token", visitor_token)
+                .header("admission-token", admission)
+                .json(&body)
+                .send()
+                .await;
+            resp.map(|r| r.status().as_u16()).unwrap_or(0)
+        }));
+    }
+    barrier.wait().await;
+    let started = Instant::now();
+    let (mut accepted, mut refused, mut errors) = (0, 0, 0);
+    for t in tasks {
+        match t.await? {
+            202 => accepted += 1,
+            409 => refused += 1,
+            _ => errors += 1,
+        }
+    }
+    let accept_secs = started.elapsed().as_secs_f64();
+    eprintln!(
+        "submitted: {accepted} accepted, {refused} refused early, {errors} errors in {accept_secs:.2}s"
+    );
+    // Wait until every accepted request is decided.
+    loop {
+        let queued: i64 = sqlx::query_scalar(
+            "select count(*) from order_requests where event_id = $1 and status = 'queued'",
+        )
+        .bind(event)
+        .fetch_one(db)
+        .await?;
+        eprintln!("undecided: {queued}");
+        if queued == 0 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    let wall = started.elapsed().as_secs_f64();
+    let mut latencies: Vec<f64> = sqlx::query_scalar(
+        "select extract(epoch from (decided_at - created_at))::float8 * 1000 from order_requests where event_id = $1",
+    )
+    .bind(event)
+    .fetch_all(db)
+    .await?;
+    let (committed, rejected): (i64, i64) = sqlx::query_as(
+        "select count(*) filter (where status = 'confirmed'), count(*) filter (where status = 'rejected')
+         from order_requests where event_id = $1",
+    )
+    .bind(event)
+    .fetch_one(db)
+    .await?;
+    // Decided within the run: from the first request's arrival to the last decision.
+    let span: f64 = sqlx::query_scalar(
+        "select extract(epoch from (max(decided_at) - min(created_at)))::float8 from order_requests where event_id = $1",
+    )
+    .bind(event)
+    .fetch_one(db)
+    .await?;
+    Ok(Report {
+        mode: "pipeline",
+        buyers: users.len(),
+        quota: args.quota,
+        accepted,
+        refused_early: refused,
+        errors,
+        committed,
+        rejected,
+        wall_secs: wall,
+        accepted_per_sec: accepted as f64 / accept_secs,
+        decided_per_sec: (committed + rejected) as f64 / span.max(0.001),
+        committed_per_sec: committed as f64 / span.max(0.001),
+        decision_ms_p50: pct(&mut latencies, 0.5),
+        decision_ms_p99: pct(&mut latencies, 0.99),
+        oversold: oversold(db, category).await?,
+    })
+}
+
+/// The seed's design: every order its own transaction, locking the category row.
+async fn baseline(
+    args: &Args,
+    db: &PgPool,
+    event: Uuid,
+    category: Uuid,
+    users: Vec<Uuid>,
+) -> anyhow::Result<Report> {
+    let barrier = Arc::new(Barrier::new(users.len() + 1));
+    let mut tasks = Vec::with_capacity(users.len());
+    for (i, user) in users.iter().copied().enumerate() {
+        let (db, barrier) = (db.clone(), barrier.clone());
+        tasks.push(tokio::spawn(async move {
+            barrier.wait().await;
+            let t = Instant::now();
+            let result: Result<bool, sqlx::Error> = async {
+                let mut tx = db.begin().await?;
+                let remaining: i32 = sqlx::query_scalar(
+                    "select quota - sold - held from ticket_categories where id = $1 for update",
+                )
+                .bind(category)
+                .fetch_one(&mut *tx)
+                .await?;
+                if remaining < 1 {
+                    tx.rollback().await?;
+                    return Ok(false);
+                }
+                let order = Uuid::now_v7();
+                sqlx::query(
+                    "insert into orders (id, user_id, event_id, idempotency_key, total, expires_at)
+                     values ($1, $2, $3, $4, 150000, now() + interval '15 minutes')",
+                )
+                .bind(order)
+                .bind(user)
+                .bind(event)
+                .bind(format!("baseline-{i}"))
+                .execute(&mut *tx)
+                .await?;
+                sqlx::query(
+                    "insert into order_items (id, order_id, ticket_category_id, name, quantity, unit_price)
+                     values ($1, $2, $3, 'Hot', 1, 150000)",
+                )
+                .bind(Uuid::now_v7())
+                .bind(order)
+                .bind(category)
+                .execute(&mut *tx)
+                .await?;
+                sqlx::query("update ticket_categories set held = held + 1 where id = $1")
+                    .bind(category)
+                    .execute(&mut *tx)
+                    .await?;
+                tx.commit().await?;
+                Ok(true)
+            }
+            .await;
+            (result, t.elapsed().as_secs_f64() * 1000.0)
+        }));
+    }
+    barrier.wait().await;
+    let started = Instant::now();
+    let (mut committed, mut rejected, mut errors) = (0i64, 0i64, 0usize);
+    let mut latencies = Vec::with_capacity(users.len());
+    for t in tasks {
+        let (result, ms) = t.await?;
+        latencies.push(ms);
+        match result {
+            Ok(true) => committed += 1,
+            Ok(false) => rejected += 1,
+            Err(_) => errors += 1,
+        }
+    }
+    let wall = started.elapsed().as_secs_f64();
+    Ok(Report {
+        mode: "baseline",
+        buyers: users.len(),
+        quota: args.quota,
+        accepted: users.len(),
+        refused_early: 0,
+        errors,
+        committed,
+        rejected,
+        wall_secs: wall,
+        accepted_per_sec: users.len() as f64 / wall,
+        decided_per_sec: (committed + rejected) as f64 / wall,
+        committed_per_sec: committed as f64 / wall,
+        decision_ms_p50: pct(&mut latencies, 0.5),
+        decision_ms_p99: pct(&mut latencies, 0.99),
+        oversold: oversold(db, category).await?,
+    })
+}
+
+async fn oversold(db: &PgPool, category: Uuid) -> anyhow::Result<i64> {
+    let (quota, sold, held): (i32, i32, i32) =
+        sqlx::query_as("select quota, sold, held from ticket_categories where id = $1")
+            .bind(category)
+            .fetch_one(db)
+            .await?;
+    let orders: i64 = sqlx::query_scalar(
+        "select coalesce(sum(i.quantity), 0)::bigint from order_items i join orders o on o.id = i.order_id
+         where i.ticket_category_id = $1 and o.status in ('pending_payment', 'paid')",
+    )
+    .bind(category)
+    .fetch_one(db)
+    .await?;
+    Ok((i64::from(sold + held) - i64::from(quota)).max(0) + (orders - i64::from(quota)).max(0))
+}
