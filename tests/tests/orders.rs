@@ -298,6 +298,9 @@ async fn bad_orders_get_clear_errors_and_write_nothing() {
             json!({ "event_id": event, "items": [{ "ticket_category_id": Uuid::new_v4(), "quantity": 1 }] }),
             404,
         ),
+        // A merchandise id sent as a ticket category (and the reverse) names nothing.
+        (json!({ "event_id": event, "items": [{ "ticket_category_id": shirt, "quantity": 1 }] }), 404),
+        (json!({ "event_id": event, "items": [{ "merchandise_id": category, "quantity": 1 }] }), 404),
         (
             json!({ "event_id": Uuid::new_v4(), "items": [{ "ticket_category_id": category, "quantity": 1 }] }),
             401,
