@@ -161,15 +161,26 @@ async fn process(
     entries: &[(String, Option<String>)],
     settings: &ConsumerSettings,
 ) {
-    let mut requests = Vec::with_capacity(entries.len());
-    let mut ids = Vec::with_capacity(entries.len());
+    let mut batch: Vec<(String, CheckoutRequest)> = Vec::with_capacity(entries.len());
+    let mut unreadable = Vec::new();
     for (id, body) in entries {
-        ids.push(id.clone());
         match body.as_deref().map(serde_json::from_str::<CheckoutRequest>) {
-            Some(Ok(r)) => requests.push(r),
-            // Unreadable entries carry nothing to decide; their requests are re-queued from PostgreSQL.
-            _ => tracing::warn!(entry = %id, "unreadable order stream entry skipped"),
+            Some(Ok(r)) => batch.push((id.clone(), r)),
+            // Nothing to decide in it; its request (if any) is re-queued from PostgreSQL.
+            _ => unreadable.push(id.clone()),
         }
+    }
+    if !unreadable.is_empty() {
+        tracing::warn!(
+            entries = unreadable.len(),
+            "unreadable order stream entries acknowledged and skipped"
+        );
+        ack(client, stream, &unreadable).await;
+    }
+    let requests: Vec<CheckoutRequest> = batch.iter().map(|(_, r)| r.clone()).collect();
+    let ids: Vec<String> = batch.iter().map(|(id, _)| id.clone()).collect();
+    if requests.is_empty() {
+        return;
     }
     let mut decisions = None;
     for attempt in 0..3u32 {
@@ -189,11 +200,11 @@ async fn process(
         None if requests.len() > 1 => {
             // Split: decide every request alone; only the ones that fail alone stay pending.
             let mut all = Vec::new();
-            for (entry, r) in entries.iter().zip(requests.iter()) {
+            for (entry, r) in &batch {
                 match allocate(db, std::slice::from_ref(r), Utc::now(), settings.hold).await {
                     Ok(d) => {
                         all.extend(d);
-                        ack(client, stream, std::slice::from_ref(&entry.0)).await;
+                        ack(client, stream, std::slice::from_ref(entry)).await;
                     }
                     Err(e) => {
                         tracing::error!(error = %e, request = %r.request_id, "request failed alone; left pending")

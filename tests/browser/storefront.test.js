@@ -1,4 +1,5 @@
-// Storefront, as a guest and then a new buyer: landing page → event → cart → sign-up → back to the cart.
+// Storefront, as a guest and then a new buyer: landing page → event → cart → sign-up → back to the cart →
+// queue → order → My orders → cancel; and an order that loses the race for the last ticket.
 
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
@@ -28,7 +29,7 @@ async function products(page, listSelector) {
     cards.map((c) => ({ name: c.dataset.name, remaining: c.querySelector('.remaining')?.textContent })));
 }
 
-test('a guest browses, fills the cart, signs up from the cart and lands back on the same cart', async () => {
+test('a guest fills the cart, signs up, queues, places one order, sees it in My orders and cancels it', async () => {
   const { context, page, errors } = await newVisitor(chrome.browser, gateway.baseURL);
   try {
     // Landing page: the demo event with its price, stock and a WIB date; no login asked for.
@@ -122,20 +123,74 @@ test('a guest browses, fills the cart, signs up from the cart and lands back on 
     assert.equal(await page.getByRole('link', { name: 'Go to your cart' }).isVisible(), true);
     assert.equal(await page.locator('#choose-tickets').isHidden(), true, 'the cart already holds this event');
 
-    // Admitted: back on the cart, checkout itself is announced for the next release (no order is sent).
+    // Admitted: back on the cart, the button now places the order.
     await page.getByRole('link', { name: 'Go to your cart' }).click();
     await page.waitForURL(/\/cart\.html$/);
     await page.locator('#cart-table').waitFor();
     assert.match(await signedIn.innerText(), /Signed in as Siti Rahmawati — you have been admitted until \d{2}:\d{2} WIB/);
-    await page.getByRole('button', { name: 'Continue to checkout' }).click();
-    await signedIn.getByText('Admitted — checkout opens in the next release.').waitFor();
-    assert.match(page.url(), /\/cart\.html$/);
     assert.deepEqual(orders, []);
-    await screenshot(page, 'cart-admitted');
 
-    // Changing a quantity updates the line and the total.
+    // Changing a quantity updates the line and the total (and back again).
     await page.getByRole('button', { name: 'One more Festival' }).click();
     assert.equal(await page.locator('#cart-total').innerText(), 'Rp 420.000');
+    await page.getByRole('button', { name: 'One fewer Festival' }).click();
+    assert.equal(await page.locator('#cart-total').innerText(), 'Rp 270.000');
+    await screenshot(page, 'cart-admitted');
+
+    // A double click on "Place order" sends exactly one order, which is confirmed and opened.
+    const placed = [];
+    page.on('request', (r) => {
+      if (r.method() === 'POST' && new URL(r.url()).pathname === '/api/orders') placed.push(r);
+    });
+    await page.getByRole('button', { name: 'Place order' }).dblclick();
+    await page.waitForURL(/\/order\.html\?id=[0-9a-f-]{36}$/);
+    assert.equal(placed.length, 1, `sent ${placed.length} order requests`);
+    const sent = placed[0].headers();
+    assert.match(sent['idempotency-key'] || '', /^[0-9a-f-]{16,}$/);
+    assert.ok(sent['admission-token'] && sent['visitor-token'] && /^Bearer /.test(sent.authorization));
+    assert.deepEqual(placed[0].postDataJSON().items.map((i) => i.quantity), [1, 1]);
+    const orderId = new URL(page.url()).searchParams.get('id');
+
+    // The order: status, lines, total and the time left to pay.
+    const status = page.locator('#order-status');
+    await status.waitFor();
+    assert.equal(await status.innerText(), 'Pending payment');
+    assert.equal(await page.locator('#order-total').innerText(), 'Rp 270.000');
+    assert.deepEqual(await page.locator('#order-table tbody tr').evaluateAll((rows) =>
+      rows.map((r) => [...r.querySelectorAll('td')].map((td) => [...td.childNodes].map((n) => n.textContent.trim()).join(' ')))), [
+      ['Ticket Festival', '1', 'Rp 150.000', 'Rp 150.000'],
+      ['Merchandise Official T-shirt', '1', 'Rp 120.000', 'Rp 120.000'],
+    ]);
+    assert.match(await page.locator('#order-countdown').innerText(), /^Pay within 1[45]:\d{2} — payment opens in the next release\.$/);
+    assert.equal(await page.locator('.site-header .badge').count(), 0, 'the cart was emptied');
+    await screenshot(page, 'order');
+
+    // My orders lists it, linking back to it.
+    await page.locator('.site-header').getByRole('link', { name: 'My orders' }).click();
+    await page.waitForURL(/\/orders\.html$/);
+    const row = page.locator(`#orders-table tr[data-order-id="${orderId}"]`);
+    await row.waitFor();
+    assert.match(await row.innerText(), /1 × Festival, 1 × Official T-shirt[\s\S]*Rp 270\.000[\s\S]*Pending payment/);
+    await row.getByRole('link').click();
+    await page.waitForURL(new RegExp(`/order\\.html\\?id=${orderId}$`));
+
+    // Cancelling asks first, then shows the cancelled order without a countdown.
+    const dialogs = [];
+    page.once('dialog', (d) => {
+      dialogs.push(d.message());
+      d.accept();
+    });
+    await page.getByRole('button', { name: 'Cancel order' }).click();
+    await page.locator('#order-status[data-status="cancelled"]').waitFor();
+    assert.equal(await status.innerText(), 'Cancelled');
+    assert.match(dialogs[0] || '', /Cancel this order\?/);
+    assert.match(await page.locator('#order-state').innerText(), /cancelled/);
+    assert.equal(await page.locator('#order-countdown').count(), 0);
+    assert.equal(await page.getByRole('button', { name: 'Cancel order' }).count(), 0);
+    await page.locator('.site-header').getByRole('link', { name: 'My orders' }).click();
+    await row.waitFor();
+    assert.match(await row.innerText(), /Cancelled/);
+    assert.equal(placed.length, 1);
 
     assert.deepEqual(errors, []);
   } finally {
@@ -251,6 +306,138 @@ test('after sign-in only same-origin relative "next" paths are followed', async 
     await page.locator('#login-password').fill('gamelan-jawa-9');
     await page.getByRole('button', { name: 'Sign in' }).click();
     await page.waitForURL(`${gateway.baseURL}/index.html`);
+  } finally {
+    await context.close();
+  }
+});
+
+// ---- the last ticket ------------------------------------------------------------------------------
+
+async function adminToken() {
+  const res = await apiCall(gateway.baseURL, 'POST', '/api/auth/login', {
+    body: { email: gateway.admin.email, password: gateway.admin.password },
+  });
+  assert.equal(res.status, 200, JSON.stringify(res.body));
+  return res.body.access_token;
+}
+
+/** A published event on sale now with one ticket category of `quota` tickets. */
+async function createEvent({ name, quota }) {
+  const token = await adminToken();
+  const made = await apiCall(gateway.baseURL, 'POST', '/api/admin/events', {
+    token,
+    body: { name, venue: 'Aula Barat', starts_at: new Date(Date.now() + 30 * 86_400_000).toISOString(), description: '' },
+  });
+  assert.equal(made.status, 201, JSON.stringify(made.body));
+  const id = made.body.id;
+  const cat = await apiCall(gateway.baseURL, 'POST', `/api/admin/events/${id}/ticket-categories`, {
+    token,
+    body: { name: 'Terakhir', price: 75_000, quota, max_per_order: 1 },
+  });
+  assert.equal(cat.status, 201, JSON.stringify(cat.body));
+  const published = await apiCall(gateway.baseURL, 'POST', `/api/admin/events/${id}/publish`, { token });
+  assert.equal(published.status, 200, JSON.stringify(published.body));
+  return { id, categoryId: cat.body.id };
+}
+
+/** A buyer who orders through the API alone: register, queue until admitted, order, wait for the decision. */
+async function orderByApi(eventId, items) {
+  const base = gateway.baseURL;
+  const reg = await apiCall(base, 'POST', '/api/auth/register', {
+    body: { email: uniqueEmail('cepat'), password: 'tiket-terakhir-1', name: 'Pembeli Cepat' },
+  });
+  assert.equal(reg.status, 201, JSON.stringify(reg.body));
+  const joined = await apiCall(base, 'POST', `/api/events/${eventId}/queue`);
+  assert.equal(joined.status < 300, true, JSON.stringify(joined.body));
+  const visitor = joined.body.visitor_token;
+  let admission = null;
+  for (let i = 0; i < 60 && !admission; i++) {
+    const st = await apiCall(base, 'GET', `/api/events/${eventId}/queue/status?visitor_token=${encodeURIComponent(visitor)}`);
+    admission = (st.body.messages || []).find((m) => m.type === 'admitted')?.admission_token ?? null;
+    if (!admission) await new Promise((r) => setTimeout(r, 500));
+  }
+  assert.ok(admission, 'the API buyer was admitted');
+  const res = await fetch(`${base}/api/orders`, {
+    method: 'POST',
+    headers: {
+      'Content-Type': 'application/json',
+      Authorization: `Bearer ${reg.body.access_token}`,
+      'Idempotency-Key': randomBytes(16).toString('hex'),
+      'Admission-Token': admission,
+      'Visitor-Token': visitor,
+    },
+    body: JSON.stringify({ event_id: eventId, items }),
+  });
+  const accepted = await res.json();
+  assert.equal(res.status, 202, JSON.stringify(accepted));
+  let answer = accepted;
+  for (let i = 0; i < 60 && answer.status === 'queued'; i++) {
+    await new Promise((r) => setTimeout(r, 250));
+    answer = (await apiCall(base, 'GET', `/api/orders/requests/${accepted.request_id}`, { token: reg.body.access_token })).body;
+  }
+  return answer;
+}
+
+test('a buyer whose last ticket was bought by someone else meanwhile is told it sold out', async () => {
+  const name = `Malam Terakhir ${randomBytes(3).toString('hex')}`;
+  const { id: eventId, categoryId } = await createEvent({ name, quota: 1 });
+  const { context, page, errors } = await newVisitor(chrome.browser, gateway.baseURL);
+  try {
+    // The second buyer puts the last ticket in the cart, signs up, queues and is admitted.
+    await page.goto(`/event.html?id=${eventId}`);
+    await page.locator('#ticket-list').waitFor();
+    await page.getByRole('button', { name: 'One more Terakhir' }).click();
+    await page.getByRole('button', { name: 'Add to cart' }).click();
+    await page.getByText('Added to your cart.').waitFor();
+    await page.goto('/cart.html');
+    await page.getByRole('button', { name: 'Continue to checkout' }).click();
+    await page.waitForURL(/\/login\.html\?next=cart\.html$/);
+    await page.locator('#register-name').fill('Agus Lambat');
+    await page.locator('#register-email').fill(uniqueEmail('agus'));
+    await page.locator('#register-password').fill('tiket-terakhir-2');
+    await page.getByRole('button', { name: 'Create account' }).click();
+    await page.waitForURL(/\/cart\.html$/);
+    await page.getByRole('button', { name: 'Continue to checkout' }).click();
+    await page.waitForURL(/\/queue\.html\?event=[0-9a-f-]{36}$/);
+    await page.locator('#queue-admitted').getByRole('heading', { name: "It's your turn!" }).waitFor({ timeout: 20_000 });
+    await page.getByRole('link', { name: 'Go to your cart' }).click();
+    await page.waitForURL(/\/cart\.html$/);
+    const place = page.getByRole('button', { name: 'Place order' });
+    await place.waitFor();
+
+    // Meanwhile someone else buys the only ticket.
+    const first = await orderByApi(eventId, [{ ticket_category_id: categoryId, quantity: 1 }]);
+    assert.equal(first.status, 'confirmed', JSON.stringify(first));
+
+    // Checkout is at capacity on the first try: the page waits Retry-After and resends the same key once.
+    const posts = [];
+    let refused = 0;
+    await page.route('**/api/orders', async (route) => {
+      if (route.request().method() !== 'POST') return route.continue();
+      posts.push(route.request().headers()['idempotency-key']);
+      if (refused++ === 0) {
+        return route.fulfill({
+          status: 503,
+          headers: { 'Retry-After': '1', 'Content-Type': 'application/json' },
+          body: JSON.stringify({ error: { code: 'unavailable', message: 'checkout is at capacity' } }),
+        });
+      }
+      return route.continue();
+    });
+    await place.click();
+    const msg = page.locator('#order-msg');
+    await msg.getByText('Checkout is busy right now. Trying again in 1 second').waitFor();
+    await msg.getByText('Sold out while you were checking out').waitFor({ timeout: 20_000 });
+    assert.equal(posts.length, 2, `sent ${posts.length} order requests`);
+    assert.ok(posts[0] && posts[0] === posts[1], 'the retry reuses the Idempotency-Key');
+    assert.equal(await place.isEnabled(), true, 'the buyer may try again');
+    assert.match(page.url(), /\/cart\.html$/);
+    await screenshot(page, 'cart-sold-out');
+    // No order on this buyer's account.
+    await page.locator('.site-header').getByRole('link', { name: 'My orders' }).click();
+    await page.getByRole('heading', { name: 'No orders yet' }).waitFor();
+    // The browser logs the refused orders (503, 409 sold_out) as failed resources; nothing else may fail.
+    assert.deepEqual(errors.filter((e) => !/status of (409 \(Conflict\)|503 \(Service Unavailable\))/.test(e)), []);
   } finally {
     await context.close();
   }

@@ -89,8 +89,8 @@ function parseRetryAfter(value) {
  * Sends a request to the API. `body` (if any) is sent as JSON. Resolves with the parsed JSON answer (or
  * null for an empty one); rejects with an ApiError carrying status, code, message and retryAfter.
  */
-export async function api(path, { method = 'GET', body, auth = true, signal } = {}) {
-  const headers = { Accept: 'application/json' };
+export async function api(path, { method = 'GET', body, auth = true, signal, headers: extra, keepSessionOn401 = false } = {}) {
+  const headers = { Accept: 'application/json', ...(extra || {}) };
   const session = auth ? getSession() : null;
   if (session) headers.Authorization = `Bearer ${session.token}`;
   const init = { method, headers, signal, credentials: 'same-origin' };
@@ -128,7 +128,8 @@ export async function api(path, { method = 'GET', body, auth = true, signal } = 
     retryAfter: parseRetryAfter(response.headers.get('Retry-After')),
   });
   // A token the server no longer accepts (expired, or signed with another key): forget it.
-  if (response.status === 401 && session) clearSession();
+  // (Unless the caller says a 401 may be about something else, e.g. an admission token at checkout.)
+  if (response.status === 401 && session && !keepSessionOn401) clearSession();
   throw error;
 }
 

@@ -6,7 +6,7 @@ import { el, fill } from './util.js';
 
 /**
  * Renders the header into #site-header and the footer into #site-footer.
- * @param {{active?: 'events'|'cart'|'login'|'admin'}} options
+ * @param {{active?: 'events'|'cart'|'orders'|'login'|'admin'}} options
  */
 export function renderChrome({ active } = {}) {
   const header = document.getElementById('site-header');
@@ -62,6 +62,7 @@ function drawHeader(header, active) {
       el('nav', { class: 'main-nav', attrs: { 'aria-label': 'Main' } },
         navLink('index.html', 'Events', active === 'events'),
         navLink('cart.html', 'Cart', active === 'cart', cartBadge),
+        user ? navLink('orders.html', 'My orders', active === 'orders') : null,
         user && user.role === 'admin' ? navLink('admin.html', 'Admin', active === 'admin') : null,
         account)),
   );

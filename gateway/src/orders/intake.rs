@@ -146,7 +146,17 @@ pub async fn submit(
     }
 
     let ttl = (admission.exp - Utc::now().timestamp()).max(1);
-    let first_use = state.queue.spend_admission(event, &admission.jti, ttl).await.map_err(redis_down)?;
+    let first_use = match state.queue.spend_admission(event, &admission.jti, ttl).await {
+        Ok(first) => first,
+        Err(e) => {
+            // Without a spent admission the request must not go on: withdraw it, so a retry with the same
+            // key starts afresh instead of finding a request that could be allocated unguarded.
+            sqlx::query!("delete from order_requests where id = $1 and status = 'queued'", request_id)
+                .execute(&state.db)
+                .await?;
+            return Err(redis_down(e));
+        }
+    };
     if !first_use {
         sqlx::query!(
             "update order_requests set status = 'rejected', reason = 'admission_used', decided_at = now() where id = $1",

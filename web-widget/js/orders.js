@@ -1,0 +1,96 @@
+// Orders: the checkout attempt kept per tab (so a retry or reload resubmits with the same
+// Idempotency-Key), and the words shown for order statuses and rejection reasons.
+
+const ATTEMPT_KEY = 'qc.checkout.v1';
+
+/** The cart's contents as the server sees them: one string per distinct cart. */
+export function cartFingerprint(cart) {
+  const items = cart.items
+    .map((i) => `${i.kind}:${i.id}:${i.qty}`)
+    .sort();
+  return `${cart.event_id}|${items.join(',')}`;
+}
+
+function readAttempt() {
+  try {
+    const a = JSON.parse(sessionStorage.getItem(ATTEMPT_KEY) || 'null');
+    return a && typeof a.key === 'string' && typeof a.fingerprint === 'string' ? a : null;
+  } catch {
+    return null;
+  }
+}
+
+function writeAttempt(a) {
+  try {
+    if (a) sessionStorage.setItem(ATTEMPT_KEY, JSON.stringify(a));
+    else sessionStorage.removeItem(ATTEMPT_KEY);
+  } catch {
+    /* storage disabled: a reload then starts a new attempt */
+  }
+}
+
+function newKey() {
+  if (crypto.randomUUID) return crypto.randomUUID();
+  const b = crypto.getRandomValues(new Uint8Array(16));
+  return [...b].map((x) => x.toString(16).padStart(2, '0')).join('');
+}
+
+/** The stored attempt for exactly this cart, or null. */
+export function currentAttempt(cart) {
+  const a = readAttempt();
+  return a && a.fingerprint === cartFingerprint(cart) ? a : null;
+}
+
+/** The attempt for this cart: the stored one (same key) or a new one when the cart changed. */
+export function attemptFor(cart) {
+  const kept = currentAttempt(cart);
+  if (kept) return kept;
+  const a = { key: newKey(), fingerprint: cartFingerprint(cart), request_id: null };
+  writeAttempt(a);
+  return a;
+}
+
+export function rememberRequest(attempt, requestId) {
+  attempt.request_id = requestId;
+  writeAttempt(attempt);
+}
+
+/** After a decision (or a final refusal) the next purchase is a new attempt with a new key. */
+export function forgetAttempt() {
+  writeAttempt(null);
+}
+
+/** The API body for a cart. */
+export function orderBody(cart) {
+  return {
+    event_id: cart.event_id,
+    items: cart.items.map((i) => (i.kind === 'ticket'
+      ? { ticket_category_id: i.id, quantity: i.qty }
+      : { merchandise_id: i.id, quantity: i.qty })),
+  };
+}
+
+const REASONS = {
+  sold_out: 'Sold out while you were checking out. Something in your cart has just run out.',
+  per_order_limit: 'That is more than one order may hold. Lower the quantities and try again.',
+  per_buyer_limit: 'You have reached the limit of tickets per buyer for this event (counting your earlier orders).',
+  not_on_sale: 'This event is not on sale right now.',
+  unknown_item: 'Something in your cart is no longer sold. Remove it and try again.',
+  internal_error: 'We could not process your order because of a problem on our side. Please try again.',
+};
+
+/** Plain words for a rejection reason (or a 409 code with the same meaning). */
+export function reasonText(reason) {
+  return REASONS[reason] || 'Your order could not be placed. Please try again.';
+}
+
+const STATUS = {
+  pending_payment: 'Pending payment',
+  paid: 'Paid',
+  expired: 'Expired',
+  cancelled: 'Cancelled',
+};
+
+export function statusText(status) {
+  return STATUS[status] || String(status || '').replace(/_/g, ' ');
+}

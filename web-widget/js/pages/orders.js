@@ -1,0 +1,65 @@
+// My orders: every order of the signed-in buyer, newest first, each linking to order.html.
+
+import { describeError, get, getSession } from '../api.js';
+import { renderChrome } from '../layout.js';
+import { statusText } from '../orders.js';
+import { el, fill, formatWIB, rupiah, say } from '../util.js';
+
+renderChrome({ active: 'orders' });
+
+const root = document.getElementById('orders-root');
+
+function pillClass(status) {
+  if (status === 'cancelled' || status === 'expired') return 'pill pill-out';
+  if (status === 'pending_payment') return 'pill pill-warn';
+  return 'pill';
+}
+
+async function load() {
+  let orders;
+  let names = new Map();
+  try {
+    orders = await get('/api/orders');
+  } catch (err) {
+    if (err.status === 401) {
+      window.location.assign('login.html?next=orders.html');
+      return;
+    }
+    const msg = el('p', { class: 'form-msg' });
+    say(msg, describeError(err), 'error');
+    fill(root, el('div', { class: 'card' }, msg));
+    return;
+  }
+  try {
+    const events = await get('/api/events', { auth: false });
+    names = new Map((events || []).map((e) => [e.id, e.name]));
+  } catch {
+    /* names are a nicety */
+  }
+  if (!orders.length) {
+    fill(root, el('div', { class: 'card empty' },
+      el('h2', { text: 'No orders yet' }),
+      el('p', { class: 'muted', text: 'When you place an order it shows up here.' }),
+      el('a', { class: 'btn', href: 'index.html', text: 'Browse events' })));
+    return;
+  }
+  orders.sort((a, b) => Date.parse(b.created_at) - Date.parse(a.created_at));
+  const rows = orders.map((o) => el('tr', { data: { orderId: o.id, status: o.status } },
+    el('td', {}, el('a', { href: `order.html?id=${encodeURIComponent(o.id)}`, text: names.get(o.event_id) || 'Order' }),
+      el('div', { class: 'muted small', text: formatWIB(o.created_at) })),
+    el('td', { text: o.items.map((i) => `${i.quantity} × ${i.name}`).join(', ') }),
+    el('td', { class: 'num', text: rupiah(o.total), attrs: { 'data-label': 'Total' } }),
+    el('td', {}, el('span', { class: `${pillClass(o.status)} order-status`, text: statusText(o.status) }))));
+  fill(root, el('section', { class: 'card' },
+    el('div', { class: 'table-wrap' },
+      el('table', { id: 'orders-table' },
+        el('thead', {}, el('tr', {},
+          el('th', { scope: 'col', text: 'Order' }),
+          el('th', { scope: 'col', text: 'Items' }),
+          el('th', { scope: 'col', class: 'num', text: 'Total' }),
+          el('th', { scope: 'col', text: 'Status' }))),
+        el('tbody', {}, rows)))));
+}
+
+if (!getSession()) window.location.assign('login.html?next=orders.html');
+else load();
