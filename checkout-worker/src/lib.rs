@@ -20,25 +20,26 @@ use tokio_util::sync::CancellationToken;
 
 /// Runs the worker's tasks until `shutdown` is cancelled; each task finishes its current batch first.
 pub async fn run(config: config::Config, shutdown: CancellationToken) -> anyhow::Result<()> {
-    let options = <sqlx::postgres::PgConnectOptions as std::str::FromStr>::from_str(&config.database_url)
-        .map_err(|e| anyhow::anyhow!("DATABASE_URL is not a valid PostgreSQL URL: {e}"))?
-        .application_name("checkout-worker")
-        .options([
-            ("lock_timeout", config.lock_timeout_ms.to_string()),
-            ("statement_timeout", config.statement_timeout_ms.to_string()),
-        ]);
+    let options =
+        <sqlx::postgres::PgConnectOptions as std::str::FromStr>::from_str(&config.process.database_url)
+            .map_err(|e| anyhow::anyhow!("DATABASE_URL is not a valid PostgreSQL URL: {e}"))?
+            .application_name("checkout-worker")
+            .options([
+                ("lock_timeout", config.lock_timeout_ms.to_string()),
+                ("statement_timeout", config.statement_timeout_ms.to_string()),
+            ]);
     let db = sqlx::postgres::PgPoolOptions::new()
         .max_connections(config.db_max_connections)
         .acquire_timeout(Duration::from_secs(5))
         .connect_with(options)
         .await
         .map_err(|e| anyhow::anyhow!("cannot connect to PostgreSQL (DATABASE_URL): {e}"))?;
-    let redis = keyspace::connect(&config.redis_url, 2).await?;
-    let keys = keyspace::Keyspace::new(config.redis_key_prefix.clone());
+    let redis = keyspace::connect(&config.process.redis_url, 2).await?;
+    let keys = keyspace::Keyspace::new(config.process.redis_key_prefix.clone());
     tracing::info!("checkout worker started");
     let consumer = stream::run_consumer(
         db.clone(),
-        config.redis_url.clone(),
+        config.process.redis_url.clone(),
         keys.clone(),
         stream::ConsumerSettings::new(
             config.order_batch_size,

@@ -121,11 +121,16 @@ pub async fn run_consumer(
             });
         }
         if entries.is_empty() {
-            let read: Result<XReadResponse<String, String, String, String>, _> = tokio::select! {
+            // Read as a raw value: a BLOCK that times out answers nil, which is "nothing new", not an error.
+            let read: Result<Value, _> = tokio::select! {
                 _ = shutdown.cancelled() => break,
-                r = client.xreadgroup_map(GROUP, &consumer, Some(settings.batch), Some(1_000), false, &stream, ">") => r,
+                r = client.xreadgroup(GROUP, &consumer, Some(settings.batch), Some(1_000), false, &stream, ">") => r,
             };
-            match read {
+            let parsed = read.and_then(|v| match v {
+                Value::Null => Ok(XReadResponse::default()),
+                v => v.into_xread_response::<String, String, String, String>(),
+            });
+            match parsed {
                 Ok(mut r) => {
                     entries = r
                         .remove(&stream)

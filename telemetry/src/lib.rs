@@ -1,4 +1,4 @@
-//! Observability and lifecycle shared by every process: logs (pretty locally, JSON in production; every
+//! What every process does the same way: its connection settings ([`ProcessArgs`]), logs, logs (pretty locally, JSON in production; every
 //! line of a request carries its request id through the request span), the Prometheus recorder, and the
 //! SIGINT/SIGTERM shutdown signal.
 
@@ -7,6 +7,32 @@ use std::sync::OnceLock;
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use tokio_util::sync::CancellationToken;
 use tracing_subscriber::{EnvFilter, fmt, layer::SubscriberExt, util::SubscriberInitExt};
+
+/// Settings every back-end process (controller, worker) reads the same way: where PostgreSQL and Redis
+/// are, the Redis namespace it shares with the gateways, and the log format.
+#[derive(Clone, Debug, clap::Args)]
+pub struct ProcessArgs {
+    /// PostgreSQL connection string.
+    #[arg(
+        long,
+        env = "DATABASE_URL",
+        default_value = "postgres://postgres@127.0.0.1:5432/queue_checkout",
+        hide_env_values = true
+    )]
+    pub database_url: String,
+
+    /// Redis connection string.
+    #[arg(long, env = "REDIS_URL", default_value = "redis://127.0.0.1:6379", hide_env_values = true)]
+    pub redis_url: String,
+
+    /// Namespace in front of every Redis key (must match the gateways').
+    #[arg(long, env = "REDIS_KEY_PREFIX", default_value = "qc:")]
+    pub redis_key_prefix: String,
+
+    /// `pretty` or `json`.
+    #[arg(long, env = "LOG_FORMAT", value_enum, default_value = "pretty")]
+    pub log_format: LogFormat,
+}
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum LogFormat {

@@ -4,22 +4,9 @@ use clap::Args;
 
 #[derive(Clone, Debug, Args)]
 pub struct Config {
-    /// PostgreSQL connection string.
-    #[arg(
-        long,
-        env = "DATABASE_URL",
-        default_value = "postgres://postgres@127.0.0.1:5432/queue_checkout",
-        hide_env_values = true
-    )]
-    pub database_url: String,
-
-    /// Redis connection string.
-    #[arg(long, env = "REDIS_URL", default_value = "redis://127.0.0.1:6379", hide_env_values = true)]
-    pub redis_url: String,
-
-    /// Namespace in front of every Redis key (must match the gateways').
-    #[arg(long, env = "REDIS_KEY_PREFIX", default_value = "qc:")]
-    pub redis_key_prefix: String,
+    /// Connections and log format.
+    #[command(flatten)]
+    pub process: telemetry::ProcessArgs,
 
     /// How often the controller admits and publishes progress. Rate changes apply within one tick.
     #[arg(long, env = "ADMISSION_TICK_MS", default_value_t = 500)]
