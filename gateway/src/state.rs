@@ -43,6 +43,15 @@ pub struct AppState {
     pub shutdown: CancellationToken,
 }
 
+impl AppState {
+    /// Call after any change to events or products: drops this gateway's cached views of the catalog
+    /// (the public pages and the order intake's sale rules) so the change shows at once.
+    pub fn catalog_changed(&self) {
+        self.catalog_cache.clear();
+        self.intake_cache.clear();
+    }
+}
+
 /// The rate-limit rules in force, built from configuration.
 #[derive(Clone, Copy, Debug)]
 pub struct Rules {
@@ -58,43 +67,18 @@ pub struct Rules {
 impl Rules {
     pub fn from_config(c: &Config) -> Self {
         Rules {
-            login_email: Rule {
-                scope: "login-email",
-                per_minute: c.login_per_email_per_min,
-                burst: c.login_per_email_per_min,
-            },
-            login_ip: Rule {
-                scope: "login-ip",
-                per_minute: c.login_per_ip_per_min,
-                burst: c.login_per_ip_per_min,
-            },
-            register_ip: Rule {
-                scope: "register-ip",
-                per_minute: c.register_per_ip_per_min,
-                burst: c.register_per_ip_per_min,
-            },
-            join_ip: Rule {
-                scope: "join-ip",
-                per_minute: c.join_per_ip_per_min,
-                burst: c.join_per_ip_per_min,
-            },
-            status_ip: Rule {
-                scope: "status-ip",
-                per_minute: c.status_per_ip_per_min,
-                burst: c.status_per_ip_per_min,
-            },
+            login_email: Rule::per_minute("login-email", c.login_per_email_per_min),
+            login_ip: Rule::per_minute("login-ip", c.login_per_ip_per_min),
+            register_ip: Rule::per_minute("register-ip", c.register_per_ip_per_min),
+            join_ip: Rule::per_minute("join-ip", c.join_per_ip_per_min),
+            status_ip: Rule::per_minute("status-ip", c.status_per_ip_per_min),
             // A generous burst: a storm of double clicks (same Idempotency-Key, all arriving before the
             // first is recorded) must get the one answer, not 429s; the sustained rate stays tight.
             order_user: Rule {
-                scope: "order-user",
-                per_minute: c.orders_per_user_per_min,
                 burst: c.orders_per_user_per_min.saturating_mul(3),
+                ..Rule::per_minute("order-user", c.orders_per_user_per_min)
             },
-            order_ip: Rule {
-                scope: "order-ip",
-                per_minute: c.orders_per_ip_per_min,
-                burst: c.orders_per_ip_per_min,
-            },
+            order_ip: Rule::per_minute("order-ip", c.orders_per_ip_per_min),
         }
     }
 

@@ -141,7 +141,7 @@ async fn create_event(
     audit::record(&mut tx, admin.id, "event.create", "event", Some(id), f.audit()).await?;
     let detail = detail(&mut tx, id).await?;
     tx.commit().await?;
-    state.catalog_cache.clear();
+    state.catalog_changed();
     Ok((StatusCode::CREATED, axum::Json(detail)))
 }
 
@@ -227,7 +227,7 @@ async fn update_event(
     audit::record(&mut tx, admin.id, "event.update", "event", Some(id), f.audit()).await?;
     let detail = detail(&mut tx, id).await?;
     tx.commit().await?;
-    state.catalog_cache.clear();
+    state.catalog_changed();
     Ok(axum::Json(detail))
 }
 
@@ -286,7 +286,7 @@ async fn set_status(state: &AppState, user: AuthUser, id: Uuid, to: &str) -> Res
     }
     let detail = detail(&mut tx, id).await?;
     tx.commit().await?;
-    state.catalog_cache.clear();
+    state.catalog_changed();
     Ok(detail)
 }
 
@@ -311,7 +311,7 @@ async fn delete_event(
     sqlx::query!("delete from events where id = $1", id).execute(&mut *tx).await?;
     audit::record(&mut tx, admin.id, "event.delete", "event", Some(id), json!({ "name": name })).await?;
     tx.commit().await?;
-    state.catalog_cache.clear();
+    state.catalog_changed();
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -171,7 +171,7 @@ async fn create_category(
     audit::record(&mut tx, admin.id, "ticket_category.create", "ticket_category", Some(id), details).await?;
     let category = catalog::category(&mut tx, id).await?.ok_or(ApiError::NotFound("ticket category"))?;
     tx.commit().await?;
-    state.catalog_cache.clear();
+    state.catalog_changed();
     Ok((StatusCode::CREATED, axum::Json(category)))
 }
 
@@ -239,7 +239,7 @@ async fn update_category(
         .await?;
     let category = catalog::category(&mut tx, id).await?.ok_or(ApiError::NotFound("ticket category"))?;
     tx.commit().await?;
-    state.catalog_cache.clear();
+    state.catalog_changed();
     Ok(axum::Json(category))
 }
 
@@ -277,7 +277,7 @@ async fn delete_category(
     )
     .await?;
     tx.commit().await?;
-    state.catalog_cache.clear();
+    state.catalog_changed();
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -379,7 +379,7 @@ async fn create_merchandise(
     let item =
         catalog::merchandise(&mut tx, id, Audience::Admin).await?.ok_or(ApiError::NotFound("merchandise"))?;
     tx.commit().await?;
-    state.catalog_cache.clear();
+    state.catalog_changed();
     Ok((StatusCode::CREATED, axum::Json(item)))
 }
 
@@ -475,7 +475,7 @@ async fn update_merchandise(
     let item =
         catalog::merchandise(&mut tx, id, Audience::Admin).await?.ok_or(ApiError::NotFound("merchandise"))?;
     tx.commit().await?;
-    state.catalog_cache.clear();
+    state.catalog_changed();
     Ok(axum::Json(item))
 }
 
@@ -506,7 +506,7 @@ async fn delete_merchandise(
     audit::record(&mut tx, admin.id, "merchandise.delete", "merchandise", Some(id), json!({ "name": name }))
         .await?;
     tx.commit().await?;
-    state.catalog_cache.clear();
+    state.catalog_changed();
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -80,7 +80,7 @@ async fn create_schedule(
     )
     .await?;
     tx.commit().await?;
-    state.catalog_cache.clear();
+    state.catalog_changed();
     Ok((StatusCode::CREATED, axum::Json(schedule)))
 }
 
@@ -128,7 +128,7 @@ async fn update_schedule(
     )
     .await?;
     tx.commit().await?;
-    state.catalog_cache.clear();
+    state.catalog_changed();
     Ok(axum::Json(schedule))
 }
 
@@ -150,6 +150,6 @@ async fn delete_schedule(
     audit::record(&mut tx, admin.id, "schedule.delete", "schedule", Some(id), json!({ "event_id": event }))
         .await?;
     tx.commit().await?;
-    state.catalog_cache.clear();
+    state.catalog_changed();
     Ok(StatusCode::NO_CONTENT)
 }

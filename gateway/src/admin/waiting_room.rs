@@ -76,7 +76,7 @@ async fn put_settings(
     .await?;
     tx.commit().await?;
     // The opening time is part of the public event page.
-    state.catalog_cache.clear();
+    state.catalog_changed();
     Ok(axum::Json(now))
 }
 

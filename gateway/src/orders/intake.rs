@@ -267,9 +267,9 @@ fn redis_down(e: fred::error::Error) -> ApiError {
 
 /// What the intake needs to know about an event's products to check a cart without PostgreSQL.
 pub struct SaleRules {
-    status: String,
-    sale_opens_at: Option<DateTime<Utc>>,
-    sale_closes_at: Option<DateTime<Utc>>,
+    pub(crate) status: String,
+    pub(crate) sale_opens_at: Option<DateTime<Utc>>,
+    pub(crate) sale_closes_at: Option<DateTime<Utc>>,
     items: HashMap<Uuid, Item>,
 }
 
@@ -434,7 +434,11 @@ impl IntakeCache {
         Self { ttl, entries: Default::default() }
     }
 
-    async fn get(
+    pub fn clear(&self) {
+        self.entries.lock().expect("intake cache").clear();
+    }
+
+    pub(crate) async fn get(
         &self,
         db: &sqlx::PgPool,
         event: Uuid,

@@ -19,6 +19,13 @@ pub struct Rule {
     pub burst: u32,
 }
 
+impl Rule {
+    /// `per_minute` sustained with a burst of the same size.
+    pub fn per_minute(scope: &'static str, per_minute: u32) -> Self {
+        Rule { scope, per_minute, burst: per_minute }
+    }
+}
+
 #[derive(Clone)]
 pub struct RateLimiter {
     redis: Pool,
