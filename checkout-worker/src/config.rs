@@ -36,6 +36,22 @@ pub struct Config {
     /// Orders expired per transaction (bounded so a backlog never holds locks for long).
     #[arg(long, env = "HOLD_SWEEP_BATCH", default_value_t = 200)]
     pub hold_sweep_batch: i64,
+
+    /// Midtrans (status checks, cancel, refunds).
+    #[command(flatten)]
+    pub midtrans: midtrans::MidtransArgs,
+
+    /// Attempts to apply a notification before it is dead-lettered.
+    #[arg(long, env = "WEBHOOK_MAX_ATTEMPTS", default_value_t = 8)]
+    pub webhook_max_attempts: u32,
+
+    /// Delay before the first retry of a failed notification (doubled each attempt, with jitter).
+    #[arg(long, env = "WEBHOOK_RETRY_BASE_MS", default_value_t = 1000)]
+    pub webhook_retry_base_ms: u64,
+
+    /// How often open payments and refunds owed are reconciled with Midtrans.
+    #[arg(long, env = "PAYMENT_RECONCILE_INTERVAL_MS", default_value_t = 5000)]
+    pub payment_reconcile_interval_ms: u64,
 }
 
 impl Config {
@@ -51,6 +67,12 @@ impl Config {
         }
         if !(60..=86_400).contains(&self.order_hold_secs) {
             anyhow::bail!("ORDER_HOLD_SECS must be between 60 and 86400");
+        }
+        if !(1..=100).contains(&self.webhook_max_attempts) {
+            anyhow::bail!("WEBHOOK_MAX_ATTEMPTS must be between 1 and 100");
+        }
+        if self.payment_reconcile_interval_ms == 0 {
+            anyhow::bail!("PAYMENT_RECONCILE_INTERVAL_MS must be at least 1");
         }
         if self.hold_sweep_interval_ms == 0 {
             anyhow::bail!("HOLD_SWEEP_INTERVAL_MS must be at least 1");

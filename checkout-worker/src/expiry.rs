@@ -9,6 +9,8 @@ use chrono::{DateTime, Utc};
 use sqlx::PgPool;
 use uuid::Uuid;
 
+use crate::stock;
+
 /// What one sweep did.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct Swept {
@@ -24,6 +26,10 @@ pub async fn sweep_once(db: &PgPool, now: DateTime<Utc>, batch: i64) -> Result<S
     let due = sqlx::query!(
         r#"select id, event_id from orders
            where status = 'pending_payment' and expires_at <= $1
+             -- An order with a live Midtrans transaction is settled by the payment reconciler, which asks
+             -- Midtrans first: the buyer may have paid a moment ago.
+             and not exists (select 1 from payments p
+                             where p.order_id = orders.id and p.status in ('pending', 'challenge'))
            order by expires_at, id
            limit $2
            for update skip locked"#,
@@ -51,41 +57,9 @@ pub async fn release(
     orders: &[Uuid],
     status: &str,
 ) -> Result<(), sqlx::Error> {
-    // Lock the affected product rows in id order before changing them (deadlock-free with allocation).
-    sqlx::query!(
-        r#"select c.id from ticket_categories c
-           where c.id in (select ticket_category_id from order_items where order_id = any($1))
-           order by c.id for update"#,
-        orders
-    )
-    .fetch_all(&mut *conn)
-    .await?;
-    sqlx::query!(
-        r#"select m.id from merchandise m
-           where m.id in (select merchandise_id from order_items where order_id = any($1))
-           order by m.id for update"#,
-        orders
-    )
-    .fetch_all(&mut *conn)
-    .await?;
-    sqlx::query!(
-        r#"update ticket_categories c set held = c.held - x.qty, updated_at = now()
-           from (select ticket_category_id as id, sum(quantity)::int as qty from order_items
-                 where order_id = any($1) and ticket_category_id is not null group by 1) x
-           where c.id = x.id"#,
-        orders
-    )
-    .execute(&mut *conn)
-    .await?;
-    sqlx::query!(
-        r#"update merchandise m set held = m.held - x.qty, updated_at = now()
-           from (select merchandise_id as id, sum(quantity)::int as qty from order_items
-                 where order_id = any($1) and merchandise_id is not null group by 1) x
-           where m.id = x.id"#,
-        orders
-    )
-    .execute(&mut *conn)
-    .await?;
+    // Product rows in id order before changing them (deadlock-free with allocation).
+    stock::lock_products(conn, orders).await?;
+    stock::shift(conn, orders, stock::Move::ReleaseHeld).await?;
     sqlx::query!(
         r#"update orders set status = $2, updated_at = now(),
                   cancelled_at = case when $2 = 'cancelled' then now() else cancelled_at end

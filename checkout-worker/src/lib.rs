@@ -5,12 +5,18 @@
 //! - [`allocation`]: batched allocation of checkout requests into orders under row locks.
 //! - [`expiry`]: the hold sweeper that expires unpaid orders and returns their stock.
 //! - [`stream`]: the order stream: append, the consumer loop, reclaiming and re-queueing.
+//! - [`group`]: one consumer of a stream's consumer group (read, reclaim, acknowledge).
+//! - [`stock`]: moving an order's units between held and sold under ordered row locks.
+//! - [`payments`]: Midtrans notifications applied once, the webhook stream, e-tickets, reconciliation.
 //! - [`config`]: the worker process's settings.
 //! - [`run`]: the worker process: its long-lived tasks until shutdown.
 
 pub mod allocation;
 pub mod config;
 pub mod expiry;
+pub mod group;
+pub mod payments;
+pub mod stock;
 pub mod stream;
 
 use std::time::Duration;
@@ -53,8 +59,32 @@ pub async fn run(config: config::Config, shutdown: CancellationToken) -> anyhow:
         config.hold_sweep_batch,
         shutdown.clone(),
     );
+    let webhooks = payments::webhooks::run_processor(
+        db.clone(),
+        config.process.redis_url.clone(),
+        redis.clone(),
+        keys.clone(),
+        payments::webhooks::ProcessorSettings {
+            max_attempts: config.webhook_max_attempts,
+            base_backoff: Duration::from_millis(config.webhook_retry_base_ms),
+            ..Default::default()
+        },
+        shutdown.clone(),
+    );
+    let reconciler = {
+        let (db, shutdown) = (db.clone(), shutdown.clone());
+        let interval = Duration::from_millis(config.payment_reconcile_interval_ms);
+        let client = config.midtrans.client()?;
+        async move {
+            match client {
+                Some(client) => payments::reconcile::run_reconciler(db, client, interval, shutdown).await,
+                None => tracing::warn!("MIDTRANS_SERVER_KEY not set: payment reconciliation is off"),
+            }
+        }
+    };
     let orphans = run_orphans(db, redis, keys, shutdown.clone());
-    let (consumed, _, _) = tokio::join!(consumer, sweeper, orphans);
+    let (consumed, processed, _, _, _) = tokio::join!(consumer, webhooks, sweeper, orphans, reconciler);
+    processed?;
     tracing::info!("checkout worker stopped");
     consumed
 }

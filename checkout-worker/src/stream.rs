@@ -4,14 +4,12 @@
 //! request row in PostgreSQL, not the stream, records the decision. A request whose entry was lost (a
 //! Redis restart) is appended again from PostgreSQL by [`requeue_orphans`].
 
-use std::{collections::HashMap, time::Duration};
+use std::time::Duration;
 
 use chrono::Utc;
 use fred::{
     clients::{Client, Pool},
-    interfaces::{ClientLike, PubsubInterface, StreamsInterface},
-    prelude::{Builder, Config, ReconnectPolicy},
-    types::{Value, streams::XReadResponse},
+    interfaces::{PubsubInterface, StreamsInterface},
 };
 use keyspace::Keyspace;
 use serde::{Deserialize, Serialize};
@@ -19,7 +17,10 @@ use sqlx::PgPool;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
-use crate::allocation::{CheckoutRequest, Decision, Outcome, allocate};
+use crate::{
+    allocation::{CheckoutRequest, Decision, Outcome, allocate},
+    group::{Entry, GroupReader},
+};
 
 pub const GROUP: &str = "checkout";
 /// Field holding the request's JSON in each stream entry.
@@ -96,49 +97,25 @@ pub async fn run_consumer(
     settings: ConsumerSettings,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
-    // A blocking XREADGROUP holds its connection, so this consumer has a client of its own.
-    let client = Builder::from_config(Config::from_url(&redis_url)?)
-        .set_policy(ReconnectPolicy::new_exponential(0, 100, 2_000, 2))
-        .build()?;
-    client.init().await?;
-    let stream = keys.orders_stream();
-    let created: Result<Value, _> = client.xgroup_create(&stream, GROUP, "0", true).await;
-    if let Err(e) = created
-        && !e.details().contains("BUSYGROUP")
-    {
-        return Err(e.into());
-    }
-    let consumer = format!("worker-{}", Uuid::new_v4().simple());
-    tracing::info!(%consumer, batch = settings.batch, "order consumer started");
+    let reader = GroupReader::connect(&redis_url, keys.orders_stream(), GROUP).await?;
+    tracing::info!(consumer = %reader.consumer(), batch = settings.batch, "order consumer started");
     let mut last_reclaim = tokio::time::Instant::now();
     while !shutdown.is_cancelled() {
         let mut entries = Vec::new();
         if last_reclaim.elapsed() >= settings.reclaim_every {
             last_reclaim = tokio::time::Instant::now();
-            entries = reclaim(&client, &stream, &consumer, &settings).await.unwrap_or_else(|e| {
+            entries = reader.reclaim(settings.reclaim_idle, settings.batch).await.unwrap_or_else(|e| {
                 tracing::warn!(error = %e, "reclaiming pending entries failed");
                 Vec::new()
             });
         }
         if entries.is_empty() {
-            // Read as a raw value: a BLOCK that times out answers nil, which is "nothing new", not an error.
-            let read: Result<Value, _> = tokio::select! {
+            let read = tokio::select! {
                 _ = shutdown.cancelled() => break,
-                r = client.xreadgroup(GROUP, &consumer, Some(settings.batch), Some(1_000), false, &stream, ">") => r,
+                r = reader.read(settings.batch, Duration::from_secs(1)) => r,
             };
-            let parsed = read.and_then(|v| match v {
-                Value::Null => Ok(XReadResponse::default()),
-                v => v.into_xread_response::<String, String, String, String>(),
-            });
-            match parsed {
-                Ok(mut r) => {
-                    entries = r
-                        .remove(&stream)
-                        .unwrap_or_default()
-                        .into_iter()
-                        .map(|(id, f)| (id, f.get(FIELD).cloned()))
-                        .collect()
-                }
+            match read {
+                Ok(r) => entries = r,
                 Err(e) => {
                     tracing::warn!(error = %e, "reading the order stream failed");
                     tokio::time::sleep(Duration::from_millis(500)).await;
@@ -149,9 +126,9 @@ pub async fn run_consumer(
         if entries.is_empty() {
             continue;
         }
-        process(&db, &client, &keys, &stream, &entries, &settings).await;
+        process(&db, &reader, &keys, &entries, &settings).await;
     }
-    let _ = client.quit().await;
+    reader.quit().await;
     tracing::info!("order consumer stopped");
     Ok(())
 }
@@ -160,19 +137,18 @@ pub async fn run_consumer(
 /// entry cannot stall the stream. Acknowledges only what was committed.
 async fn process(
     db: &PgPool,
-    client: &Client,
+    reader: &GroupReader,
     keys: &Keyspace,
-    stream: &str,
-    entries: &[(String, Option<String>)],
+    entries: &[Entry],
     settings: &ConsumerSettings,
 ) {
     let mut batch: Vec<(String, CheckoutRequest)> = Vec::with_capacity(entries.len());
     let mut unreadable = Vec::new();
-    for (id, body) in entries {
-        match body.as_deref().map(serde_json::from_str::<CheckoutRequest>) {
-            Some(Ok(r)) => batch.push((id.clone(), r)),
+    for entry in entries {
+        match entry.field(FIELD).map(serde_json::from_str::<CheckoutRequest>) {
+            Some(Ok(r)) => batch.push((entry.id.clone(), r)),
             // Nothing to decide in it; its request (if any) is re-queued from PostgreSQL.
-            _ => unreadable.push(id.clone()),
+            _ => unreadable.push(entry.id.clone()),
         }
     }
     if !unreadable.is_empty() {
@@ -180,7 +156,7 @@ async fn process(
             entries = unreadable.len(),
             "unreadable order stream entries acknowledged and skipped"
         );
-        ack(client, stream, &unreadable).await;
+        reader.ack(&unreadable).await;
     }
     let requests: Vec<CheckoutRequest> = batch.iter().map(|(_, r)| r.clone()).collect();
     let ids: Vec<String> = batch.iter().map(|(id, _)| id.clone()).collect();
@@ -209,29 +185,21 @@ async fn process(
                 match allocate(db, std::slice::from_ref(r), Utc::now(), settings.hold).await {
                     Ok(d) => {
                         all.extend(d);
-                        ack(client, stream, std::slice::from_ref(entry)).await;
+                        reader.ack(std::slice::from_ref(entry)).await;
                     }
                     Err(e) => {
                         tracing::error!(error = %e, request = %r.request_id, "request failed alone; left pending")
                     }
                 }
             }
-            publish(client, keys, &all).await;
+            publish(reader.client(), keys, &all).await;
             return;
         }
         None => return, // left pending: reclaimed later, or rejected by the orphan pass after MAX_ATTEMPTS
     };
-    ack(client, stream, &ids).await;
+    reader.ack(&ids).await;
     metrics::counter!("orders_decided_total").increment(decisions.len() as u64);
-    publish(client, keys, &decisions).await;
-}
-
-async fn ack(client: &Client, stream: &str, ids: &[String]) {
-    let acked: Result<i64, _> = client.xack(stream, GROUP, ids.to_vec()).await;
-    if let Err(e) = acked {
-        // Not fatal: the entries are reclaimed later and their decisions are already recorded.
-        tracing::warn!(error = %e, "acknowledging order entries failed");
-    }
+    publish(reader.client(), keys, &decisions).await;
 }
 
 async fn publish(client: &Client, keys: &Keyspace, decisions: &[Decision]) {
@@ -242,46 +210,6 @@ async fn publish(client: &Client, keys: &Keyspace, decisions: &[Decision]) {
             tracing::warn!(error = %e, "publishing an order result failed (the buyer still sees it by polling)");
         }
     }
-}
-
-/// Takes over entries pending longer than `reclaim_idle`; entries deleted from the stream while pending
-/// are acknowledged so they leave the pending list.
-async fn reclaim(
-    client: &Client,
-    stream: &str,
-    consumer: &str,
-    settings: &ConsumerSettings,
-) -> Result<Vec<(String, Option<String>)>, fred::error::Error> {
-    let idle = settings.reclaim_idle.as_millis() as u64;
-    let raw: Value =
-        client.xautoclaim(stream, GROUP, consumer, idle, "0-0", Some(settings.batch), false).await?;
-    let Value::Array(parts) = raw else { return Ok(Vec::new()) };
-    let mut out = Vec::new();
-    if let Some(Value::Array(claimed)) = parts.get(1) {
-        for entry in claimed {
-            let Value::Array(pair) = entry else { continue };
-            let Some(id) = pair.first().and_then(Value::as_string) else { continue };
-            let mut body = None;
-            if let Some(Value::Array(fields)) = pair.get(1) {
-                for kv in fields.chunks(2) {
-                    if kv.first().and_then(Value::as_string).as_deref() == Some(FIELD) {
-                        body = kv.get(1).and_then(Value::as_string);
-                    }
-                }
-            }
-            out.push((id, body));
-        }
-    }
-    if let Some(Value::Array(deleted)) = parts.get(2) {
-        let ids: Vec<String> = deleted.iter().filter_map(Value::as_string).collect();
-        if !ids.is_empty() {
-            ack(client, stream, &ids).await;
-        }
-    }
-    if !out.is_empty() {
-        tracing::info!(entries = out.len(), "reclaimed order entries from a stalled worker");
-    }
-    Ok(out)
 }
 
 /// Appends again every request still queued after [`ORPHAN_AGE_SECS`] (its entry was lost, or its worker
@@ -339,31 +267,8 @@ pub async fn requeue_orphans(db: &PgPool, redis: &Pool, keys: &Keyspace) -> anyh
 }
 
 /// Requests accepted but not yet decided: entries never delivered to a worker (the group's lag) plus
-/// entries delivered but not acknowledged. Without a consumer group yet, the stream's length.
-/// Gateways refuse new submissions and the admission controller slows down when this grows.
+/// entries delivered but not acknowledged. Gateways refuse new submissions and the admission controller
+/// slows down when this grows.
 pub async fn backlog(redis: &Pool, keys: &Keyspace) -> Result<i64, fred::error::Error> {
-    let stream = keys.orders_stream();
-    let groups: Value = match redis.next().xinfo_groups(&stream).await {
-        Ok(v) => v,
-        // No stream yet: nothing waiting.
-        Err(e) if e.details().contains("no such key") => return Ok(0),
-        Err(e) => return Err(e),
-    };
-    let Value::Array(groups) = groups else { return Ok(0) };
-    for group in groups {
-        let fields: HashMap<String, Value> = match group {
-            Value::Map(m) => {
-                m.inner().into_iter().filter_map(|(k, v)| k.as_str().map(|k| (k.to_string(), v))).collect()
-            }
-            Value::Array(flat) => {
-                flat.chunks(2).filter_map(|kv| Some((kv.first()?.as_string()?, kv.get(1)?.clone()))).collect()
-            }
-            _ => continue,
-        };
-        if fields.get("name").and_then(Value::as_string).as_deref() == Some(GROUP) {
-            let n = |k: &str| fields.get(k).and_then(Value::as_i64).unwrap_or(0);
-            return Ok(n("lag") + n("pending"));
-        }
-    }
-    redis.next().xlen(&stream).await
+    crate::group::backlog(redis, &keys.orders_stream(), GROUP).await
 }

@@ -141,6 +141,23 @@ pub struct Config {
     #[arg(long, env = "ORDERS_PER_IP_PER_MIN", default_value_t = 6000)]
     pub orders_per_ip_per_min: u32,
 
+    /// Payment starts per buyer per minute (`POST /api/orders/{id}/payment`).
+    #[arg(long, env = "PAYMENTS_PER_USER_PER_MIN", default_value_t = 10)]
+    pub payments_per_user_per_min: u32,
+
+    /// Ticket scans per staff member per minute.
+    #[arg(long, env = "CHECKINS_PER_USER_PER_MIN", default_value_t = 120)]
+    pub checkins_per_user_per_min: u32,
+
+    /// Where buyers reach the storefront (Midtrans sends them back to `{PUBLIC_BASE_URL}/order.html`).
+    /// Unset in development: taken from the request's Host.
+    #[arg(long, env = "PUBLIC_BASE_URL")]
+    pub public_base_url: Option<String>,
+
+    /// Midtrans keys and endpoints.
+    #[command(flatten)]
+    pub midtrans: midtrans::MidtransArgs,
+
     /// Undecided checkout requests at which new submissions get 503 + Retry-After (back-pressure).
     #[arg(long, env = "ORDER_BACKLOG_LIMIT", default_value_t = 20_000)]
     pub order_backlog_limit: i64,
@@ -183,6 +200,10 @@ impl Config {
             if self.cors_origin_list()?.iter().any(|o| o == "*") {
                 bail!("CORS_ORIGINS must not contain the wildcard `*` in production");
             }
+            self.midtrans.validate_production()?;
+            if self.public_base_url.as_deref().is_none_or(|u| !u.starts_with("https://")) {
+                bail!("PUBLIC_BASE_URL must be set to the storefront's https:// address in production");
+            }
         }
         self.cors_origin_list()?;
         if let Some(s) = &self.jwt_secret
@@ -209,6 +230,8 @@ impl Config {
             ("JOIN_PER_IP_PER_MIN", self.join_per_ip_per_min),
             ("STATUS_PER_IP_PER_MIN", self.status_per_ip_per_min),
             ("ORDERS_PER_USER_PER_MIN", self.orders_per_user_per_min),
+            ("PAYMENTS_PER_USER_PER_MIN", self.payments_per_user_per_min),
+            ("CHECKINS_PER_USER_PER_MIN", self.checkins_per_user_per_min),
             ("ORDERS_PER_IP_PER_MIN", self.orders_per_ip_per_min),
         ] {
             if v == 0 {
@@ -310,9 +333,39 @@ mod tests {
             &secret,
             "--cors-origins",
             "https://tiket.kampus.id",
+            "--midtrans-server-key",
+            "Mid-server-production-key",
+            "--public-base-url",
+            "https://tiket.kampus.id",
         ]);
         c.validate().expect("valid");
         assert_eq!(c.log_format(), LogFormat::Json);
+    }
+
+    #[test]
+    fn production_needs_midtrans_and_a_public_https_address() {
+        let secret = "x".repeat(32);
+        let base =
+            ["--app-env", "production", "--jwt-secret", &secret, "--cors-origins", "https://tiket.kampus.id"];
+        let no_key = parse(&[&base[..], &["--public-base-url", "https://tiket.kampus.id"]].concat());
+        assert!(no_key.validate().unwrap_err().to_string().contains("MIDTRANS_SERVER_KEY"));
+        let plain_http = parse(
+            &[
+                &base[..],
+                &["--public-base-url", "https://tiket.kampus.id", "--midtrans-server-key", "k"],
+                &["--midtrans-api-base-url", "http://api.midtrans.com"],
+            ]
+            .concat(),
+        );
+        assert!(plain_http.validate().unwrap_err().to_string().contains("https"));
+        let no_public = parse(&[&base[..], &["--midtrans-server-key", "k"]].concat());
+        assert!(no_public.validate().unwrap_err().to_string().contains("PUBLIC_BASE_URL"));
+    }
+
+    #[test]
+    fn the_midtrans_server_key_never_prints() {
+        let c = parse(&["--midtrans-server-key", "SB-Mid-server-very-secret"]);
+        assert!(!format!("{c:?}").contains("very-secret"));
     }
 
     #[test]

@@ -40,6 +40,13 @@ pub enum ApiError {
     RateLimited { retry_after: Duration },
     #[error("{message}")]
     Unavailable { message: &'static str, retry_after: Duration },
+    /// A provider we depend on (Midtrans) refused the call.
+    #[error("{message}")]
+    BadGateway { code: &'static str, message: String },
+    /// A conflict whose answer carries more fields beside `code` and `message` (e.g. when and by whom a
+    /// ticket was already scanned).
+    #[error("{message}")]
+    ConflictWith { code: &'static str, message: String, details: serde_json::Map<String, serde_json::Value> },
     #[error("internal error")]
     Internal(#[from] anyhow::Error),
 }
@@ -56,6 +63,10 @@ pub struct ErrorDetail {
     pub code: &'static str,
     /// Human-readable explanation.
     pub message: String,
+    /// Further fields of some errors (e.g. `checked_in_at`, `checked_in_by`).
+    #[serde(flatten)]
+    #[schema(value_type = Object)]
+    pub details: serde_json::Map<String, serde_json::Value>,
 }
 
 impl ApiError {
@@ -78,7 +89,8 @@ impl ApiError {
             ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             ApiError::Forbidden => StatusCode::FORBIDDEN,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
-            ApiError::Conflict { .. } => StatusCode::CONFLICT,
+            ApiError::Conflict { .. } | ApiError::ConflictWith { .. } => StatusCode::CONFLICT,
+            ApiError::BadGateway { .. } => StatusCode::BAD_GATEWAY,
             ApiError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
@@ -89,7 +101,10 @@ impl ApiError {
 
     fn code(&self) -> &'static str {
         match self {
-            ApiError::BadRequest { code, .. } | ApiError::Conflict { code, .. } => code,
+            ApiError::BadRequest { code, .. }
+            | ApiError::Conflict { code, .. }
+            | ApiError::ConflictWith { code, .. }
+            | ApiError::BadGateway { code, .. } => code,
             ApiError::Validation(_) => "validation_failed",
             ApiError::Unauthorized(_) => "unauthorized",
             ApiError::Forbidden => "forbidden",
@@ -118,9 +133,16 @@ impl IntoResponse for ApiError {
         if let ApiError::Internal(cause) = &self {
             tracing::error!(error = ?cause, "request failed");
         }
-        let body = ErrorBody { error: ErrorDetail { code: self.code(), message: self.to_string() } };
+        let code = self.code();
+        let message = self.to_string();
+        let retry_after = self.retry_after();
+        let details = match self {
+            ApiError::ConflictWith { details, .. } => details,
+            _ => serde_json::Map::new(),
+        };
+        let body = ErrorBody { error: ErrorDetail { code, message, details } };
         let mut response = (status, Json(body)).into_response();
-        if let Some(after) = self.retry_after() {
+        if let Some(after) = retry_after {
             // Retry-After is whole seconds; never tell a client to retry "now".
             let secs = after.as_secs_f64().ceil().max(1.0) as u64;
             response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(secs));

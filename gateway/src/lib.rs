@@ -27,9 +27,11 @@ pub mod health;
 pub mod http;
 pub mod openapi;
 pub mod orders;
+pub mod payments;
 pub mod queue;
 pub mod ratelimit;
 pub mod state;
+pub mod tickets;
 
 use std::{future::Future, net::SocketAddr, sync::Arc, time::Duration};
 
@@ -117,6 +119,7 @@ pub async fn build_state(config: Config) -> anyhow::Result<AppState> {
         hub: queue::hub::Hub::new(signer.clone()),
         signer,
         shutdown: tokio_util::sync::CancellationToken::new(),
+        midtrans: config.midtrans.client()?,
         order_backlog: Arc::new(std::sync::atomic::AtomicI64::new(0)),
         intake_cache: orders::intake::IntakeCache::new(Duration::from_millis(config.catalog_cache_ttl_ms)),
         limits: RateLimiter::new(redis.clone(), keys.clone(), &rules.all()),

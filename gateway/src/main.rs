@@ -19,7 +19,7 @@ enum Command {
     /// Local all-in-one: the gateway, the admission controller and the checkout worker in one process.
     Local {
         #[command(flatten)]
-        worker: checkout_worker::config::Config,
+        worker: Box<checkout_worker::config::Config>,
         /// Admission controller tick.
         #[arg(long, env = "ADMISSION_TICK_MS", default_value_t = 500)]
         admission_tick_ms: u64,
@@ -37,6 +37,7 @@ enum Command {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
+    midtrans::install_crypto_provider();
     let cli = Cli::parse();
     telemetry::init_tracing(cli.config.log_format());
     cli.config.validate()?;
@@ -58,7 +59,7 @@ async fn main() -> anyhow::Result<()> {
                 app.state().config.order_backlog_limit,
                 shutdown.clone(),
             ));
-            let worker = tokio::spawn(checkout_worker::run(worker, shutdown.clone()));
+            let worker = tokio::spawn(checkout_worker::run(*worker, shutdown.clone()));
             let stop = shutdown.clone();
             app.run_until(async move { stop.cancelled().await }).await?;
             worker.await?

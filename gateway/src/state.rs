@@ -39,6 +39,8 @@ pub struct AppState {
     pub intake_cache: crate::orders::intake::IntakeCache,
     /// Undecided checkout requests, refreshed twice a second from the order stream.
     pub order_backlog: Arc<std::sync::atomic::AtomicI64>,
+    /// Midtrans, when a server key is configured (payments answer 503 otherwise).
+    pub midtrans: Option<midtrans::Client>,
     /// Cancelled when the gateway begins shutting down, so long-lived sockets close and let it finish.
     pub shutdown: CancellationToken,
 }
@@ -62,6 +64,8 @@ pub struct Rules {
     pub status_ip: Rule,
     pub order_user: Rule,
     pub order_ip: Rule,
+    pub payment_user: Rule,
+    pub checkin_user: Rule,
 }
 
 impl Rules {
@@ -79,10 +83,12 @@ impl Rules {
                 ..Rule::per_minute("order-user", c.orders_per_user_per_min)
             },
             order_ip: Rule::per_minute("order-ip", c.orders_per_ip_per_min),
+            payment_user: Rule::per_minute("payment-user", c.payments_per_user_per_min),
+            checkin_user: Rule::per_minute("checkin-user", c.checkins_per_user_per_min),
         }
     }
 
-    pub fn all(&self) -> [Rule; 7] {
+    pub fn all(&self) -> [Rule; 9] {
         [
             self.login_email,
             self.login_ip,
@@ -91,6 +97,8 @@ impl Rules {
             self.status_ip,
             self.order_user,
             self.order_ip,
+            self.payment_user,
+            self.checkin_user,
         ]
     }
 }

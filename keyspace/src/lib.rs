@@ -25,6 +25,9 @@
 //! | `orders` | stream (group `checkout`) | accepted checkout requests, consumed by the checkout workers |
 //! | `orders:results` | pub/sub channel | each decided request, pushed to the buyer's waiting-room sockets |
 //! | `orders:dead` | list | requests rejected after repeated processing failures (JSON with the reason) |
+//! | `webhooks` | stream (group `webhooks`) | verified Midtrans notifications, raw, applied by the checkout workers |
+//! | `webhooks:retry` | sorted set | notifications whose application failed, scored by the time (ms) of their next attempt |
+//! | `webhooks:dead` | hash | letter id → notification that failed every attempt (JSON with the last error), for replay |
 
 mod connect;
 
@@ -121,6 +124,21 @@ impl Keyspace {
     /// Channel on which checkout results are announced to the gateways.
     pub fn order_results_channel(&self) -> String {
         format!("{}orders:results", self.prefix)
+    }
+
+    /// The stream of verified Midtrans notifications.
+    pub fn webhooks_stream(&self) -> String {
+        format!("{}webhooks", self.prefix)
+    }
+
+    /// Notifications waiting for their next attempt, scored by when it is due.
+    pub fn webhooks_retry(&self) -> String {
+        format!("{}webhooks:retry", self.prefix)
+    }
+
+    /// Notifications that failed every attempt, by letter id.
+    pub fn webhooks_dead_letters(&self) -> String {
+        format!("{}webhooks:dead", self.prefix)
     }
 
     /// Every key of one event's waiting room, in the order the queue scripts expect them.

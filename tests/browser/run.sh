@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Real-browser end-to-end tests of web-widget/ against the gateway binary.
 #
-#   bash tests/browser/run.sh            # uses ../../target/debug/gateway
-#   GATEWAY_BIN=/path/to/gateway bash tests/browser/run.sh
+#   bash tests/browser/run.sh            # uses ../../target/debug/gateway (and fake-midtrans)
+#   GATEWAY_BIN=/path/to/gateway FAKE_MIDTRANS_BIN=/path/to/fake-midtrans bash tests/browser/run.sh
 #
 # Needs PostgreSQL on 127.0.0.1:5432 (user postgres) and Redis on 127.0.0.1:6379. Installs Debian's
 # Chromium and the npm dependencies when they are missing; never downloads a browser build of its own.
@@ -17,10 +17,20 @@ case "$GATEWAY_BIN" in
   *) GATEWAY_BIN="$PWD/$GATEWAY_BIN" ;;
 esac
 export GATEWAY_BIN
+# The fake Midtrans, for payment.test.js (built with the workspace: tests/fake-midtrans).
+FAKE_MIDTRANS_BIN="${FAKE_MIDTRANS_BIN:-$HERE/../../target/debug/fake-midtrans}"
+case "$FAKE_MIDTRANS_BIN" in
+  /*) ;;
+  *) FAKE_MIDTRANS_BIN="$PWD/$FAKE_MIDTRANS_BIN" ;;
+esac
+export FAKE_MIDTRANS_BIN
 cd "$HERE"
 if [ ! -x "$GATEWAY_BIN" ]; then
   echo "run.sh: no gateway binary at $GATEWAY_BIN (build it first, or set GATEWAY_BIN)" >&2
   exit 1
+fi
+if [ ! -x "$FAKE_MIDTRANS_BIN" ]; then
+  echo "run.sh: no fake-midtrans binary at $FAKE_MIDTRANS_BIN: payment.test.js will fail (build it, or set FAKE_MIDTRANS_BIN)" >&2
 fi
 
 as_root() {

@@ -161,7 +161,10 @@ test('a guest fills the cart, signs up, queues, places one order, sees it in My 
       ['Ticket Festival', '1', 'Rp 150.000', 'Rp 150.000'],
       ['Merchandise Official T-shirt', '1', 'Rp 120.000', 'Rp 120.000'],
     ]);
-    assert.match(await page.locator('#order-countdown').innerText(), /^Pay within 1[45]:\d{2} — payment opens in the next release\.$/);
+    assert.match(await page.locator('#order-countdown').innerText(), /^Pay within 1[45]:\d{2} to keep these tickets\.$/);
+    // Both ways to pay are offered; this test does not pay (payment.test.js does).
+    assert.equal(await page.getByRole('button', { name: 'Pay with Snap (cards, e-wallets, QRIS, VA)' }).isEnabled(), true);
+    assert.equal(await page.getByRole('button', { name: 'Pay with QRIS' }).isEnabled(), true);
     assert.equal(await page.locator('.site-header .badge').count(), 0, 'the cart was emptied');
     await screenshot(page, 'order');
 

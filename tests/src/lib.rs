@@ -44,6 +44,8 @@ pub struct TestApp {
 
 /// Options for [`spawn_app_with`].
 pub struct Options {
+    /// Point the gateway's Midtrans client at this (fake) Midtrans.
+    pub midtrans: Option<MidtransTarget>,
     pub catalog_cache_ttl_ms: u64,
     pub login_per_email_per_min: u32,
     pub demo_data: bool,
@@ -53,6 +55,7 @@ pub struct Options {
 impl Default for Options {
     fn default() -> Self {
         Options {
+            midtrans: None,
             catalog_cache_ttl_ms: 1000,
             login_per_email_per_min: 10,
             demo_data: false,
@@ -82,11 +85,75 @@ pub fn test_config(db_name: &str, redis_prefix: &str, opts: &Options) -> Config 
     config.catalog_cache_ttl_ms = opts.catalog_cache_ttl_ms;
     config.login_per_email_per_min = opts.login_per_email_per_min;
     config.web_dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../web-widget").into();
+    if let Some(m) = &opts.midtrans {
+        config.midtrans.midtrans_server_key = Some(m.server_key.clone());
+        config.midtrans.midtrans_api_base_url = m.api_base_url.clone();
+        config.midtrans.midtrans_snap_base_url = m.snap_base_url.clone();
+        config.midtrans.midtrans_timeout_ms = 3_000;
+    }
     (opts.configure)(&mut config);
     config
 }
 
+/// Where a test gateway finds Midtrans.
+#[derive(Clone, Debug)]
+pub struct MidtransTarget {
+    pub server_key: String,
+    pub api_base_url: String,
+    pub snap_base_url: String,
+}
+
+/// The server key the fake Midtrans and the gateway share in tests.
+pub const MIDTRANS_KEY: &str = "SB-Mid-server-tests-0123456789abcdef";
+
+/// A gateway wired to its own fake Midtrans over real HTTP, which sends its notifications to the gateway.
+pub struct PayApp {
+    pub app: TestApp,
+    pub midtrans: fake_midtrans::FakeMidtrans,
+    /// Our Midtrans client, configured like the workers' (for reconciliation).
+    pub client: midtrans::Client,
+}
+
+pub async fn spawn_app_with_midtrans() -> PayApp {
+    let fake = fake_midtrans::FakeMidtrans::start(
+        "127.0.0.1:0".parse().expect("addr"),
+        fake_midtrans::Config::new(MIDTRANS_KEY).fast_retries(),
+    )
+    .await
+    .expect("fake midtrans starts");
+    let target = MidtransTarget {
+        server_key: MIDTRANS_KEY.into(),
+        api_base_url: fake.url(),
+        snap_base_url: fake.snap_base_url(),
+    };
+    let app = spawn_app_with(Options { midtrans: Some(target.clone()), ..Default::default() }).await;
+    fake.set_notification_url(app.url("/api/webhooks/midtrans"));
+    midtrans::install_crypto_provider();
+    let client = midtrans::Client::new(midtrans::ClientConfig {
+        server_key: target.server_key,
+        api_base_url: target.api_base_url,
+        snap_base_url: target.snap_base_url,
+        timeout: Duration::from_secs(3),
+        attempts: 2,
+    })
+    .expect("client");
+    PayApp { app, midtrans: fake, client }
+}
+
+/// Webhook processor settings for tests: quick retries and reclaiming.
+pub fn fast_processor() -> checkout_worker::payments::webhooks::ProcessorSettings {
+    checkout_worker::payments::webhooks::ProcessorSettings {
+        batch: 50,
+        max_attempts: 3,
+        base_backoff: Duration::from_millis(20),
+        max_backoff: Duration::from_millis(200),
+        reclaim_idle: Duration::from_millis(300),
+        reclaim_every: Duration::from_millis(200),
+    }
+}
+
 pub async fn spawn_app_with(opts: Options) -> TestApp {
+    midtrans::install_crypto_provider();
     let db_name = format!("qc_test_{}", Uuid::new_v4().simple());
     let redis_prefix = format!("t:{}:", Uuid::new_v4().simple());
     let config = test_config(&db_name, &redis_prefix, &opts);
@@ -259,6 +326,66 @@ impl TestApp {
             cat["id"].as_str().expect("id").parse().expect("uuid"),
             merch["id"].as_str().expect("id").parse().expect("uuid"),
         )
+    }
+
+    /// Starts a webhook processor on this test's database and Redis prefix; cancel the token to stop it.
+    pub async fn webhook_processor(
+        &self,
+        settings: checkout_worker::payments::webhooks::ProcessorSettings,
+    ) -> tokio_util::sync::CancellationToken {
+        let stop = tokio_util::sync::CancellationToken::new();
+        tokio::spawn(checkout_worker::payments::webhooks::run_processor(
+            self.db.clone(),
+            redis_url(),
+            self.state.redis.clone(),
+            keyspace::Keyspace::new(self.redis_prefix.clone()),
+            settings,
+            stop.clone(),
+        ));
+        stop
+    }
+
+    /// A buyer inserted directly (no password hashing): (id, access token).
+    pub async fn quick_buyer(&self) -> (Uuid, String) {
+        let id = Uuid::now_v7();
+        sqlx::query(
+            "insert into users (id, email, password_hash, name) values ($1, $2, 'x', 'Budi Santoso')",
+        )
+        .bind(id)
+        .bind(format!("{}@buyers.example.id", id.simple()))
+        .execute(&self.db)
+        .await
+        .expect("insert buyer");
+        (id, self.state.tokens.issue_access(id, gateway::accounts::Role::Buyer).expect("token"))
+    }
+
+    /// An order awaiting payment, made by the real allocator from an accepted request.
+    pub async fn pending_order(
+        &self,
+        user: Uuid,
+        event: Uuid,
+        items: Vec<checkout_worker::allocation::CartLine>,
+    ) -> Uuid {
+        use checkout_worker::allocation::{CheckoutRequest, Outcome, allocate};
+        let id = Uuid::now_v7();
+        sqlx::query(
+            "insert into order_requests (id, user_id, event_id, idempotency_key, body_hash) values ($1, $2, $3, $4, 'h')",
+        )
+        .bind(id)
+        .bind(user)
+        .bind(event)
+        .bind(id.to_string())
+        .execute(&self.db)
+        .await
+        .expect("request row");
+        let request = CheckoutRequest { request_id: id, user_id: user, event_id: event, items };
+        let decisions = allocate(&self.db, &[request], chrono::Utc::now(), chrono::Duration::minutes(15))
+            .await
+            .expect("allocate");
+        match &decisions[0].outcome {
+            Outcome::Confirmed { order_id } => *order_id,
+            Outcome::Rejected { reason } => panic!("order rejected: {reason}"),
+        }
     }
 
     /// Stops the server and waits for it to finish in-flight requests.

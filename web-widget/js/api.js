@@ -6,14 +6,17 @@ const SESSION_EVENT = 'qc:session';
 
 export class ApiError extends Error {
   /**
-   * @param {{status:number, code:string, message:string, retryAfter?:number|null}} detail
+   * @param {{status:number, code:string, message:string, retryAfter?:number|null, detail?:object|null}} detail
    */
-  constructor({ status, code, message, retryAfter = null }) {
+  constructor({ status, code, message, retryAfter = null, detail = null }) {
     super(message);
     this.name = 'ApiError';
     this.status = status;
     this.code = code;
     this.retryAfter = retryAfter;
+    // The whole `error` object of the answer: some errors carry more than code and message
+    // (e.g. `checked_in_at` and `checked_in_by` on a ticket that was already checked in).
+    this.detail = detail && typeof detail === 'object' ? detail : {};
   }
 }
 
@@ -126,6 +129,7 @@ export async function api(path, { method = 'GET', body, auth = true, signal, hea
     code: typeof detail.code === 'string' ? detail.code : `http_${response.status}`,
     message: typeof detail.message === 'string' && detail.message ? detail.message : `The server answered ${response.status} ${response.statusText}`.trim(),
     retryAfter: parseRetryAfter(response.headers.get('Retry-After')),
+    detail,
   });
   // A token the server no longer accepts (expired, or signed with another key): forget it.
   // (Unless the caller says a 401 may be about something else, e.g. an admission token at checkout.)

@@ -23,8 +23,9 @@ function setBusy(buttons, busy) {
 }
 
 /**
- * Wires `form` so that submitting runs `handler(formData, form)` once at a time. `status` is the element
- * where errors (and the handler's returned string, if any) are shown.
+ * Wires `form` so that submitting runs `handler(formData, form, submitter)` once at a time (`submitter`
+ * is the button that submitted it, when there was one). `status` is the element where errors (and the
+ * handler's returned string, if any) are shown.
  */
 export function onSubmit(form, handler, { status } = {}) {
   let busy = false;
@@ -38,7 +39,7 @@ export function onSubmit(form, handler, { status } = {}) {
     say(status, '');
     let keepDisabled = false;
     try {
-      const result = await handler(new FormData(form), form);
+      const result = await handler(new FormData(form), form, event.submitter || null);
       if (result === STAY_DISABLED) keepDisabled = true;
       else if (typeof result === 'string') say(status, result, 'ok');
     } catch (err) {

@@ -6,7 +6,7 @@ import { el, fill } from './util.js';
 
 /**
  * Renders the header into #site-header and the footer into #site-footer.
- * @param {{active?: 'events'|'cart'|'orders'|'login'|'admin'}} options
+ * @param {{active?: 'events'|'cart'|'orders'|'login'|'admin'|'checkin'}} options
  */
 export function renderChrome({ active } = {}) {
   const header = document.getElementById('site-header');
@@ -48,7 +48,7 @@ function drawHeader(header, active) {
           text: 'Sign out',
           onClick: () => {
             clearSession();
-            if (active === 'admin' || active === 'login') window.location.reload();
+            if (active === 'admin' || active === 'login' || active === 'checkin') window.location.reload();
           },
         }))
     : navLink(`login.html?next=${encodeURIComponent(currentPath())}`, 'Sign in', active === 'login');
@@ -63,6 +63,7 @@ function drawHeader(header, active) {
         navLink('index.html', 'Events', active === 'events'),
         navLink('cart.html', 'Cart', active === 'cart', cartBadge),
         user ? navLink('orders.html', 'My orders', active === 'orders') : null,
+        user && (user.role === 'staff' || user.role === 'admin') ? navLink('checkin.html', 'Check-in', active === 'checkin') : null,
         user && user.role === 'admin' ? navLink('admin.html', 'Admin', active === 'admin') : null,
         account)),
   );

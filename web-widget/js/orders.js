@@ -1,5 +1,6 @@
 // Orders: the checkout attempt kept per tab (so a retry or reload resubmits with the same
-// Idempotency-Key), and the words shown for order statuses and rejection reasons.
+// Idempotency-Key), the payment key kept per order, and the words shown for order and payment statuses
+// and rejection reasons.
 
 const ATTEMPT_KEY = 'qc.checkout.v1';
 
@@ -86,11 +87,89 @@ export function reasonText(reason) {
 
 const STATUS = {
   pending_payment: 'Pending payment',
+  payment_review: 'Payment under review',
   paid: 'Paid',
   expired: 'Expired',
   cancelled: 'Cancelled',
+  refunded: 'Refunded',
+  partially_refunded: 'Partly refunded',
 };
 
 export function statusText(status) {
   return STATUS[status] || String(status || '').replace(/_/g, ' ');
+}
+
+/** The pill colour of an order status: amber while something is still open, red when it is over. */
+export function statusPillClass(status) {
+  if (status === 'cancelled' || status === 'expired' || status === 'refunded') return 'pill pill-out';
+  if (status === 'pending_payment' || status === 'payment_review') return 'pill pill-warn';
+  return 'pill';
+}
+
+/** Orders whose e-tickets exist (GET /api/orders/{id}/tickets answers for these). */
+export function hasTickets(status) {
+  return status === 'paid' || status === 'partially_refunded';
+}
+
+// ---- payments ----------------------------------------------------------------------------------------
+//
+// One Idempotency-Key per order and payment method, kept in localStorage (`qc.pay.<orderId>`) so a retry,
+// a reload or a second tab asks for the same payment instead of opening another one. A new key is made
+// when the buyer picks the other method, or after the last payment ended without being paid.
+
+const PAY_PREFIX = 'qc.pay.';
+
+const PAYMENT_STATUS = {
+  pending: 'Waiting for payment',
+  paid: 'Paid',
+  failed: 'Failed',
+  expired: 'Expired',
+  cancelled: 'Cancelled',
+  refund_pending: 'Refund in progress',
+  refunded: 'Refunded',
+  partially_refunded: 'Partly refunded',
+  challenge: 'Under review',
+  reversed: 'Reversed',
+};
+
+export function paymentStatusText(status) {
+  return PAYMENT_STATUS[status] || String(status || '').replace(/_/g, ' ');
+}
+
+export const METHOD_NAMES = { snap: 'Snap', qris: 'QRIS' };
+
+/** A payment that ended without money arriving: the buyer may try again while the hold lasts. */
+export function paymentEndedUnpaid(payment) {
+  return !!payment && ['failed', 'expired', 'cancelled'].includes(payment.status);
+}
+
+function readPayKey(orderId) {
+  try {
+    const k = JSON.parse(localStorage.getItem(PAY_PREFIX + orderId) || 'null');
+    return k && typeof k.key === 'string' && typeof k.method === 'string' ? k : null;
+  } catch {
+    return null;
+  }
+}
+
+/** The Idempotency-Key for paying `orderId` with `method`: the kept one, or a new one (then kept). */
+export function paymentKey(orderId, method) {
+  const kept = readPayKey(orderId);
+  if (kept && kept.method === method) return kept.key;
+  const key = newKey();
+  try {
+    localStorage.setItem(PAY_PREFIX + orderId, JSON.stringify({ key, method }));
+  } catch {
+    /* storage disabled: a retry then uses a new key, and the server still keeps one live payment */
+  }
+  return key;
+}
+
+/** Forgets the key (the payment ended, or the order no longer needs paying). */
+export function forgetPaymentKey(orderId) {
+  try {
+    localStorage.removeItem(PAY_PREFIX + orderId);
+  } catch {
+    /* nothing kept */
+  }
 }

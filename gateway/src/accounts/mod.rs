@@ -167,6 +167,8 @@ pub enum Permission {
     ViewOrders,
     /// Scan tickets at the gate.
     CheckIn,
+    /// Inspect and replay payment notifications that could not be applied.
+    ManagePayments,
 }
 
 #[cfg(test)]

@@ -31,7 +31,8 @@ use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
 
 use crate::{
-    accounts, admin, catalog, error::ApiError, health, openapi::ApiDoc, orders, queue, state::AppState,
+    accounts, admin, catalog, error::ApiError, health, openapi::ApiDoc, orders, payments, queue,
+    state::AppState, tickets,
 };
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
@@ -43,6 +44,8 @@ pub fn router(state: AppState) -> Router {
         .merge(accounts::routes::router())
         .merge(queue::router())
         .merge(orders::router())
+        .merge(payments::router())
+        .merge(tickets::router())
         .merge(admin::router())
         .merge(health::router())
         .split_for_parts();

@@ -185,7 +185,7 @@ fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
     headers.get(name).and_then(|v| v.to_str().ok()).map(str::trim).filter(|v| !v.is_empty())
 }
 
-fn idempotency_key(headers: &HeaderMap) -> Result<String, ApiError> {
+pub(crate) fn idempotency_key(headers: &HeaderMap) -> Result<String, ApiError> {
     let key = header(headers, "idempotency-key")
         .ok_or_else(|| ApiError::bad_request("missing_idempotency_key", "send an Idempotency-Key header"))?;
     if key.len() > 255 || !key.bytes().all(|b| b.is_ascii_graphic()) {

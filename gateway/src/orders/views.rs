@@ -38,6 +38,10 @@ pub struct Order {
     pub expires_at: DateTime<Utc>,
     pub created_at: DateTime<Utc>,
     pub items: Vec<OrderItem>,
+    /// The latest payment attempt, if any.
+    pub payment: Option<crate::payments::start::Payment>,
+    /// Something the buyer should know (e.g. a late payment that was refunded).
+    pub notice: Option<String>,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -59,6 +63,7 @@ struct OrderRow {
     currency: String,
     expires_at: DateTime<Utc>,
     created_at: DateTime<Utc>,
+    notice: Option<String>,
 }
 
 struct ItemRow {
@@ -99,7 +104,7 @@ pub async fn list(State(state): State<AppState>, user: AuthUser) -> Result<axum:
     let mut conn = state.db.acquire().await?;
     let rows = sqlx::query_as!(
         OrderRow,
-        r#"select id, event_id, status, total, currency, expires_at, created_at from orders
+        r#"select id, event_id, status, total, currency, expires_at, created_at, notice from orders
            where user_id = $1 order by created_at desc limit 100"#,
         user.id
     )
@@ -155,7 +160,7 @@ pub async fn cancel(
 async fn one(conn: &mut PgConnection, user: Uuid, id: Uuid) -> Result<Order, ApiError> {
     let row = sqlx::query_as!(
         OrderRow,
-        "select id, event_id, status, total, currency, expires_at, created_at from orders where id = $1 and user_id = $2",
+        "select id, event_id, status, total, currency, expires_at, created_at, notice from orders where id = $1 and user_id = $2",
         id,
         user
     )
@@ -187,10 +192,24 @@ async fn with_items(conn: &mut PgConnection, rows: Vec<OrderRow>) -> Result<Vec<
             unit_price: i.unit_price,
         });
     }
+    let mut payments: HashMap<Uuid, crate::payments::start::Payment> = sqlx::query_as!(
+        crate::payments::start::PaymentRow,
+        r#"select distinct on (order_id) id, order_id, midtrans_order_id, method, status, gross_amount,
+                  snap_token, redirect_url, qr_string, expires_at, created_at
+           from payments where order_id = any($1) order by order_id, created_at desc"#,
+        &ids
+    )
+    .fetch_all(&mut *conn)
+    .await?
+    .into_iter()
+    .map(|p| (p.order_id, p.into()))
+    .collect();
     Ok(rows
         .into_iter()
         .map(|r| Order {
             items: items.remove(&r.id).unwrap_or_default(),
+            payment: payments.remove(&r.id),
+            notice: r.notice,
             id: r.id,
             event_id: r.event_id,
             status: r.status,

@@ -2,7 +2,8 @@
 // driven by playwright-core over the DevTools protocol.
 //
 // Each test file calls startGateway() once (in `before`) and stop() in `after`; the database is dropped
-// and the Redis keys of the run are deleted at the end.
+// and the Redis keys of the run are deleted at the end. `startGateway({ midtrans: true })` also starts the
+// fake Midtrans (tests/fake-midtrans) and points the gateway's payment settings at it.
 
 import { execFile, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -21,6 +22,7 @@ const here = path.dirname(fileURLToPath(import.meta.url));
 export const REPO_ROOT = path.resolve(here, '..', '..', '..');
 export const WEB_DIR = path.join(REPO_ROOT, 'web-widget');
 export const GATEWAY_BIN = path.resolve(process.env.GATEWAY_BIN || path.join(REPO_ROOT, 'target', 'debug', 'gateway'));
+export const FAKE_MIDTRANS_BIN = path.resolve(process.env.FAKE_MIDTRANS_BIN || path.join(REPO_ROOT, 'target', 'debug', 'fake-midtrans'));
 export const CHROMIUM_BIN = process.env.CHROMIUM_BIN || '/usr/bin/chromium';
 export const SHOTS_DIR = process.env.SHOTS_DIR || '/tmp/browser-shots';
 
@@ -103,11 +105,76 @@ async function terminate(child, graceMs = 10_000) {
 }
 
 /**
+ * Starts the fake Midtrans (Snap and Core API stand-in) on a free port with a random sandbox server key,
+ * and reads its address from the stdout line "fake-midtrans listening on http://IP:PORT".
+ */
+export async function startFakeMidtrans() {
+  const serverKey = `SB-Mid-server-test-${hex(12)}`;
+  const logs = new LogTail();
+  const env = {
+    PATH: process.env.PATH || '/usr/local/bin:/usr/bin:/bin',
+    HOME: process.env.HOME || os.tmpdir(),
+    ...(process.env.RUST_LOG ? { RUST_LOG: process.env.RUST_LOG } : {}),
+  };
+  const child = spawn(FAKE_MIDTRANS_BIN, ['--addr', '127.0.0.1:0', '--server-key', serverKey, '--fast-retries'], {
+    env,
+    stdio: ['ignore', 'pipe', 'pipe'],
+    detached: true,
+  });
+  live.add(child);
+
+  const fake = {
+    serverKey,
+    logs,
+    baseURL: null,
+    /** PUT /_fake/config (e.g. where to send payment notifications). */
+    async configure(config) {
+      const res = await fetch(`${fake.baseURL}/_fake/config`, {
+        method: 'PUT',
+        headers: { 'Content-Type': 'application/json' },
+        body: JSON.stringify(config),
+      });
+      if (!res.ok) throw new Error(`fake-midtrans refused its config: ${res.status} ${await res.text()}. Log:\n${logs}`);
+    },
+    async stop() {
+      await terminate(child, 5_000);
+    },
+  };
+
+  try {
+    let timer;
+    const listening = new Promise((resolve, reject) => {
+      const onLine = (line) => {
+        logs.push(line);
+        const m = line.match(/fake-midtrans listening on (https?:\/\/[^\s/]+)/);
+        if (m) resolve(m[1]);
+      };
+      readline.createInterface({ input: child.stdout }).on('line', onLine);
+      readline.createInterface({ input: child.stderr }).on('line', onLine);
+      child.once('error', (err) => reject(new Error(`cannot start ${FAKE_MIDTRANS_BIN}: ${err.message} (build it, or set FAKE_MIDTRANS_BIN)`)));
+      child.once('exit', (code, signal) =>
+        reject(new Error(`fake-midtrans exited before listening (code ${code}, signal ${signal}). Log:\n${logs}`)));
+      timer = setTimeout(() => reject(new Error(`fake-midtrans did not say where it listens within 30 s. Log:\n${logs}`)), 30_000);
+    });
+    fake.baseURL = await listening.finally(() => clearTimeout(timer));
+  } catch (err) {
+    await fake.stop();
+    throw err;
+  }
+  return fake;
+}
+
+/**
  * Starts `gateway local` (the gateway with the admission controller and the checkout worker in one
  * process) with a fresh database, reads its port from the JSON log line "gateway listening", and waits
  * until /readyz answers 200. `extraEnv` adds or overrides environment variables (e.g. CORS_ORIGINS).
+ *
+ * With `midtrans: true` the fake Midtrans is started first, the gateway gets its address and server key
+ * (MIDTRANS_*), and once the gateway listens the fake is told to send its payment notifications to the
+ * gateway's webhook. `gateway.midtrans` is then `{ baseURL, serverKey, logs, configure(config) }`.
  */
-export async function startGateway({ extraEnv = {} } = {}) {
+export async function startGateway({ extraEnv = {}, midtrans = false } = {}) {
+  const fake = midtrans ? await startFakeMidtrans() : null;
   const dbName = `qc_browser_${hex(8)}`;
   const redisPrefix = `browser-${hex(6)}:`;
   const admin = { email: 'admin@example.com', password: `admin-${hex(8)}` };
@@ -124,6 +191,14 @@ export async function startGateway({ extraEnv = {} } = {}) {
     BOOTSTRAP_ADMIN_PASSWORD: admin.password,
     WEB_DIR,
     CORS_ORIGINS: 'http://127.0.0.1',
+    ...(fake
+      ? {
+          MIDTRANS_SERVER_KEY: fake.serverKey,
+          MIDTRANS_CLIENT_KEY: 'SB-Mid-client-test',
+          MIDTRANS_API_BASE_URL: fake.baseURL,
+          MIDTRANS_SNAP_BASE_URL: `${fake.baseURL}/snap/v1`,
+        }
+      : {}),
     ...extraEnv,
   };
   const logs = new LogTail();
@@ -136,8 +211,10 @@ export async function startGateway({ extraEnv = {} } = {}) {
     admin,
     logs,
     baseURL: null,
+    midtrans: fake,
     async stop() {
       await terminate(child);
+      if (fake) await fake.stop();
       await dropDatabase(dbName);
       await deleteRedisKeys(redisPrefix);
     },
@@ -172,6 +249,7 @@ export async function startGateway({ extraEnv = {} } = {}) {
     if (!Number.isInteger(port) || port <= 0) throw new Error(`unexpected listening address ${addr}`);
     gateway.baseURL = `http://127.0.0.1:${port}`;
     await waitReady(gateway.baseURL, logs);
+    if (fake) await fake.configure({ notification_url: `${gateway.baseURL}/api/webhooks/midtrans` });
   } catch (err) {
     await gateway.stop().catch(() => {});
     throw err;

@@ -100,6 +100,7 @@ async fn arrange(db: &PgPool, n: usize, quota: i32) -> anyhow::Result<(Uuid, Uui
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
+    midtrans::install_crypto_provider();
     let args = Args::parse();
     let db = PgPoolOptions::new().max_connections(25).connect(&args.database_url).await?;
     let (event, category, users) = arrange(&db, args.buyers, args.quota).await?;

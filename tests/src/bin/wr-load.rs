@@ -92,6 +92,7 @@ fn pct(v: &mut [f64], p: f64) -> f64 {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
+    midtrans::install_crypto_provider();
     let args = Args::parse();
     let counters = Arc::new(Counters::default());
     let http = reqwest::Client::builder().pool_max_idle_per_host(args.concurrency).build()?;

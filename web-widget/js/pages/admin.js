@@ -123,7 +123,8 @@ function startConsole(events) {
   tabs = el('nav', { class: 'admin-tabs', attrs: { 'aria-label': 'Admin sections' } },
     el('a', { href: '#events', data: { tab: 'events' }, text: 'Events' }),
     el('a', { href: '#users', data: { tab: 'users' }, text: 'Users' }),
-    el('a', { href: '#audit', data: { tab: 'audit' }, text: 'Audit log' }));
+    el('a', { href: '#audit', data: { tab: 'audit' }, text: 'Audit log' }),
+    el('a', { href: 'checkin.html', class: 'admin-tab-page', text: 'Check-in' }));
   view = el('div', { id: 'admin-view' });
   fill(root, tabs, view);
   if (!booted) {

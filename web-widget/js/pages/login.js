@@ -11,7 +11,14 @@ const next = safeNext(param('next'), 'index.html');
 const hint = document.getElementById('next-hint');
 const already = document.getElementById('already');
 
-const PLACES = { '/cart.html': 'your cart', '/admin.html': 'the admin console', '/index.html': 'the events list' };
+const PLACES = {
+  '/cart.html': 'your cart',
+  '/admin.html': 'the admin console',
+  '/index.html': 'the events list',
+  '/order.html': 'your order',
+  '/tickets.html': 'your e-tickets',
+  '/checkin.html': 'check-in',
+};
 const place = PLACES[new URL(next, window.location.href).pathname] || 'where you were';
 if (param('next')) {
   hint.textContent = `Sign in or create an account to continue to ${place}. Your cart stays as it is.`;

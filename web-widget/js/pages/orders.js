@@ -1,19 +1,14 @@
-// My orders: every order of the signed-in buyer, newest first, each linking to order.html.
+// My orders: every order of the signed-in buyer, newest first, each linking to order.html (and, once
+// paid, to its e-tickets).
 
 import { describeError, get, getSession } from '../api.js';
 import { renderChrome } from '../layout.js';
-import { statusText } from '../orders.js';
+import { hasTickets, statusPillClass, statusText } from '../orders.js';
 import { el, fill, formatWIB, rupiah, say } from '../util.js';
 
 renderChrome({ active: 'orders' });
 
 const root = document.getElementById('orders-root');
-
-function pillClass(status) {
-  if (status === 'cancelled' || status === 'expired') return 'pill pill-out';
-  if (status === 'pending_payment') return 'pill pill-warn';
-  return 'pill';
-}
 
 async function load() {
   let orders;
@@ -49,7 +44,10 @@ async function load() {
       el('div', { class: 'muted small', text: formatWIB(o.created_at) })),
     el('td', { text: o.items.map((i) => `${i.quantity} × ${i.name}`).join(', ') }),
     el('td', { class: 'num', text: rupiah(o.total), attrs: { 'data-label': 'Total' } }),
-    el('td', {}, el('span', { class: `${pillClass(o.status)} order-status`, text: statusText(o.status) }))));
+    el('td', {}, el('span', { class: `${statusPillClass(o.status)} order-status`, text: statusText(o.status) }),
+      hasTickets(o.status)
+        ? el('div', { class: 'small' }, el('a', { class: 'tickets-link', href: `tickets.html?id=${encodeURIComponent(o.id)}`, text: 'E-tickets' }))
+        : null)));
   fill(root, el('section', { class: 'card' },
     el('div', { class: 'table-wrap' },
       el('table', { id: 'orders-table' },

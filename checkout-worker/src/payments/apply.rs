@@ -1,0 +1,451 @@
+//! Applying one Midtrans notification (or a status answer, which has the same shape) to a payment and its
+//! order, in one PostgreSQL transaction: wholly or not at all.
+//!
+//! - **Exactly once.** The notification is recorded in `payment_events` under a dedupe key (order, transaction,
+//!   status, fraud status, status code, refund amount); the same notification again, a redelivery after a
+//!   crash or a status check that saw the same state, finds the key taken and changes nothing.
+//! - **Never backwards.** Each outcome moves the payment only from the states it can follow; a stale or
+//!   out-of-order notification (a `pending` after `settlement`, an `expire` after payment) is recorded as
+//!   `stale` and ignored.
+//! - **Money in is never ignored.** A settlement for an order that expired meanwhile takes its units again
+//!   if they are still free (under the same row locks as allocation); otherwise, and for a second payment
+//!   of an already paid order, the payment is marked `refund_pending` and the reconciler refunds it.
+//! - **Locks**: the order row, then the payment row, then product rows in id order (see [`crate::stock`]).
+
+use chrono::{DateTime, Utc};
+use midtrans::{Notification, Outcome};
+use sha2::{Digest, Sha256};
+use sqlx::{PgConnection, PgPool};
+use uuid::Uuid;
+
+use super::tickets;
+use crate::stock::{self, Move};
+
+/// What applying a notification did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Effect {
+    /// Seen before: nothing changed.
+    Duplicate,
+    /// No payment of ours has this `order_id`.
+    UnknownOrder,
+    /// The amount differs from what was charged: recorded, nothing changed.
+    AmountMismatch,
+    /// Older than what was already applied: recorded, nothing changed.
+    Stale,
+    /// Recorded; the payment's state did not change (e.g. `pending`).
+    Noted,
+    /// The order is paid; tickets were issued.
+    Paid,
+    /// Paid after the hold ended, and the units were still free: paid, tickets issued.
+    PaidLate,
+    /// Paid, but the order cannot take it (units gone, or already paid): the payment will be refunded.
+    RefundRequired,
+    /// Card payment held by fraud detection: the order waits for review.
+    Review,
+    /// Not paid (denied, cancelled, expired, failed): the held units went back on sale.
+    Released,
+    /// A payment already counted was reversed: tickets void, units back on sale.
+    Reversed,
+    Refunded,
+    PartiallyRefunded,
+    /// The first of Midtrans' two refund notifications (no bank confirmation yet): recorded only.
+    RefundUnconfirmed,
+    /// A status this system does not act on.
+    Ignored,
+}
+
+impl Effect {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Effect::Duplicate => "duplicate",
+            Effect::UnknownOrder => "unknown_order",
+            Effect::AmountMismatch => "amount_mismatch",
+            Effect::Stale => "stale",
+            Effect::Noted => "noted",
+            Effect::Paid => "paid",
+            Effect::PaidLate => "paid_late",
+            Effect::RefundRequired => "refund_required",
+            Effect::Review => "review",
+            Effect::Released => "released",
+            Effect::Reversed => "reversed",
+            Effect::Refunded => "refunded",
+            Effect::PartiallyRefunded => "partially_refunded",
+            Effect::RefundUnconfirmed => "refund_unconfirmed",
+            Effect::Ignored => "ignored",
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Applied {
+    pub effect: Effect,
+    pub order_id: Option<Uuid>,
+    pub event_id: Option<Uuid>,
+}
+
+struct OrderRow {
+    id: Uuid,
+    event_id: Uuid,
+    status: String,
+    total: i64,
+    expires_at: DateTime<Utc>,
+}
+
+struct PaymentRow {
+    id: Uuid,
+    status: String,
+    gross_amount: i64,
+    midtrans_status: Option<String>,
+    refunded_amount: i64,
+}
+
+/// The dedupe key of a notification: what makes two deliveries "the same".
+pub fn dedupe_key(n: &Notification) -> String {
+    let parts = [
+        n.order_id.as_str(),
+        n.transaction_id.as_deref().unwrap_or(""),
+        n.transaction_status.as_str(),
+        n.fraud_status.as_deref().unwrap_or(""),
+        n.status_code.as_str(),
+        n.refund_amount.as_deref().unwrap_or(""),
+        if n.refund_confirmed() { "confirmed" } else { "unconfirmed" },
+    ];
+    hex::encode(Sha256::digest(parts.join("|").as_bytes()))
+}
+
+/// Applies `n` (already verified by the caller: a signed webhook, or our own status call) in one
+/// transaction. `raw` is kept as received.
+pub async fn apply(
+    db: &PgPool,
+    n: &Notification,
+    raw: &serde_json::Value,
+    now: DateTime<Utc>,
+) -> Result<Applied, sqlx::Error> {
+    let mut tx = db.begin().await?;
+    let dedupe = dedupe_key(n);
+    let target = sqlx::query!("select id, order_id from payments where midtrans_order_id = $1", n.order_id)
+        .fetch_optional(&mut *tx)
+        .await?;
+    let Some(target) = target else {
+        let recorded = record(&mut tx, None, n, &dedupe, raw, Effect::UnknownOrder).await?;
+        tx.commit().await?;
+        let effect = if recorded { Effect::UnknownOrder } else { Effect::Duplicate };
+        return Ok(Applied { effect, order_id: None, event_id: None });
+    };
+    let order = sqlx::query_as!(
+        OrderRow,
+        "select id, event_id, status, total, expires_at from orders where id = $1 for update",
+        target.order_id
+    )
+    .fetch_one(&mut *tx)
+    .await?;
+    let payment = sqlx::query_as!(
+        PaymentRow,
+        "select id, status, gross_amount, midtrans_status, refunded_amount from payments where id = $1 for update",
+        target.id
+    )
+    .fetch_one(&mut *tx)
+    .await?;
+    let applied = |effect| Applied { effect, order_id: Some(order.id), event_id: Some(order.event_id) };
+
+    let event = sqlx::query_scalar!(
+        r#"insert into payment_events (payment_id, midtrans_order_id, transaction_id, transaction_status,
+                                       status_code, fraud_status, gross_amount, dedupe_key, raw)
+           values ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+           on conflict (dedupe_key) do nothing
+           returning id"#,
+        payment.id,
+        n.order_id,
+        n.transaction_id,
+        n.transaction_status,
+        n.status_code,
+        n.fraud_status,
+        n.gross_amount,
+        dedupe,
+        raw
+    )
+    .fetch_optional(&mut *tx)
+    .await?;
+    let Some(event) = event else {
+        tx.rollback().await?;
+        return Ok(applied(Effect::Duplicate));
+    };
+
+    let effect = if n.charged_amount() != Some(payment.gross_amount) {
+        tracing::error!(
+            midtrans_order_id = %n.order_id,
+            expected = payment.gross_amount,
+            got = %n.gross_amount,
+            "notification amount differs from the payment; not applied"
+        );
+        Effect::AmountMismatch
+    } else {
+        transition(&mut tx, &order, &payment, n, now).await?
+    };
+    sqlx::query!(
+        "update payment_events set outcome = $2, applied_at = now() where id = $1",
+        event,
+        effect.as_str()
+    )
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    metrics::counter!("payment_notifications_applied_total", "effect" => effect.as_str()).increment(1);
+    Ok(applied(effect))
+}
+
+async fn record(
+    conn: &mut PgConnection,
+    payment: Option<Uuid>,
+    n: &Notification,
+    dedupe: &str,
+    raw: &serde_json::Value,
+    effect: Effect,
+) -> Result<bool, sqlx::Error> {
+    let inserted = sqlx::query!(
+        r#"insert into payment_events (payment_id, midtrans_order_id, transaction_id, transaction_status,
+                                       status_code, fraud_status, gross_amount, dedupe_key, raw, outcome, applied_at)
+           values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, now())
+           on conflict (dedupe_key) do nothing"#,
+        payment,
+        n.order_id,
+        n.transaction_id,
+        n.transaction_status,
+        n.status_code,
+        n.fraud_status,
+        n.gross_amount,
+        dedupe,
+        raw,
+        effect.as_str()
+    )
+    .execute(&mut *conn)
+    .await?;
+    Ok(inserted.rows_affected() == 1)
+}
+
+/// The state machine. The order and payment rows are locked by the caller.
+async fn transition(
+    conn: &mut PgConnection,
+    order: &OrderRow,
+    payment: &PaymentRow,
+    n: &Notification,
+    now: DateTime<Utc>,
+) -> Result<Effect, sqlx::Error> {
+    let status = n.transaction_status.as_str();
+    let paid_here = matches!(payment.status.as_str(), "paid" | "partially_refunded");
+    let order_paid = matches!(order.status.as_str(), "paid" | "partially_refunded");
+    match n.outcome() {
+        Outcome::Paid => {
+            if matches!(
+                payment.status.as_str(),
+                "paid" | "partially_refunded" | "refunded" | "refund_pending" | "reversed"
+            ) {
+                return Ok(Effect::Stale);
+            }
+            set_payment(conn, payment.id, "paid", n).await?;
+            sqlx::query!("update payments set paid_at = coalesce(paid_at, now()) where id = $1", payment.id)
+                .execute(&mut *conn)
+                .await?;
+            match order.status.as_str() {
+                "pending_payment" | "payment_review" => {
+                    stock::lock_products(conn, &[order.id]).await?;
+                    stock::shift(conn, &[order.id], Move::HeldToSold).await?;
+                    mark_paid(conn, order.id, None).await?;
+                    tickets::issue(conn, order.id).await?;
+                    Ok(Effect::Paid)
+                }
+                "expired" | "cancelled" => {
+                    stock::lock_products(conn, &[order.id]).await?;
+                    if stock::available(conn, order.id).await? {
+                        stock::shift(conn, &[order.id], Move::ClaimSold).await?;
+                        let notice = "Your payment arrived after the hold ended; the items were still available, so the order is paid.";
+                        mark_paid(conn, order.id, Some(notice)).await?;
+                        tickets::issue(conn, order.id).await?;
+                        Ok(Effect::PaidLate)
+                    } else {
+                        let notice = "Your payment arrived after the hold ended and the items had sold out; the full amount is being refunded.";
+                        require_refund(conn, order.id, payment.id, "sold_out_after_hold", notice).await?;
+                        Ok(Effect::RefundRequired)
+                    }
+                }
+                _ => {
+                    let notice = "This order was paid twice; the second payment is being refunded in full.";
+                    require_refund(conn, order.id, payment.id, "order_already_paid", notice).await?;
+                    Ok(Effect::RefundRequired)
+                }
+            }
+        }
+        Outcome::Challenge => {
+            if payment.status != "pending" {
+                return Ok(Effect::Stale);
+            }
+            set_payment(conn, payment.id, "challenge", n).await?;
+            sqlx::query!(
+                "update orders set status = 'payment_review', updated_at = now() where id = $1 and status = 'pending_payment'",
+                order.id
+            )
+            .execute(&mut *conn)
+            .await?;
+            Ok(Effect::Review)
+        }
+        Outcome::Pending => {
+            if payment.status != "pending" {
+                return Ok(Effect::Stale);
+            }
+            set_payment(conn, payment.id, "pending", n).await?;
+            Ok(Effect::Noted)
+        }
+        Outcome::Failed | Outcome::Expired => match payment.status.as_str() {
+            "pending" | "challenge" => {
+                let new_status = match status {
+                    "expire" => "expired",
+                    "cancel" => "cancelled",
+                    _ => "failed",
+                };
+                set_payment(conn, payment.id, new_status, n).await?;
+                if matches!(order.status.as_str(), "pending_payment" | "payment_review") {
+                    let ended =
+                        if status == "expire" || order.expires_at <= now { "expired" } else { "cancelled" };
+                    crate::expiry::release(conn, &[order.id], ended).await?;
+                    Ok(Effect::Released)
+                } else {
+                    Ok(Effect::Noted)
+                }
+            }
+            // Settlement turned into deny (a reversal), or a captured card payment voided.
+            "paid"
+                if status == "deny"
+                    || (status == "cancel" && payment.midtrans_status.as_deref() == Some("capture")) =>
+            {
+                set_payment(conn, payment.id, "reversed", n).await?;
+                if order_paid {
+                    stock::lock_products(conn, &[order.id]).await?;
+                    stock::shift(conn, &[order.id], Move::ReleaseSold).await?;
+                    tickets::void(conn, order.id).await?;
+                    sqlx::query!(
+                        r#"update orders set status = 'cancelled', cancelled_at = now(), updated_at = now(),
+                                  notice = 'The bank reversed your payment, so the order and its tickets were cancelled.'
+                           where id = $1"#,
+                        order.id
+                    )
+                    .execute(&mut *conn)
+                    .await?;
+                }
+                Ok(Effect::Reversed)
+            }
+            _ => Ok(Effect::Stale),
+        },
+        outcome @ (Outcome::Refunded { amount } | Outcome::PartiallyRefunded { amount }) => {
+            if !n.refund_confirmed() {
+                return Ok(Effect::RefundUnconfirmed);
+            }
+            if !matches!(
+                payment.status.as_str(),
+                "paid" | "partially_refunded" | "refund_pending" | "refunded"
+            ) {
+                return Ok(Effect::Stale);
+            }
+            let full = matches!(outcome, Outcome::Refunded { .. });
+            let gross = payment.gross_amount;
+            let reported = amount.unwrap_or(if full { gross } else { 0 }).clamp(0, gross);
+            let total_refunded = reported.max(payment.refunded_amount);
+            let fully = full || total_refunded >= gross;
+            let new_status = if fully { "refunded" } else { "partially_refunded" };
+            set_payment(conn, payment.id, new_status, n).await?;
+            sqlx::query!(
+                "update payments set refunded_amount = $2 where id = $1",
+                payment.id,
+                if fully { gross } else { total_refunded }
+            )
+            .execute(&mut *conn)
+            .await?;
+            if paid_here && order_paid {
+                if fully {
+                    stock::lock_products(conn, &[order.id]).await?;
+                    stock::shift(conn, &[order.id], Move::ReleaseSold).await?;
+                    tickets::void(conn, order.id).await?;
+                    sqlx::query!(
+                        "update orders set status = 'refunded', refunded_amount = total, updated_at = now() where id = $1",
+                        order.id
+                    )
+                    .execute(&mut *conn)
+                    .await?;
+                } else {
+                    sqlx::query!(
+                        r#"update orders set status = 'partially_refunded', refunded_amount = least($2, total),
+                                  updated_at = now() where id = $1"#,
+                        order.id,
+                        total_refunded.min(order.total)
+                    )
+                    .execute(&mut *conn)
+                    .await?;
+                }
+            } else if payment.status == "refund_pending" && fully {
+                sqlx::query!(
+                    "update orders set notice = notice || ' Refund completed.', updated_at = now() where id = $1 and notice is not null",
+                    order.id
+                )
+                .execute(&mut *conn)
+                .await?;
+            }
+            Ok(if fully { Effect::Refunded } else { Effect::PartiallyRefunded })
+        }
+        Outcome::Unknown => Ok(Effect::Ignored),
+    }
+}
+
+async fn set_payment(
+    conn: &mut PgConnection,
+    id: Uuid,
+    status: &str,
+    n: &Notification,
+) -> Result<(), sqlx::Error> {
+    sqlx::query!(
+        r#"update payments set status = $2, midtrans_status = $3,
+                  transaction_id = coalesce($4, transaction_id), updated_at = now()
+           where id = $1"#,
+        id,
+        status,
+        n.transaction_status,
+        n.transaction_id
+    )
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+async fn mark_paid(conn: &mut PgConnection, order: Uuid, notice: Option<&str>) -> Result<(), sqlx::Error> {
+    sqlx::query!(
+        r#"update orders set status = 'paid', paid_at = now(), cancelled_at = null, updated_at = now(),
+                  notice = coalesce($2, notice)
+           where id = $1"#,
+        order,
+        notice
+    )
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+async fn require_refund(
+    conn: &mut PgConnection,
+    order: Uuid,
+    payment: Uuid,
+    reason: &str,
+    notice: &str,
+) -> Result<(), sqlx::Error> {
+    sqlx::query!(
+        r#"update payments set status = 'refund_pending', refund_reason = $2,
+                  refund_key = coalesce(refund_key, 'rf-' || replace(id::text, '-', '')), updated_at = now()
+           where id = $1"#,
+        payment,
+        reason
+    )
+    .execute(&mut *conn)
+    .await?;
+    sqlx::query!("update orders set notice = $2, updated_at = now() where id = $1", order, notice)
+        .execute(&mut *conn)
+        .await?;
+    tracing::warn!(%order, %payment, reason, "payment cannot be honoured; refund scheduled");
+    Ok(())
+}

@@ -1,0 +1,8 @@
+//! Payments after checkout: Midtrans notifications applied exactly once ([`apply`]), the webhook stream
+//! with retries and dead letters ([`webhooks`]), e-ticket issuing ([`tickets`]) and reconciliation with
+//! Midtrans for late or missing notifications and refunds owed ([`reconcile`]).
+
+pub mod apply;
+pub mod reconcile;
+pub mod tickets;
+pub mod webhooks;

@@ -1,0 +1,143 @@
+//! Payment reconciliation: what notifications alone cannot guarantee.
+//!
+//! - **Holds ending with a live transaction.** The hold sweeper skips orders with a pending Midtrans
+//!   transaction; here we ask Midtrans first. Paid meanwhile: applied as paid. Still pending: cancelled at
+//!   Midtrans (so it cannot be paid later) and the order expires. Unknown to Midtrans (a Snap page where
+//!   no method was chosen): the order expires; a payment that still arrives later is honoured or refunded.
+//! - **Overdue notifications.** Open payments not heard of for a minute are checked by GET status.
+//! - **Refunds owed** (`refund_pending`): the refund is requested with the payment's `refund_key`, which
+//!   makes repeating it safe, then the status is read back and applied.
+//!
+//! Every Midtrans answer goes through the same [`super::apply`] as notifications, so a status check and
+//! the notification that reports the same state are applied once.
+
+use chrono::{DateTime, Utc};
+use midtrans::{Client, Notification, format_amount};
+use sqlx::PgPool;
+
+use super::apply::{Applied, apply};
+
+/// An open payment is checked when its order's hold ended or it was last checked this long ago.
+const CHECK_EVERY_SECS: f64 = 60.0;
+
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Reconciled {
+    pub checked: usize,
+    pub applied: Vec<Applied>,
+    pub refunds_requested: usize,
+}
+
+/// One pass over at most `batch` open payments and `batch` refunds owed.
+pub async fn reconcile_once(
+    db: &PgPool,
+    client: &Client,
+    now: DateTime<Utc>,
+    batch: i64,
+) -> anyhow::Result<Reconciled> {
+    let mut done = Reconciled::default();
+    let open = sqlx::query!(
+        r#"update payments p set checked_at = $1
+           from orders o
+           where o.id = p.order_id and p.id in (
+               select p2.id from payments p2 join orders o2 on o2.id = p2.order_id
+               where p2.status in ('pending', 'challenge')
+                 and (o2.expires_at <= $1
+                      or coalesce(p2.checked_at, p2.created_at) <= $1 - make_interval(secs => $2))
+               order by p2.checked_at nulls first
+               limit $3
+               for update of p2 skip locked)
+           returning p.id, p.midtrans_order_id, p.gross_amount, p.status, o.expires_at"#,
+        now,
+        CHECK_EVERY_SECS,
+        batch
+    )
+    .fetch_all(db)
+    .await?;
+    for p in open {
+        done.checked += 1;
+        let hold_over = p.expires_at <= now;
+        match client.status(&p.midtrans_order_id).await {
+            Ok(Some(status)) => {
+                let applied = apply_answer(db, &status, now).await?;
+                let still_open = matches!(status.outcome(), midtrans::Outcome::Pending);
+                done.applied.push(applied);
+                if hold_over && still_open {
+                    // Nobody paid within the hold: stop the transaction, then expire the order with it.
+                    match client.cancel(&p.midtrans_order_id, &format!("cx-{}", p.id.simple())).await {
+                        Ok(answer) => done.applied.push(apply_answer(db, &answer, now).await?),
+                        // 412: it changed meanwhile (perhaps paid); the next pass reads it again.
+                        Err(e) => {
+                            tracing::warn!(error = %e, payment = %p.id, "cancelling at Midtrans failed")
+                        }
+                    }
+                }
+            }
+            Ok(None) if hold_over => {
+                // Midtrans never saw a payment method chosen: the transaction cannot be paid as things
+                // stand, so the hold ends like any other.
+                let local = Notification {
+                    order_id: p.midtrans_order_id.clone(),
+                    status_code: "202".into(),
+                    gross_amount: format_amount(p.gross_amount),
+                    transaction_status: "expire".into(),
+                    status_message: Some("hold ended before a payment method was chosen".into()),
+                    ..Default::default()
+                };
+                done.applied.push(apply_answer(db, &local, now).await?);
+            }
+            Ok(None) => {}
+            Err(e) => tracing::warn!(error = %e, payment = %p.id, "Midtrans status check failed"),
+        }
+    }
+
+    let owed = sqlx::query!(
+        r#"select id, midtrans_order_id, gross_amount, refunded_amount, refund_key as "refund_key!",
+                  coalesce(refund_reason, 'refund') as "reason!"
+           from payments where status = 'refund_pending' and refund_key is not null
+           order by updated_at limit $1"#,
+        batch
+    )
+    .fetch_all(db)
+    .await?;
+    for r in owed {
+        let amount = r.gross_amount - r.refunded_amount;
+        match client.refund(&r.midtrans_order_id, &r.refund_key, amount, &r.reason).await {
+            Ok(_) => {
+                done.refunds_requested += 1;
+                tracing::info!(payment = %r.id, amount, "refund requested");
+                if let Ok(Some(status)) = client.status(&r.midtrans_order_id).await {
+                    done.applied.push(apply_answer(db, &status, now).await?);
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, payment = %r.id, "refund request failed; will retry"),
+        }
+    }
+    Ok(done)
+}
+
+async fn apply_answer(db: &PgPool, n: &Notification, now: DateTime<Utc>) -> Result<Applied, sqlx::Error> {
+    let raw = serde_json::to_value(n).expect("serialises");
+    apply(db, n, &raw, now).await
+}
+
+/// Runs [`reconcile_once`] every `interval` until `shutdown`.
+pub async fn run_reconciler(
+    db: PgPool,
+    client: Client,
+    interval: std::time::Duration,
+    shutdown: tokio_util::sync::CancellationToken,
+) {
+    loop {
+        match reconcile_once(&db, &client, Utc::now(), 100).await {
+            Ok(r) if r.checked > 0 || r.refunds_requested > 0 => {
+                tracing::info!(checked = r.checked, refunds = r.refunds_requested, "payments reconciled")
+            }
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "payment reconciliation failed"),
+        }
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = tokio::time::sleep(interval) => {}
+        }
+    }
+}

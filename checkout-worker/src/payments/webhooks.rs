@@ -1,0 +1,295 @@
+//! The webhook stream: gateways append each verified Midtrans notification (raw) and answer Midtrans at
+//! once; workers apply them as one consumer group (`webhooks`), one transaction per notification, and
+//! acknowledge after the commit.
+//!
+//! A notification whose application fails is scheduled again in `webhooks:retry` (a sorted set scored by
+//! the due time) with exponential backoff and jitter, and moved back onto the stream when due. After
+//! `max_attempts` it lands in `webhooks:dead` (a hash by letter id, with the last error), which admins list
+//! and replay. Entries left pending by a worker that died are reclaimed; applying twice is harmless (see
+//! [`super::apply`]).
+
+use std::time::Duration;
+
+use chrono::Utc;
+use fred::{
+    clients::Pool,
+    interfaces::{HashesInterface, SortedSetsInterface, StreamsInterface},
+};
+use keyspace::Keyspace;
+use midtrans::Notification;
+use rand::Rng;
+use serde::{Deserialize, Serialize};
+use sqlx::PgPool;
+use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
+
+use super::apply::{Effect, apply};
+use crate::group::{Entry, GroupReader};
+
+pub const GROUP: &str = "webhooks";
+const FIELD: &str = "notification";
+const ATTEMPTS: &str = "attempts";
+
+#[derive(Clone, Debug)]
+pub struct ProcessorSettings {
+    pub batch: u64,
+    /// Attempts before a notification is dead-lettered.
+    pub max_attempts: u32,
+    /// Delay before the first retry; doubled each attempt, with up to 50 % jitter, capped at `max_backoff`.
+    pub base_backoff: Duration,
+    pub max_backoff: Duration,
+    pub reclaim_idle: Duration,
+    pub reclaim_every: Duration,
+}
+
+impl Default for ProcessorSettings {
+    fn default() -> Self {
+        ProcessorSettings {
+            batch: 50,
+            max_attempts: 8,
+            base_backoff: Duration::from_secs(1),
+            max_backoff: Duration::from_secs(300),
+            reclaim_idle: Duration::from_secs(30),
+            reclaim_every: Duration::from_secs(10),
+        }
+    }
+}
+
+/// A notification that failed every attempt.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct DeadLetter {
+    pub id: Uuid,
+    pub midtrans_order_id: Option<String>,
+    pub transaction_status: Option<String>,
+    /// The notification as Midtrans sent it.
+    pub notification: String,
+    pub attempts: u32,
+    pub last_error: String,
+    pub failed_at: chrono::DateTime<Utc>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct Retry {
+    notification: String,
+    attempts: u32,
+    /// Keeps two identical notifications apart in the sorted set.
+    nonce: Uuid,
+}
+
+/// Appends a verified notification (the raw body); returns the entry id.
+pub async fn append(
+    redis: &Pool,
+    keys: &Keyspace,
+    raw: &str,
+    attempts: u32,
+) -> Result<String, fred::error::Error> {
+    redis
+        .next()
+        .xadd(
+            keys.webhooks_stream(),
+            false,
+            ("MAXLEN", "~", 1_000_000),
+            "*",
+            vec![(FIELD, raw.to_owned()), (ATTEMPTS, attempts.to_string())],
+        )
+        .await
+}
+
+/// Reads and applies notifications until `shutdown`, moving due retries back onto the stream.
+pub async fn run_processor(
+    db: PgPool,
+    redis_url: String,
+    redis: Pool,
+    keys: Keyspace,
+    settings: ProcessorSettings,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
+    let reader = GroupReader::connect(&redis_url, keys.webhooks_stream(), GROUP).await?;
+    tracing::info!(consumer = %reader.consumer(), "webhook processor started");
+    let mut last_reclaim = tokio::time::Instant::now();
+    while !shutdown.is_cancelled() {
+        if let Err(e) = requeue_due(&redis, &keys).await {
+            tracing::warn!(error = %e, "moving due webhook retries failed");
+        }
+        let mut entries = Vec::new();
+        if last_reclaim.elapsed() >= settings.reclaim_every {
+            last_reclaim = tokio::time::Instant::now();
+            entries = reader.reclaim(settings.reclaim_idle, settings.batch).await.unwrap_or_else(|e| {
+                tracing::warn!(error = %e, "reclaiming webhook entries failed");
+                Vec::new()
+            });
+        }
+        if entries.is_empty() {
+            let read = tokio::select! {
+                _ = shutdown.cancelled() => break,
+                r = reader.read(settings.batch, Duration::from_millis(500)) => r,
+            };
+            match read {
+                Ok(r) => entries = r,
+                Err(e) => {
+                    tracing::warn!(error = %e, "reading the webhook stream failed");
+                    tokio::time::sleep(Duration::from_millis(500)).await;
+                    continue;
+                }
+            }
+        }
+        for entry in &entries {
+            handle(&db, &redis, &keys, &reader, entry, &settings).await;
+        }
+    }
+    reader.quit().await;
+    tracing::info!("webhook processor stopped");
+    Ok(())
+}
+
+/// Applies one entry; on failure schedules a retry or dead-letters it. The entry is acknowledged only once
+/// its fate is recorded (applied, scheduled or dead-lettered).
+async fn handle(
+    db: &PgPool,
+    redis: &Pool,
+    keys: &Keyspace,
+    reader: &GroupReader,
+    entry: &Entry,
+    settings: &ProcessorSettings,
+) {
+    let raw = entry.field(FIELD).unwrap_or_default().to_owned();
+    let attempts: u32 = entry.field(ATTEMPTS).and_then(|a| a.parse().ok()).unwrap_or(0);
+    let parsed = serde_json::from_str::<serde_json::Value>(&raw)
+        .and_then(|v| serde_json::from_value::<Notification>(v.clone()).map(|n| (n, v)));
+    let (notification, value) = match parsed {
+        Ok(p) => p,
+        Err(e) => {
+            // Cannot become readable by retrying: straight to the dead letters.
+            if dead_letter(redis, keys, &raw, None, attempts + 1, &format!("unreadable: {e}")).await.is_ok() {
+                reader.ack(std::slice::from_ref(&entry.id)).await;
+            }
+            return;
+        }
+    };
+    let started = std::time::Instant::now();
+    match apply(db, &notification, &value, Utc::now()).await {
+        Ok(applied) => {
+            metrics::histogram!("webhook_apply_seconds").record(started.elapsed().as_secs_f64());
+            if applied.effect == Effect::UnknownOrder {
+                tracing::warn!(midtrans_order_id = %notification.order_id, "notification for an unknown order");
+            }
+            tracing::info!(
+                midtrans_order_id = %notification.order_id,
+                transaction_status = %notification.transaction_status,
+                effect = applied.effect.as_str(),
+                "notification applied"
+            );
+            reader.ack(std::slice::from_ref(&entry.id)).await;
+        }
+        Err(e) => {
+            let attempts = attempts + 1;
+            let error = e.to_string();
+            let recorded = if attempts >= settings.max_attempts {
+                tracing::error!(
+                    midtrans_order_id = %notification.order_id, attempts, error = %error,
+                    "notification failed every attempt; dead-lettered"
+                );
+                dead_letter(redis, keys, &raw, Some(&notification), attempts, &error).await
+            } else {
+                tracing::warn!(
+                    midtrans_order_id = %notification.order_id, attempts, error = %error,
+                    "applying a notification failed; retrying later"
+                );
+                schedule_retry(redis, keys, &raw, attempts, backoff(settings, attempts)).await
+            };
+            match recorded {
+                Ok(()) => reader.ack(std::slice::from_ref(&entry.id)).await,
+                // Left pending: reclaimed and tried again later.
+                Err(e) => tracing::warn!(error = %e, "recording a failed notification failed"),
+            }
+        }
+    }
+}
+
+/// Exponential backoff with up to 50 % random jitter, capped.
+fn backoff(settings: &ProcessorSettings, attempts: u32) -> Duration {
+    let exp = settings.base_backoff.saturating_mul(2u32.saturating_pow(attempts.saturating_sub(1)));
+    let capped = exp.min(settings.max_backoff);
+    let jitter = rand::rng().random_range(0.0..0.5);
+    capped.mul_f64(1.0 + jitter)
+}
+
+async fn schedule_retry(
+    redis: &Pool,
+    keys: &Keyspace,
+    raw: &str,
+    attempts: u32,
+    after: Duration,
+) -> Result<(), fred::error::Error> {
+    let due = Utc::now().timestamp_millis() + after.as_millis() as i64;
+    let member =
+        serde_json::to_string(&Retry { notification: raw.to_owned(), attempts, nonce: Uuid::new_v4() })
+            .expect("serialises");
+    let _: i64 =
+        redis.next().zadd(keys.webhooks_retry(), None, None, false, false, (due as f64, member)).await?;
+    Ok(())
+}
+
+/// Moves retries that are due back onto the stream. Two workers moving the same retry append it twice,
+/// which is harmless (notifications are applied once).
+pub async fn requeue_due(redis: &Pool, keys: &Keyspace) -> Result<usize, fred::error::Error> {
+    let now = Utc::now().timestamp_millis() as f64;
+    let due: Vec<String> = redis
+        .next()
+        .zrangebyscore(keys.webhooks_retry(), f64::NEG_INFINITY, now, false, Some((0, 100)))
+        .await?;
+    for member in &due {
+        if let Ok(retry) = serde_json::from_str::<Retry>(member) {
+            append(redis, keys, &retry.notification, retry.attempts).await?;
+        }
+        let _: i64 = redis.next().zrem(keys.webhooks_retry(), member.clone()).await?;
+    }
+    Ok(due.len())
+}
+
+async fn dead_letter(
+    redis: &Pool,
+    keys: &Keyspace,
+    raw: &str,
+    notification: Option<&Notification>,
+    attempts: u32,
+    error: &str,
+) -> Result<(), fred::error::Error> {
+    let letter = DeadLetter {
+        id: Uuid::now_v7(),
+        midtrans_order_id: notification.map(|n| n.order_id.clone()),
+        transaction_status: notification.map(|n| n.transaction_status.clone()),
+        notification: raw.to_owned(),
+        attempts,
+        last_error: error.chars().take(500).collect(),
+        failed_at: Utc::now(),
+    };
+    let body = serde_json::to_string(&letter).expect("serialises");
+    let _: i64 = redis.next().hset(keys.webhooks_dead_letters(), (letter.id.to_string(), body)).await?;
+    metrics::counter!("webhook_dead_letters_total").increment(1);
+    Ok(())
+}
+
+/// Notifications received but not yet applied (undelivered plus unacknowledged).
+pub async fn backlog(redis: &Pool, keys: &Keyspace) -> Result<i64, fred::error::Error> {
+    crate::group::backlog(redis, &keys.webhooks_stream(), GROUP).await
+}
+
+/// Every dead letter, oldest first.
+pub async fn dead_letters(redis: &Pool, keys: &Keyspace) -> Result<Vec<DeadLetter>, fred::error::Error> {
+    let values: Vec<String> = redis.next().hvals(keys.webhooks_dead_letters()).await?;
+    let mut letters: Vec<DeadLetter> = values.iter().filter_map(|v| serde_json::from_str(v).ok()).collect();
+    letters.sort_by_key(|l| l.id);
+    Ok(letters)
+}
+
+/// Puts a dead letter back on the stream with a fresh attempt count. `false` if there is no such letter.
+pub async fn replay(redis: &Pool, keys: &Keyspace, id: Uuid) -> Result<bool, fred::error::Error> {
+    let body: Option<String> = redis.next().hget(keys.webhooks_dead_letters(), id.to_string()).await?;
+    let Some(letter) = body.and_then(|b| serde_json::from_str::<DeadLetter>(&b).ok()) else {
+        return Ok(false);
+    };
+    append(redis, keys, &letter.notification, 0).await?;
+    let removed: i64 = redis.next().hdel(keys.webhooks_dead_letters(), id.to_string()).await?;
+    Ok(removed == 1)
+}

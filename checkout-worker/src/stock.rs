@@ -1,0 +1,98 @@
+//! Moving an order's units between a product's `held` and `sold` counts, under row locks taken in the
+//! one order every writer uses (ticket categories by id, then merchandise by id), so allocation, expiry,
+//! payments and refunds never deadlock with each other.
+
+use sqlx::PgConnection;
+use uuid::Uuid;
+
+/// What happens to the units of the given orders.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Move {
+    /// An unpaid order ends (expired, cancelled, payment failed): held units go back on sale.
+    ReleaseHeld,
+    /// An order is paid while its hold stands: held units become sold.
+    HeldToSold,
+    /// A paid order is undone (full refund, payment reversed): sold units go back on sale.
+    ReleaseSold,
+    /// A payment arrived after the hold ended and the units were still free: they become sold.
+    ClaimSold,
+}
+
+impl Move {
+    /// (change of `held`, change of `sold`) per unit.
+    fn deltas(self) -> (i32, i32) {
+        match self {
+            Move::ReleaseHeld => (-1, 0),
+            Move::HeldToSold => (-1, 1),
+            Move::ReleaseSold => (0, -1),
+            Move::ClaimSold => (0, 1),
+        }
+    }
+}
+
+/// Locks the product rows of `orders`' items, each family in id order.
+pub async fn lock_products(conn: &mut PgConnection, orders: &[Uuid]) -> Result<(), sqlx::Error> {
+    sqlx::query!(
+        r#"select c.id from ticket_categories c
+           where c.id in (select ticket_category_id from order_items where order_id = any($1))
+           order by c.id for update"#,
+        orders
+    )
+    .fetch_all(&mut *conn)
+    .await?;
+    sqlx::query!(
+        r#"select m.id from merchandise m
+           where m.id in (select merchandise_id from order_items where order_id = any($1))
+           order by m.id for update"#,
+        orders
+    )
+    .fetch_all(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+/// Whether every item of `order` is still available in its quantity (call with the rows locked).
+pub async fn available(conn: &mut PgConnection, order: Uuid) -> Result<bool, sqlx::Error> {
+    let short = sqlx::query_scalar!(
+        r#"select count(*) as "n!" from order_items i
+           left join ticket_categories c on c.id = i.ticket_category_id
+           left join merchandise m on m.id = i.merchandise_id
+           where i.order_id = $1
+             and coalesce(c.quota - c.sold - c.held, m.stock - m.sold - m.held) < i.quantity"#,
+        order
+    )
+    .fetch_one(&mut *conn)
+    .await?;
+    Ok(short == 0)
+}
+
+/// Applies `mv` to the units of `orders`. The caller holds the order rows and has called
+/// [`lock_products`] in this transaction.
+pub async fn shift(conn: &mut PgConnection, orders: &[Uuid], mv: Move) -> Result<(), sqlx::Error> {
+    let (held, sold) = mv.deltas();
+    sqlx::query!(
+        r#"update ticket_categories c
+           set held = c.held + $2 * x.qty, sold = c.sold + $3 * x.qty, updated_at = now()
+           from (select ticket_category_id as id, sum(quantity)::int as qty from order_items
+                 where order_id = any($1) and ticket_category_id is not null group by 1) x
+           where c.id = x.id"#,
+        orders,
+        held,
+        sold
+    )
+    .execute(&mut *conn)
+    .await?;
+    sqlx::query!(
+        r#"update merchandise m
+           set held = m.held + $2 * x.qty, sold = m.sold + $3 * x.qty, updated_at = now()
+           from (select merchandise_id as id, sum(quantity)::int as qty from order_items
+                 where order_id = any($1) and merchandise_id is not null group by 1) x
+           where m.id = x.id"#,
+        orders,
+        held,
+        sold
+    )
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}

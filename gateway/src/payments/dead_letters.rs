@@ -1,0 +1,94 @@
+//! Admin: notifications that failed every attempt, and replaying one once its cause is fixed.
+
+use axum::extract::State;
+use checkout_worker::payments::webhooks::{self, DeadLetter};
+use serde::Serialize;
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+use crate::{
+    accounts::Permission,
+    admin::audit,
+    error::{ApiError, ErrorBody},
+    http::extract::{ApiPath, AuthUser},
+    state::AppState,
+};
+
+#[derive(Serialize, ToSchema)]
+pub struct Letter {
+    pub id: Uuid,
+    pub midtrans_order_id: Option<String>,
+    pub transaction_status: Option<String>,
+    /// The notification as Midtrans sent it (signature included; it is not a secret).
+    pub notification: String,
+    pub attempts: u32,
+    pub last_error: String,
+    pub failed_at: chrono::DateTime<chrono::Utc>,
+}
+
+impl From<DeadLetter> for Letter {
+    fn from(l: DeadLetter) -> Self {
+        Letter {
+            id: l.id,
+            midtrans_order_id: l.midtrans_order_id,
+            transaction_status: l.transaction_status,
+            notification: l.notification,
+            attempts: l.attempts,
+            last_error: l.last_error,
+            failed_at: l.failed_at,
+        }
+    }
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct Replayed {
+    pub id: Uuid,
+    /// `queued`: back on the webhook stream with a fresh attempt count.
+    pub status: &'static str,
+}
+
+/// Notifications that failed every attempt, oldest first.
+#[utoipa::path(get, path = "/api/admin/webhooks/dead-letters", tag = "admin", security(("bearer" = [])),
+    responses((status = 200, body = Vec<Letter>), (status = 403, body = ErrorBody)))]
+pub async fn list(
+    State(state): State<AppState>,
+    user: AuthUser,
+) -> Result<axum::Json<Vec<Letter>>, ApiError> {
+    user.require(Permission::ManagePayments)?;
+    let letters = webhooks::dead_letters(&state.redis, &state.keys).await.map_err(redis_down)?;
+    Ok(axum::Json(letters.into_iter().map(Letter::from).collect()))
+}
+
+/// Put a dead-lettered notification back on the webhook stream (applied once, like any other).
+#[utoipa::path(post, path = "/api/admin/webhooks/dead-letters/{id}/replay", tag = "admin", security(("bearer" = [])),
+    params(("id" = Uuid, Path)),
+    responses((status = 200, body = Replayed), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn replay(
+    State(state): State<AppState>,
+    user: AuthUser,
+    ApiPath(id): ApiPath<Uuid>,
+) -> Result<axum::Json<Replayed>, ApiError> {
+    let user = user.require(Permission::ManagePayments)?;
+    if !webhooks::replay(&state.redis, &state.keys, id).await.map_err(redis_down)? {
+        return Err(ApiError::NotFound("dead letter"));
+    }
+    let mut conn = state.db.acquire().await?;
+    audit::record(
+        &mut conn,
+        user.id,
+        "webhook.replay",
+        "webhook_dead_letter",
+        Some(id),
+        serde_json::json!({}),
+    )
+    .await?;
+    Ok(axum::Json(Replayed { id, status: "queued" }))
+}
+
+fn redis_down(e: fred::error::Error) -> ApiError {
+    tracing::warn!(error = %e, "redis unavailable for dead letters");
+    ApiError::Unavailable {
+        message: "dead letters are unavailable right now",
+        retry_after: std::time::Duration::from_secs(2),
+    }
+}

@@ -1,0 +1,18 @@
+//! Payments: starting a Midtrans payment for an order, receiving Midtrans' notifications, and the admin
+//! view of notifications that could not be applied.
+
+pub mod dead_letters;
+pub mod start;
+pub mod webhook;
+
+use utoipa_axum::{router::OpenApiRouter, routes};
+
+use crate::state::AppState;
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(start::start))
+        .routes(routes!(webhook::receive))
+        .routes(routes!(dead_letters::list))
+        .routes(routes!(dead_letters::replay))
+}

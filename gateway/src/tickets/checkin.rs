@@ -1,0 +1,144 @@
+//! `POST /api/checkin`: the gate. The first scan of a valid code wins atomically (one conditional UPDATE);
+//! a second scan learns when and by whom; void (refunded, reversed) codes are refused. Every scan that
+//! finds a code is audited; scans are rate-limited per staff member.
+
+use axum::extract::State;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+use crate::{
+    accounts::Permission,
+    admin::audit,
+    error::{ApiError, ErrorBody},
+    http::extract::{ApiJson, AuthUser},
+    state::AppState,
+};
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Scan {
+    pub code: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct CheckedIn {
+    /// `checked_in`.
+    pub status: &'static str,
+    pub ticket: ScannedTicket,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ScannedTicket {
+    pub code: String,
+    /// `ticket` or `merchandise_pickup`.
+    pub kind: String,
+    pub item_name: String,
+    pub quantity: i32,
+    pub holder_name: String,
+    pub event_name: String,
+    pub order_id: Uuid,
+    pub checked_in_at: DateTime<Utc>,
+}
+
+/// Check a ticket in (or hand out merchandise) by its code. Staff only.
+#[utoipa::path(post, path = "/api/checkin", tag = "tickets", security(("bearer" = [])),
+    request_body = Scan,
+    responses((status = 200, body = CheckedIn), (status = 403, body = ErrorBody),
+        (status = 404, description = "unknown code", body = ErrorBody),
+        (status = 409, description = "already checked in (`checked_in_at`, `checked_in_by`) or void", body = ErrorBody),
+        (status = 429, body = ErrorBody)))]
+pub async fn checkin(
+    State(state): State<AppState>,
+    user: AuthUser,
+    ApiJson(scan): ApiJson<Scan>,
+) -> Result<axum::Json<CheckedIn>, ApiError> {
+    let user = user.require(Permission::CheckIn)?;
+    state.limits.check(state.rules.checkin_user, &user.id.to_string()).await?;
+    // Scanners add spaces or lower-case letters; codes are upper-case base32.
+    let code: String =
+        scan.code.chars().filter(|c| !c.is_whitespace() && *c != '-').collect::<String>().to_uppercase();
+    if code.is_empty() || code.len() > 64 {
+        return Err(ApiError::validation("code must be 1-64 characters"));
+    }
+    let mut tx = state.db.begin().await?;
+    let won = sqlx::query!(
+        r#"update tickets t set status = 'checked_in', checked_in_at = now(), checked_in_by = $2
+           from orders o
+           where t.code = $1 and t.status = 'valid' and o.id = t.order_id
+             and o.status in ('paid', 'partially_refunded')
+           returning t.id, t.checked_in_at as "checked_in_at!""#,
+        code,
+        user.id
+    )
+    .fetch_optional(&mut *tx)
+    .await?;
+    let ticket = sqlx::query!(
+        r#"select t.id, t.kind, t.status, t.checked_in_at, t.order_id, i.name as item_name,
+                  case when t.kind = 'ticket' then 1 else i.quantity end as "quantity!",
+                  u.name as holder_name, e.name as event_name, o.status as order_status,
+                  s.email as "checked_in_by?"
+           from tickets t
+           join order_items i on i.id = t.order_item_id
+           join orders o on o.id = t.order_id
+           join users u on u.id = o.user_id
+           join events e on e.id = o.event_id
+           left join users s on s.id = t.checked_in_by
+           where t.code = $1"#,
+        code
+    )
+    .fetch_optional(&mut *tx)
+    .await?;
+    let Some(ticket) = ticket else {
+        metrics::counter!("checkins_total", "result" => "unknown").increment(1);
+        return Err(ApiError::NotFound("ticket"));
+    };
+    let result = match (&won, ticket.status.as_str()) {
+        (Some(_), _) => "checked_in",
+        (None, "checked_in") => "already_checked_in",
+        _ => "void",
+    };
+    audit::record(
+        &mut tx,
+        user.id,
+        &format!("ticket.scan.{result}"),
+        "ticket",
+        Some(ticket.id),
+        serde_json::json!({ "order_id": ticket.order_id }),
+    )
+    .await?;
+    tx.commit().await?;
+    metrics::counter!("checkins_total", "result" => result).increment(1);
+    match won {
+        Some(w) => Ok(axum::Json(CheckedIn {
+            status: "checked_in",
+            ticket: ScannedTicket {
+                code,
+                kind: ticket.kind,
+                item_name: ticket.item_name,
+                quantity: ticket.quantity,
+                holder_name: ticket.holder_name,
+                event_name: ticket.event_name,
+                order_id: ticket.order_id,
+                checked_in_at: w.checked_in_at,
+            },
+        })),
+        None if ticket.status == "checked_in" => {
+            let at = ticket.checked_in_at.map(|t| t.to_rfc3339()).unwrap_or_default();
+            let by = ticket.checked_in_by.unwrap_or_else(|| "unknown".into());
+            let mut details = serde_json::Map::new();
+            details.insert("checked_in_at".into(), at.clone().into());
+            details.insert("checked_in_by".into(), by.clone().into());
+            Err(ApiError::ConflictWith {
+                code: "already_checked_in",
+                message: format!("already checked in at {at} by {by}"),
+                details,
+            })
+        }
+        None => Err(ApiError::conflict(
+            "ticket_void",
+            format!("this code is not valid for entry (order {})", ticket.order_status),
+        )),
+    }
+}
