@@ -45,6 +45,10 @@ pub struct Config {
     #[arg(long, env = "WEBHOOK_MAX_ATTEMPTS", default_value_t = 8)]
     pub webhook_max_attempts: u32,
 
+    /// Notifications applied at the same time by this worker (each holds a database connection).
+    #[arg(long, env = "WEBHOOK_CONCURRENCY", default_value_t = 4)]
+    pub webhook_concurrency: usize,
+
     /// Delay before the first retry of a failed notification (doubled each attempt, with jitter).
     #[arg(long, env = "WEBHOOK_RETRY_BASE_MS", default_value_t = 1000)]
     pub webhook_retry_base_ms: u64,
@@ -70,6 +74,9 @@ impl Config {
         }
         if !(1..=100).contains(&self.webhook_max_attempts) {
             anyhow::bail!("WEBHOOK_MAX_ATTEMPTS must be between 1 and 100");
+        }
+        if !(1..=256).contains(&self.webhook_concurrency) {
+            anyhow::bail!("WEBHOOK_CONCURRENCY must be between 1 and 256");
         }
         if self.payment_reconcile_interval_ms == 0 {
             anyhow::bail!("PAYMENT_RECONCILE_INTERVAL_MS must be at least 1");

@@ -66,6 +66,7 @@ pub async fn run(config: config::Config, shutdown: CancellationToken) -> anyhow:
         keys.clone(),
         payments::webhooks::ProcessorSettings {
             max_attempts: config.webhook_max_attempts,
+            concurrency: config.webhook_concurrency,
             base_backoff: Duration::from_millis(config.webhook_retry_base_ms),
             ..Default::default()
         },

@@ -10,6 +10,8 @@
 //! `TEST_PG_URL` (default `postgres://postgres@127.0.0.1:5432`) and `TEST_REDIS_URL` (default
 //! `redis://127.0.0.1:6379`) say where the services are.
 
+pub mod load;
+
 use std::{net::SocketAddr, time::Duration};
 
 use gateway::{Application, config::Config};
@@ -144,6 +146,7 @@ pub async fn spawn_app_with_midtrans() -> PayApp {
 pub fn fast_processor() -> checkout_worker::payments::webhooks::ProcessorSettings {
     checkout_worker::payments::webhooks::ProcessorSettings {
         batch: 50,
+        concurrency: 8,
         max_attempts: 3,
         base_backoff: Duration::from_millis(20),
         max_backoff: Duration::from_millis(200),

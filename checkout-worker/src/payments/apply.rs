@@ -248,10 +248,11 @@ async fn transition(
                 .await?;
             match order.status.as_str() {
                 "pending_payment" | "payment_review" => {
-                    stock::lock_products(conn, &[order.id]).await?;
-                    stock::shift(conn, &[order.id], Move::HeldToSold).await?;
                     mark_paid(conn, order.id, None).await?;
                     tickets::issue(conn, order.id).await?;
+                    // Last: a hot category's row lock is then held only until the commit.
+                    stock::lock_products(conn, &[order.id]).await?;
+                    stock::shift(conn, &[order.id], Move::HeldToSold).await?;
                     Ok(Effect::Paid)
                 }
                 "expired" | "cancelled" => {

@@ -15,6 +15,7 @@ use fred::{
     clients::Pool,
     interfaces::{HashesInterface, SortedSetsInterface, StreamsInterface},
 };
+use futures::StreamExt;
 use keyspace::Keyspace;
 use midtrans::Notification;
 use rand::Rng;
@@ -33,6 +34,9 @@ const ATTEMPTS: &str = "attempts";
 #[derive(Clone, Debug)]
 pub struct ProcessorSettings {
     pub batch: u64,
+    /// Notifications of one batch applied at the same time (each in its own transaction; two for the
+    /// same order serialise on its row lock, and the state machine makes their order irrelevant).
+    pub concurrency: usize,
     /// Attempts before a notification is dead-lettered.
     pub max_attempts: u32,
     /// Delay before the first retry; doubled each attempt, with up to 50 % jitter, capped at `max_backoff`.
@@ -46,6 +50,7 @@ impl Default for ProcessorSettings {
     fn default() -> Self {
         ProcessorSettings {
             batch: 50,
+            concurrency: 4,
             max_attempts: 8,
             base_backoff: Duration::from_secs(1),
             max_backoff: Duration::from_secs(300),
@@ -133,9 +138,11 @@ pub async fn run_processor(
                 }
             }
         }
-        for entry in &entries {
-            handle(&db, &redis, &keys, &reader, entry, &settings).await;
-        }
+        futures::stream::iter(&entries)
+            .for_each_concurrent(settings.concurrency.max(1), |entry| {
+                handle(&db, &redis, &keys, &reader, entry, &settings)
+            })
+            .await;
     }
     reader.quit().await;
     tracing::info!("webhook processor stopped");

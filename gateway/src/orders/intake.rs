@@ -2,10 +2,11 @@
 //! on the order stream and answers 202 at once. Workers decide it (see `checkout_worker::allocation`).
 //!
 //! Order of checks, so that nothing is written for a bad request and a retry gets the same answer:
-//! sign-in and the per-address limit → Idempotency-Key and cart shape → an existing request with this key
-//! (same cart: same answer, other cart: 422) → the per-buyer limit → admission and visitor tokens → event and items on sale → early
-//! sold-out from the Redis stock counters (which may only ever say no) → record → spend the admission once
-//! → append to the stream.
+//! sign-in and the per-address limit → Idempotency-Key and cart shape → admission and visitor tokens →
+//! event and items on sale → early sold-out from the Redis stock counters (which may only ever say no) →
+//! record (one insert; an existing request with this key answers instead: same cart, same answer; other
+//! cart, 422; a refusal above also falls back to the recorded answer) → the per-buyer limit, on new
+//! requests only → spend the admission once → append to the stream.
 
 use std::collections::HashMap;
 
@@ -97,30 +98,20 @@ pub async fn submit(
         hex::encode(Sha256::digest(serde_json::to_vec(&(body.event_id, &lines)).expect("carts serialise")));
     let event = body.event_id;
 
-    if let Some(existing) = find(&state, user.id, &key).await? {
-        // A retry or a double click: the recorded answer, not counted against the buyer's limit.
-        return same_answer(existing, &body_hash);
-    }
-    // The tight limit is per buyer (a whole campus may share one address), on new submissions only.
-    state.limits.check(state.rules.order_user, &user.id.to_string()).await?;
+    // Everything that can refuse a new request without writing. A retry of a request already recorded
+    // gets the recorded answer instead, even if its admission expired or the item sold out meanwhile.
+    let (visitor, admission) = match precheck(&state, &headers, event, &lines).await {
+        Ok(checked) => checked,
+        Err(e) => {
+            return match find(&state, user.id, &key).await? {
+                Some(existing) => same_answer(existing, &body_hash),
+                None => Err(e),
+            };
+        }
+    };
 
-    let visitor_token =
-        header(&headers, "visitor-token").ok_or(ApiError::Unauthorized("missing Visitor-Token"))?;
-    let visitor = state
-        .signer
-        .verify_visitor(visitor_token, event)
-        .map_err(|_| ApiError::Unauthorized("invalid Visitor-Token for this event"))?;
-    let admission_token =
-        header(&headers, "admission-token").ok_or(ApiError::Unauthorized("missing Admission-Token"))?;
-    let admission = state.signer.verify_admission(admission_token, event, visitor).map_err(|e| match e {
-        TokenError::Expired => ApiError::Unauthorized("admission expired; join the queue again"),
-        TokenError::WrongHolder => ApiError::Forbidden,
-        TokenError::Invalid => ApiError::Unauthorized("invalid Admission-Token"),
-    })?;
-
-    check_catalog(&state, event, &lines).await?;
-    early_sold_out(&state, event, &lines).await?;
-
+    // One round trip for a new request: the insert. A key seen before (a retry, a double click, the same
+    // key racing itself) conflicts and gets the recorded answer.
     let request_id = Uuid::now_v7();
     let items = serde_json::to_value(&lines).expect("carts serialise");
     let inserted = sqlx::query_scalar!(
@@ -139,10 +130,15 @@ pub async fn submit(
     .fetch_optional(&state.db)
     .await?;
     if inserted.is_none() {
-        // The same key arrived concurrently and won: answer as it did.
         let existing =
             find(&state, user.id, &key).await?.ok_or(ApiError::Internal(anyhow::anyhow!("lost request")))?;
         return same_answer(existing, &body_hash);
+    }
+    // The tight limit is per buyer (a whole campus may share one address), on new requests only: a
+    // refused one is withdrawn, so its key can be used again later.
+    if let Err(e) = state.limits.check(state.rules.order_user, &user.id.to_string()).await {
+        withdraw(&state, request_id).await?;
+        return Err(e);
     }
 
     let ttl = (admission.exp - Utc::now().timestamp()).max(1);
@@ -151,9 +147,7 @@ pub async fn submit(
         Err(e) => {
             // Without a spent admission the request must not go on: withdraw it, so a retry with the same
             // key starts afresh instead of finding a request that could be allocated unguarded.
-            sqlx::query!("delete from order_requests where id = $1 and status = 'queued'", request_id)
-                .execute(&state.db)
-                .await?;
+            withdraw(&state, request_id).await?;
             return Err(redis_down(e));
         }
     };
@@ -179,6 +173,39 @@ pub async fn submit(
         StatusCode::ACCEPTED,
         axum::Json(Accepted { request_id, status: "queued".into(), order_id: None, reason: None }),
     ))
+}
+
+/// Tokens, catalog rules and the early sold-out check: (visitor, admission) when a new request may go on.
+async fn precheck(
+    state: &AppState,
+    headers: &HeaderMap,
+    event: Uuid,
+    lines: &[CartLine],
+) -> Result<(Uuid, waiting_room::tokens::AdmissionClaims), ApiError> {
+    let visitor_token =
+        header(headers, "visitor-token").ok_or(ApiError::Unauthorized("missing Visitor-Token"))?;
+    let visitor = state
+        .signer
+        .verify_visitor(visitor_token, event)
+        .map_err(|_| ApiError::Unauthorized("invalid Visitor-Token for this event"))?;
+    let admission_token =
+        header(headers, "admission-token").ok_or(ApiError::Unauthorized("missing Admission-Token"))?;
+    let admission = state.signer.verify_admission(admission_token, event, visitor).map_err(|e| match e {
+        TokenError::Expired => ApiError::Unauthorized("admission expired; join the queue again"),
+        TokenError::WrongHolder => ApiError::Forbidden,
+        TokenError::Invalid => ApiError::Unauthorized("invalid Admission-Token"),
+    })?;
+    check_catalog(state, event, lines).await?;
+    early_sold_out(state, event, lines).await?;
+    Ok((visitor, admission))
+}
+
+/// Removes a request that was recorded but must not go on (never allocated: it is still `queued`).
+async fn withdraw(state: &AppState, request_id: Uuid) -> Result<(), ApiError> {
+    sqlx::query!("delete from order_requests where id = $1 and status = 'queued'", request_id)
+        .execute(&state.db)
+        .await?;
+    Ok(())
 }
 
 fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {

@@ -10,6 +10,7 @@ use std::{sync::Arc, time::Instant};
 
 use chrono::Utc;
 use clap::{Parser, ValueEnum};
+use e2e::load::{arrange, pct};
 use serde::Serialize;
 use sqlx::{PgPool, postgres::PgPoolOptions};
 use tokio::sync::Barrier;
@@ -19,6 +20,9 @@ use uuid::Uuid;
 enum Mode {
     Pipeline,
     Baseline,
+    /// The workers' batched allocation alone: every request already recorded and on the stream, then
+    /// `--consumers` order consumers (in this process) decide them.
+    Allocation,
 }
 
 #[derive(Parser)]
@@ -38,6 +42,16 @@ struct Args {
     /// Tickets on sale in the hot category.
     #[arg(long, default_value_t = 1000)]
     quota: i32,
+    /// Allocation mode: where the order stream lives (a prefix no other worker reads).
+    #[arg(long, default_value = "redis://127.0.0.1:6379")]
+    redis_url: String,
+    #[arg(long, default_value = "bench-allocation:")]
+    redis_prefix: String,
+    /// Allocation mode: order consumers, and requests per batch.
+    #[arg(long, default_value_t = 1)]
+    consumers: usize,
+    #[arg(long, default_value_t = 100)]
+    batch: u64,
 }
 
 #[derive(Serialize)]
@@ -59,45 +73,6 @@ struct Report {
     oversold: i64,
 }
 
-fn pct(v: &mut [f64], p: f64) -> f64 {
-    if v.is_empty() {
-        return 0.0;
-    }
-    v.sort_by(|a, b| a.total_cmp(b));
-    v[((v.len() as f64 - 1.0) * p).round() as usize]
-}
-
-/// A published event on sale with one hot category, and `n` buyers.
-async fn arrange(db: &PgPool, n: usize, quota: i32) -> anyhow::Result<(Uuid, Uuid, Vec<Uuid>)> {
-    let (event, category) = (Uuid::now_v7(), Uuid::now_v7());
-    sqlx::query(
-        "insert into events (id, name, venue, starts_at, sale_opens_at, status, published_at, max_tickets_per_buyer)
-         values ($1, 'Load test', 'Bench', now() + interval '30 days', now() - interval '1 hour', 'published', now(), 6)",
-    )
-    .bind(event)
-    .execute(db)
-    .await?;
-    sqlx::query("insert into waiting_room_settings (event_id) values ($1)").bind(event).execute(db).await?;
-    sqlx::query(
-        "insert into ticket_categories (id, event_id, name, price, quota, max_per_order) values ($1, $2, 'Hot', 150000, $3, 4)",
-    )
-    .bind(category)
-    .bind(event)
-    .bind(quota)
-    .execute(db)
-    .await?;
-    let users: Vec<Uuid> = (0..n).map(|_| Uuid::now_v7()).collect();
-    let emails: Vec<String> = users.iter().map(|u| format!("{}@load.example.id", u.simple())).collect();
-    sqlx::query(
-        "insert into users (id, email, password_hash, name) select id, email, 'x', 'Load' from unnest($1::uuid[], $2::text[]) t(id, email)",
-    )
-    .bind(&users)
-    .bind(&emails)
-    .execute(db)
-    .await?;
-    Ok((event, category, users))
-}
-
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     midtrans::install_crypto_provider();
@@ -108,6 +83,7 @@ async fn main() -> anyhow::Result<()> {
     let report = match args.mode {
         Mode::Pipeline => pipeline(&args, &db, event, category, users).await?,
         Mode::Baseline => baseline(&args, &db, event, category, users).await?,
+        Mode::Allocation => allocation(&args, &db, event, category, users).await?,
     };
     println!("{}", serde_json::to_string(&report)?);
     Ok(())
@@ -163,6 +139,23 @@ async fn pipeline(
     eprintln!(
         "submitted: {accepted} accepted, {refused} refused early, {errors} errors in {accept_secs:.2}s"
     );
+    let mut report = decided(args, db, event, category, users.len(), started).await?;
+    report.accepted = accepted;
+    report.refused_early = refused;
+    report.errors = errors;
+    report.accepted_per_sec = accepted as f64 / accept_secs;
+    Ok(report)
+}
+
+/// Waits until every recorded request of `event` is decided and reports the decisions.
+async fn decided(
+    args: &Args,
+    db: &PgPool,
+    event: Uuid,
+    category: Uuid,
+    buyers: usize,
+    started: Instant,
+) -> anyhow::Result<Report> {
     // Wait until every accepted request is decided.
     loop {
         let queued: i64 = sqlx::query_scalar(
@@ -200,21 +193,76 @@ async fn pipeline(
     .await?;
     Ok(Report {
         mode: "pipeline",
-        buyers: users.len(),
+        buyers,
         quota: args.quota,
-        accepted,
-        refused_early: refused,
-        errors,
+        accepted: 0,
+        refused_early: 0,
+        errors: 0,
         committed,
         rejected,
         wall_secs: wall,
-        accepted_per_sec: accepted as f64 / accept_secs,
+        accepted_per_sec: 0.0,
         decided_per_sec: (committed + rejected) as f64 / span.max(0.001),
         committed_per_sec: committed as f64 / span.max(0.001),
         decision_ms_p50: pct(&mut latencies, 0.5),
         decision_ms_p99: pct(&mut latencies, 0.99),
         oversold: oversold(db, category).await?,
     })
+}
+
+async fn allocation(
+    args: &Args,
+    db: &PgPool,
+    event: Uuid,
+    category: Uuid,
+    users: Vec<Uuid>,
+) -> anyhow::Result<Report> {
+    use checkout_worker::{
+        allocation::{CartLine, CheckoutRequest},
+        stream::{ConsumerSettings, append, run_consumer},
+    };
+    let keys = keyspace::Keyspace::new(format!("{}{}:", args.redis_prefix, Uuid::new_v4().simple()));
+    let redis = keyspace::connect(&args.redis_url, 4).await?;
+    let line = CartLine { ticket_category_id: Some(category), merchandise_id: None, quantity: 1 };
+    let ids: Vec<Uuid> = users.iter().map(|_| Uuid::now_v7()).collect();
+    let items = serde_json::to_value(std::slice::from_ref(&line))?;
+    sqlx::query(
+        "insert into order_requests (id, user_id, event_id, idempotency_key, body_hash, items)
+         select id, u, $3, id::text, 'h', $4 from unnest($1::uuid[], $2::uuid[]) t(id, u)",
+    )
+    .bind(&ids)
+    .bind(&users)
+    .bind(event)
+    .bind(&items)
+    .execute(db)
+    .await?;
+    for (id, user) in ids.iter().zip(&users) {
+        let request =
+            CheckoutRequest { request_id: *id, user_id: *user, event_id: event, items: vec![line.clone()] };
+        append(&redis, &keys, &request).await?;
+    }
+    eprintln!("queued {} requests; starting {} consumer(s)", ids.len(), args.consumers);
+    // Decision latency counts from here: the requests waited for the consumers, not for each other.
+    sqlx::query("update order_requests set created_at = clock_timestamp() where event_id = $1")
+        .bind(event)
+        .execute(db)
+        .await?;
+    let stop = tokio_util::sync::CancellationToken::new();
+    let started = Instant::now();
+    for _ in 0..args.consumers {
+        tokio::spawn(run_consumer(
+            db.clone(),
+            args.redis_url.clone(),
+            keys.clone(),
+            ConsumerSettings::new(args.batch, chrono::Duration::minutes(15)),
+            stop.clone(),
+        ));
+    }
+    let mut report = decided(args, db, event, category, users.len(), started).await?;
+    stop.cancel();
+    report.mode = "allocation";
+    report.accepted = ids.len();
+    Ok(report)
 }
 
 /// The seed's design: every order its own transaction, locking the category row.
