@@ -203,12 +203,21 @@ async fn process(
 }
 
 async fn publish(client: &Client, keys: &Keyspace, decisions: &[Decision]) {
+    if decisions.is_empty() {
+        return;
+    }
+    // One round trip for the whole batch.
+    let pipeline = client.pipeline();
     for d in decisions {
         let message = serde_json::to_string(&OrderResult::from(d)).expect("results serialise");
-        let sent: Result<i64, _> = client.publish(keys.order_results_channel(), message).await;
-        if let Err(e) = sent {
-            tracing::warn!(error = %e, "publishing an order result failed (the buyer still sees it by polling)");
+        let queued: Result<(), _> = pipeline.publish(keys.order_results_channel(), message).await;
+        if let Err(e) = queued {
+            tracing::warn!(error = %e, "queueing an order result failed");
         }
+    }
+    let sent: Result<Vec<fred::types::Value>, _> = pipeline.all().await;
+    if let Err(e) = sent {
+        tracing::warn!(error = %e, "publishing order results failed (buyers still see them by polling)");
     }
 }
 
