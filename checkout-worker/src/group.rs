@@ -29,6 +29,20 @@ pub struct GroupReader {
     stream: String,
     group: &'static str,
     consumer: String,
+    last_reclaim: std::sync::Mutex<tokio::time::Instant>,
+}
+
+/// How a consumer waits for and takes over entries.
+#[derive(Clone, Copy, Debug)]
+pub struct Pace {
+    /// Most entries per batch.
+    pub batch: u64,
+    /// Longest wait for a new entry.
+    pub block: Duration,
+    /// An entry pending this long belongs to a consumer presumed dead and is taken over...
+    pub reclaim_idle: Duration,
+    /// ...checked this often.
+    pub reclaim_every: Duration,
 }
 
 impl GroupReader {
@@ -46,7 +60,13 @@ impl GroupReader {
             return Err(e.into());
         }
         let consumer = format!("{group}-{}", Uuid::new_v4().simple());
-        Ok(GroupReader { client, stream, group, consumer })
+        Ok(GroupReader {
+            client,
+            stream,
+            group,
+            consumer,
+            last_reclaim: std::sync::Mutex::new(tokio::time::Instant::now()),
+        })
     }
 
     pub fn client(&self) -> &Client {
@@ -55,6 +75,44 @@ impl GroupReader {
 
     pub fn consumer(&self) -> &str {
         &self.consumer
+    }
+
+    /// The next batch: entries taken over from a dead consumer when it is time to look for them, else new
+    /// entries. `None` once `shutdown` is cancelled; an empty batch after a failed read (logged, paused).
+    pub async fn next_batch(
+        &self,
+        pace: Pace,
+        shutdown: &tokio_util::sync::CancellationToken,
+    ) -> Option<Vec<Entry>> {
+        let reclaim_due = {
+            let mut last = self.last_reclaim.lock().expect("reclaim clock");
+            let due = last.elapsed() >= pace.reclaim_every;
+            if due {
+                *last = tokio::time::Instant::now();
+            }
+            due
+        };
+        if reclaim_due {
+            match self.reclaim(pace.reclaim_idle, pace.batch).await {
+                Ok(entries) if !entries.is_empty() => return Some(entries),
+                Ok(_) => {}
+                Err(e) => {
+                    tracing::warn!(error = %e, stream = %self.stream, "reclaiming pending entries failed")
+                }
+            }
+        }
+        let read = tokio::select! {
+            _ = shutdown.cancelled() => return None,
+            r = self.read(pace.batch, pace.block) => r,
+        };
+        match read {
+            Ok(entries) => Some(entries),
+            Err(e) => {
+                tracing::warn!(error = %e, stream = %self.stream, "reading the stream failed");
+                tokio::time::sleep(Duration::from_millis(500)).await;
+                Some(Vec::new())
+            }
+        }
     }
 
     /// New entries for this consumer: at most `count`, waiting up to `block` for the first.

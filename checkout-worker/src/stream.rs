@@ -19,7 +19,7 @@ use uuid::Uuid;
 
 use crate::{
     allocation::{CheckoutRequest, Decision, Outcome, allocate},
-    group::{Entry, GroupReader},
+    group::{Entry, GroupReader, Pace},
 };
 
 pub const GROUP: &str = "checkout";
@@ -99,30 +99,14 @@ pub async fn run_consumer(
 ) -> anyhow::Result<()> {
     let reader = GroupReader::connect(&redis_url, keys.orders_stream(), GROUP).await?;
     tracing::info!(consumer = %reader.consumer(), batch = settings.batch, "order consumer started");
-    let mut last_reclaim = tokio::time::Instant::now();
+    let pace = Pace {
+        batch: settings.batch,
+        block: Duration::from_secs(1),
+        reclaim_idle: settings.reclaim_idle,
+        reclaim_every: settings.reclaim_every,
+    };
     while !shutdown.is_cancelled() {
-        let mut entries = Vec::new();
-        if last_reclaim.elapsed() >= settings.reclaim_every {
-            last_reclaim = tokio::time::Instant::now();
-            entries = reader.reclaim(settings.reclaim_idle, settings.batch).await.unwrap_or_else(|e| {
-                tracing::warn!(error = %e, "reclaiming pending entries failed");
-                Vec::new()
-            });
-        }
-        if entries.is_empty() {
-            let read = tokio::select! {
-                _ = shutdown.cancelled() => break,
-                r = reader.read(settings.batch, Duration::from_secs(1)) => r,
-            };
-            match read {
-                Ok(r) => entries = r,
-                Err(e) => {
-                    tracing::warn!(error = %e, "reading the order stream failed");
-                    tokio::time::sleep(Duration::from_millis(500)).await;
-                    continue;
-                }
-            }
-        }
+        let Some(entries) = reader.next_batch(pace, &shutdown).await else { break };
         if entries.is_empty() {
             continue;
         }

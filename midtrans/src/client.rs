@@ -319,9 +319,9 @@ impl Client {
             Some(b) => request.json(b),
             None => request.header("Content-Type", "application/json"),
         };
-        let response = request.send().await.map_err(|e| Error::Transport(e.without_url().to_string()))?;
+        let response = request.send().await.map_err(transport)?;
         let http_status = response.status();
-        let bytes = response.bytes().await.map_err(|e| Error::Transport(e.without_url().to_string()))?;
+        let bytes = response.bytes().await.map_err(transport)?;
         let value: Value = serde_json::from_slice(&bytes).map_err(|_| {
             if http_status.is_success() {
                 Error::Decode(format!("HTTP {http_status}, not JSON"))
@@ -338,6 +338,19 @@ impl Client {
         }
         serde_json::from_value(value).map_err(|e| Error::Decode(e.to_string()))
     }
+}
+
+/// A transport failure with its causes (without the URL, which is configuration, not news).
+fn transport(e: reqwest::Error) -> Error {
+    let e = e.without_url();
+    let mut text = e.to_string();
+    let mut source = std::error::Error::source(&e);
+    while let Some(inner) = source {
+        text.push_str(": ");
+        text.push_str(&inner.to_string());
+        source = inner.source();
+    }
+    Error::Transport(text)
 }
 
 /// An error in the HTTP status or in the body (`status_code` ≥ 400 except 407, or Snap's

@@ -117,6 +117,11 @@ pub struct PayApp {
 }
 
 pub async fn spawn_app_with_midtrans() -> PayApp {
+    spawn_app_with_midtrans_and(|_| {}).await
+}
+
+/// [`spawn_app_with_midtrans`] with a change to the gateway's configuration.
+pub async fn spawn_app_with_midtrans_and(configure: fn(&mut Config)) -> PayApp {
     let fake = fake_midtrans::FakeMidtrans::start(
         "127.0.0.1:0".parse().expect("addr"),
         fake_midtrans::Config::new(MIDTRANS_KEY).fast_retries(),
@@ -128,7 +133,8 @@ pub async fn spawn_app_with_midtrans() -> PayApp {
         api_base_url: fake.url(),
         snap_base_url: fake.snap_base_url(),
     };
-    let app = spawn_app_with(Options { midtrans: Some(target.clone()), ..Default::default() }).await;
+    let app =
+        spawn_app_with(Options { midtrans: Some(target.clone()), configure, ..Default::default() }).await;
     fake.set_notification_url(app.url("/api/webhooks/midtrans"));
     midtrans::install_crypto_provider();
     let client = midtrans::Client::new(midtrans::ClientConfig {
@@ -362,14 +368,13 @@ impl TestApp {
         (id, self.state.tokens.issue_access(id, gateway::accounts::Role::Buyer).expect("token"))
     }
 
-    /// An order awaiting payment, made by the real allocator from an accepted request.
-    pub async fn pending_order(
+    /// Records an accepted request, as the gateway's intake does, and returns it.
+    pub async fn record_request(
         &self,
         user: Uuid,
         event: Uuid,
         items: Vec<checkout_worker::allocation::CartLine>,
-    ) -> Uuid {
-        use checkout_worker::allocation::{CheckoutRequest, Outcome, allocate};
+    ) -> checkout_worker::allocation::CheckoutRequest {
         let id = Uuid::now_v7();
         sqlx::query(
             "insert into order_requests (id, user_id, event_id, idempotency_key, body_hash) values ($1, $2, $3, $4, 'h')",
@@ -381,7 +386,18 @@ impl TestApp {
         .execute(&self.db)
         .await
         .expect("request row");
-        let request = CheckoutRequest { request_id: id, user_id: user, event_id: event, items };
+        checkout_worker::allocation::CheckoutRequest { request_id: id, user_id: user, event_id: event, items }
+    }
+
+    /// An order awaiting payment, made by the real allocator from an accepted request.
+    pub async fn pending_order(
+        &self,
+        user: Uuid,
+        event: Uuid,
+        items: Vec<checkout_worker::allocation::CartLine>,
+    ) -> Uuid {
+        use checkout_worker::allocation::{Outcome, allocate};
+        let request = self.record_request(user, event, items).await;
         let decisions = allocate(&self.db, &[request], chrono::Utc::now(), chrono::Duration::minutes(15))
             .await
             .expect("allocate");

@@ -24,20 +24,8 @@ async fn buyers(app: &TestApp, n: usize) -> Vec<Uuid> {
     ids
 }
 
-/// Records an accepted request, as the gateway's intake does, and returns it.
 async fn request(app: &TestApp, user: Uuid, event: Uuid, items: Vec<CartLine>) -> CheckoutRequest {
-    let id = Uuid::now_v7();
-    sqlx::query(
-        "insert into order_requests (id, user_id, event_id, idempotency_key, body_hash) values ($1, $2, $3, $4, 'h')",
-    )
-    .bind(id)
-    .bind(user)
-    .bind(event)
-    .bind(id.to_string())
-    .execute(&app.db)
-    .await
-    .unwrap();
-    CheckoutRequest { request_id: id, user_id: user, event_id: event, items }
+    app.record_request(user, event, items).await
 }
 
 fn tickets(category: Uuid, quantity: i32) -> CartLine {

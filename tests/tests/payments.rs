@@ -12,7 +12,10 @@ use checkout_worker::{
     },
 };
 use chrono::Utc;
-use e2e::{MIDTRANS_KEY, PayApp, TestApp, assert_error, fast_processor, spawn_app_with_midtrans};
+use e2e::{
+    MIDTRANS_KEY, PayApp, TestApp, assert_error, fast_processor, spawn_app_with_midtrans,
+    spawn_app_with_midtrans_and,
+};
 use fred::interfaces::StreamsInterface;
 use serde_json::{Value, json};
 use tokio::sync::Barrier;
@@ -78,6 +81,22 @@ async fn wait_for_status(app: &TestApp, order: Uuid, want: &str) {
             return;
         }
         assert!(tokio::time::Instant::now() < deadline, "order stayed {status}, wanted {want}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+async fn wait_for_payment(app: &TestApp, midtrans_order_id: &str, want: &str) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let status: String = sqlx::query_scalar("select status from payments where midtrans_order_id = $1")
+            .bind(midtrans_order_id)
+            .fetch_one(&app.db)
+            .await
+            .unwrap();
+        if status == want {
+            return;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "payment is {status}, wanted {want}");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
@@ -486,19 +505,7 @@ async fn a_late_settlement_gets_tickets_while_stock_remains_and_a_refund_once_it
     assert_eq!(category_counts(&app, category).await, (2, 2));
 
     midtrans.pay(&mid_b).await.unwrap();
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    loop {
-        let status: String = sqlx::query_scalar("select status from payments where midtrans_order_id = $1")
-            .bind(&mid_b)
-            .fetch_one(&app.db)
-            .await
-            .unwrap();
-        if status == "refund_pending" {
-            break;
-        }
-        assert!(tokio::time::Instant::now() < deadline, "payment is {status}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    wait_for_payment(&app, &mid_b, "refund_pending").await;
     assert_eq!(order_status(&app, b.order).await, "expired");
     assert_eq!(category_counts(&app, category).await, (2, 2), "no oversell");
     // The reconciler asks Midtrans for the refund (once, whatever the number of passes).
@@ -507,19 +514,7 @@ async fn a_late_settlement_gets_tickets_while_stock_remains_and_a_refund_once_it
     let tx = midtrans.transaction(&mid_b).unwrap();
     assert_eq!(tx.refunded, tx.gross_amount);
     assert_eq!(tx.refund_keys.len(), 1);
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    loop {
-        let status: String = sqlx::query_scalar("select status from payments where midtrans_order_id = $1")
-            .bind(&mid_b)
-            .fetch_one(&app.db)
-            .await
-            .unwrap();
-        if status == "refunded" {
-            break;
-        }
-        assert!(tokio::time::Instant::now() < deadline, "payment is {status}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    wait_for_payment(&app, &mid_b, "refunded").await;
     // The buyer is told.
     let (_, order) = app.call("GET", &format!("/api/orders/{}", b.order), Some(&b.token), None).await;
     assert!(order["notice"].as_str().unwrap().contains("refunded"), "{order}");
@@ -662,9 +657,27 @@ async fn starting_a_payment_is_guarded_and_idempotent_under_concurrency() {
 
     // Midtrans down: 503 and the attempt is kept; when it is back the same attempt completes.
     let other = app.pending_order(s.buyer, s.event, vec![tickets(s.category, 1)]).await;
-    midtrans.fail_next("/snap/v1/transactions", 10, 503);
+    midtrans.fail_next("/snap/v1/transactions", 3, 503);
     let (status, body) = start_payment(&app, &s.token, other, "retry-key", json!({})).await;
     assert_eq!(status, 503, "{body}");
+    assert!(body["error"]["message"].as_str().unwrap().contains("same Idempotency-Key"));
+    let (status, body) = start_payment(&app, &s.token, other, "retry-key", json!({})).await;
+    assert_eq!(status, 200, "{body}");
+    assert!(body["token"].is_string());
+    let attempts: i64 = sqlx::query_scalar("select count(*) from payments where order_id = $1")
+        .bind(other)
+        .fetch_one(&app.db)
+        .await
+        .unwrap();
+    assert_eq!(attempts, 1, "the retry completed the same attempt");
+    // A definite refusal ends the attempt; a new one may start.
+    let refused = app.pending_order(s.buyer, s.event, vec![tickets(s.category, 1)]).await;
+    midtrans.fail_next("/snap/v1/transactions", 1, 400);
+    let (status, body) = start_payment(&app, &s.token, refused, "r1", json!({})).await;
+    assert_eq!(status, 502, "{body}");
+    assert_error(&body, "payment_provider_error");
+    let (status, _) = start_payment(&app, &s.token, refused, "r1", json!({})).await;
+    assert_eq!(status, 200);
     // Paid, expired or cancelled orders cannot be paid.
     let cancelled = app.pending_order(s.buyer, s.event, vec![tickets(s.category, 1)]).await;
     let (status, _) =
@@ -764,4 +777,84 @@ async fn twenty_concurrent_scans_of_one_ticket_let_exactly_one_in() {
     assert_eq!(status, 409);
     assert_error(&body, "ticket_void");
     stop.cancel();
+}
+
+#[tokio::test]
+async fn a_partial_refund_keeps_the_tickets_and_the_rest_voids_them_once() {
+    let PayApp { app, midtrans, client } = spawn_app_with_midtrans().await;
+    let stop = app.webhook_processor(fast_processor()).await;
+    let s = setup(&app, 10, 10).await;
+    let mid = snap(&app, &s).await;
+    midtrans.pay(&mid).await.unwrap();
+    wait_for_status(&app, s.order, "paid").await;
+
+    // The T-shirt is returned: 100,000 of 400,000 back, the tickets stay valid.
+    client.refund(&mid, "rf-shirt", 100_000, "shirt returned").await.unwrap();
+    wait_for_status(&app, s.order, "partially_refunded").await;
+    let refunded: i64 = sqlx::query_scalar("select refunded_amount from orders where id = $1")
+        .bind(s.order)
+        .fetch_one(&app.db)
+        .await
+        .unwrap();
+    assert_eq!(refunded, 100_000);
+    assert_eq!(
+        count(&app, "select count(*) from tickets where order_id = $1 and status = 'valid'", s.order).await,
+        3
+    );
+    // The same refund_key again is the same refund, not a second one.
+    client.refund(&mid, "rf-shirt", 100_000, "shirt returned").await.unwrap();
+    assert_eq!(midtrans.transaction(&mid).unwrap().refunded, 100_000);
+
+    // The rest: fully refunded, tickets void, seats back.
+    client.refund(&mid, "rf-rest", 300_000, "event cancelled").await.unwrap();
+    wait_for_status(&app, s.order, "refunded").await;
+    drained(&app).await;
+    assert_eq!(category_counts(&app, s.category).await, (0, 0));
+    assert_eq!(
+        count(&app, "select count(*) from tickets where order_id = $1 and status = 'void'", s.order).await,
+        3
+    );
+    let payment: (String, i64) =
+        sqlx::query_as("select status, refunded_amount from payments where midtrans_order_id = $1")
+            .bind(&mid)
+            .fetch_one(&app.db)
+            .await
+            .unwrap();
+    assert_eq!(payment, ("refunded".to_owned(), 400_000));
+    stop.cancel();
+}
+
+#[tokio::test]
+async fn new_payment_attempts_are_limited_per_buyer_but_repeats_are_not() {
+    // The fake stops when its last handle drops: keep it for the whole test.
+    let PayApp { app, midtrans: _fake, .. } =
+        spawn_app_with_midtrans_and(|c| c.payments_per_user_per_min = 2).await;
+    let s = setup(&app, 20, 20).await;
+    let mut orders = vec![s.order];
+    for _ in 0..2 {
+        orders.push(app.pending_order(s.buyer, s.event, vec![tickets(s.category, 1)]).await);
+    }
+    for (i, order) in orders.iter().take(2).enumerate() {
+        let (status, body) = start_payment(&app, &s.token, *order, &format!("k{i}"), json!({})).await;
+        assert_eq!(status, 200, "{body}");
+    }
+    // Repeats of a live payment are answered freely.
+    for _ in 0..5 {
+        let (status, _) = start_payment(&app, &s.token, orders[0], "k0", json!({})).await;
+        assert_eq!(status, 200);
+    }
+    let resp = app
+        .post(&format!("/api/orders/{}/payment", orders[2]))
+        .bearer_auth(&s.token)
+        .header("idempotency-key", "k2")
+        .json(&json!({}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 429);
+    assert!(resp.headers().contains_key("retry-after"));
+    assert_eq!(
+        sqlx::query_scalar::<_, i64>("select count(*) from payments").fetch_one(&app.db).await.unwrap(),
+        2
+    );
 }

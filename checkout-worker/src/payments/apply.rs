@@ -127,9 +127,9 @@ pub async fn apply(
         .fetch_optional(&mut *tx)
         .await?;
     let Some(target) = target else {
-        let recorded = record(&mut tx, None, n, &dedupe, raw, Effect::UnknownOrder).await?;
+        let recorded = record(&mut tx, None, n, &dedupe, raw, Some(Effect::UnknownOrder)).await?;
         tx.commit().await?;
-        let effect = if recorded { Effect::UnknownOrder } else { Effect::Duplicate };
+        let effect = if recorded.is_some() { Effect::UnknownOrder } else { Effect::Duplicate };
         return Ok(Applied { effect, order_id: None, event_id: None });
     };
     let order = sqlx::query_as!(
@@ -148,24 +148,7 @@ pub async fn apply(
     .await?;
     let applied = |effect| Applied { effect, order_id: Some(order.id), event_id: Some(order.event_id) };
 
-    let event = sqlx::query_scalar!(
-        r#"insert into payment_events (payment_id, midtrans_order_id, transaction_id, transaction_status,
-                                       status_code, fraud_status, gross_amount, dedupe_key, raw)
-           values ($1, $2, $3, $4, $5, $6, $7, $8, $9)
-           on conflict (dedupe_key) do nothing
-           returning id"#,
-        payment.id,
-        n.order_id,
-        n.transaction_id,
-        n.transaction_status,
-        n.status_code,
-        n.fraud_status,
-        n.gross_amount,
-        dedupe,
-        raw
-    )
-    .fetch_optional(&mut *tx)
-    .await?;
+    let event = record(&mut tx, Some(payment.id), n, &dedupe, raw, None).await?;
     let Some(event) = event else {
         tx.rollback().await?;
         return Ok(applied(Effect::Duplicate));
@@ -194,19 +177,23 @@ pub async fn apply(
     Ok(applied(effect))
 }
 
+/// Records the notification under its dedupe key, with its outcome if already known; the new row's id,
+/// or `None` when the same notification was recorded before.
 async fn record(
     conn: &mut PgConnection,
     payment: Option<Uuid>,
     n: &Notification,
     dedupe: &str,
     raw: &serde_json::Value,
-    effect: Effect,
-) -> Result<bool, sqlx::Error> {
-    let inserted = sqlx::query!(
+    effect: Option<Effect>,
+) -> Result<Option<i64>, sqlx::Error> {
+    sqlx::query_scalar!(
         r#"insert into payment_events (payment_id, midtrans_order_id, transaction_id, transaction_status,
-                                       status_code, fraud_status, gross_amount, dedupe_key, raw, outcome, applied_at)
-           values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, now())
-           on conflict (dedupe_key) do nothing"#,
+                                       status_code, fraud_status, gross_amount, dedupe_key, raw, outcome,
+                                       applied_at)
+           values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, case when $10::text is null then null else now() end)
+           on conflict (dedupe_key) do nothing
+           returning id"#,
         payment,
         n.order_id,
         n.transaction_id,
@@ -216,11 +203,10 @@ async fn record(
         n.gross_amount,
         dedupe,
         raw,
-        effect.as_str()
+        effect.map(Effect::as_str)
     )
-    .execute(&mut *conn)
-    .await?;
-    Ok(inserted.rows_affected() == 1)
+    .fetch_optional(&mut *conn)
+    .await
 }
 
 /// The state machine. The order and payment rows are locked by the caller.

@@ -25,7 +25,7 @@ use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 use super::apply::{Effect, apply};
-use crate::group::{Entry, GroupReader};
+use crate::group::{Entry, GroupReader, Pace};
 
 pub const GROUP: &str = "webhooks";
 const FIELD: &str = "notification";
@@ -111,33 +111,17 @@ pub async fn run_processor(
 ) -> anyhow::Result<()> {
     let reader = GroupReader::connect(&redis_url, keys.webhooks_stream(), GROUP).await?;
     tracing::info!(consumer = %reader.consumer(), "webhook processor started");
-    let mut last_reclaim = tokio::time::Instant::now();
+    let pace = Pace {
+        batch: settings.batch,
+        block: Duration::from_millis(500),
+        reclaim_idle: settings.reclaim_idle,
+        reclaim_every: settings.reclaim_every,
+    };
     while !shutdown.is_cancelled() {
         if let Err(e) = requeue_due(&redis, &keys).await {
             tracing::warn!(error = %e, "moving due webhook retries failed");
         }
-        let mut entries = Vec::new();
-        if last_reclaim.elapsed() >= settings.reclaim_every {
-            last_reclaim = tokio::time::Instant::now();
-            entries = reader.reclaim(settings.reclaim_idle, settings.batch).await.unwrap_or_else(|e| {
-                tracing::warn!(error = %e, "reclaiming webhook entries failed");
-                Vec::new()
-            });
-        }
-        if entries.is_empty() {
-            let read = tokio::select! {
-                _ = shutdown.cancelled() => break,
-                r = reader.read(settings.batch, Duration::from_millis(500)) => r,
-            };
-            match read {
-                Ok(r) => entries = r,
-                Err(e) => {
-                    tracing::warn!(error = %e, "reading the webhook stream failed");
-                    tokio::time::sleep(Duration::from_millis(500)).await;
-                    continue;
-                }
-            }
-        }
+        let Some(entries) = reader.next_batch(pace, &shutdown).await else { break };
         futures::stream::iter(&entries)
             .for_each_concurrent(settings.concurrency.max(1), |entry| {
                 handle(&db, &redis, &keys, &reader, entry, &settings)

@@ -195,7 +195,7 @@ async fn with_items(conn: &mut PgConnection, rows: Vec<OrderRow>) -> Result<Vec<
     let mut payments: HashMap<Uuid, crate::payments::start::Payment> = sqlx::query_as!(
         crate::payments::start::PaymentRow,
         r#"select distinct on (order_id) id, order_id, midtrans_order_id, method, status, gross_amount,
-                  snap_token, redirect_url, qr_string, expires_at, created_at
+                  snap_token, redirect_url, qr_string, expires_at, creating_until
            from payments where order_id = any($1) order by order_id, created_at desc"#,
         &ids
     )

@@ -28,8 +28,9 @@ use crate::{
 
 /// A payment may not start with less hold left than this (Midtrans' shortest expiry is a minute here).
 const MIN_HOLD_LEFT_SECS: i64 = 60;
-/// A payment row without a token younger than this is still being created by another request.
-const CREATING_GRACE_SECS: i64 = 15;
+/// How long a request creating a payment at Midtrans keeps others from calling Midtrans for it too (a
+/// little over the client's timeout); cleared as soon as Midtrans answered or failed to.
+const CREATING_WINDOW_SECS: f64 = 15.0;
 
 #[derive(Deserialize, ToSchema, Default)]
 #[serde(deny_unknown_fields)]
@@ -73,7 +74,7 @@ pub(crate) struct PaymentRow {
     pub redirect_url: Option<String>,
     pub qr_string: Option<String>,
     pub expires_at: Option<DateTime<Utc>>,
-    pub created_at: DateTime<Utc>,
+    pub creating_until: Option<DateTime<Utc>>,
 }
 
 impl From<PaymentRow> for Payment {
@@ -133,7 +134,7 @@ pub async fn start(
     let existing = sqlx::query_as!(
         PaymentRow,
         r#"select id, order_id, midtrans_order_id, method, status, gross_amount, snap_token,
-                  redirect_url, qr_string, expires_at, created_at
+                  redirect_url, qr_string, expires_at, creating_until
            from payments
            where order_id = $1
              and (status in ('pending', 'challenge')
@@ -150,14 +151,23 @@ pub async fn start(
             tx.commit().await?;
             return Ok(axum::Json(p.into()));
         }
-        Some(p) if Utc::now() - p.created_at < Duration::seconds(CREATING_GRACE_SECS) => {
+        Some(p) if p.creating_until.is_some_and(|t| t > Utc::now()) => {
             return Err(ApiError::Unavailable {
                 message: "this payment is being created; retry in a moment",
                 retry_after: std::time::Duration::from_secs(1),
             });
         }
         // Created earlier but Midtrans' answer was lost: ask again with the same ids.
-        Some(p) => p,
+        Some(p) => {
+            sqlx::query!(
+                "update payments set creating_until = now() + make_interval(secs => $2) where id = $1",
+                p.id,
+                CREATING_WINDOW_SECS
+            )
+            .execute(&mut *tx)
+            .await?;
+            p
+        }
         None => {
             // Only new attempts count against the buyer's limit; repeats of a live one are answered freely.
             state.limits.check(state.rules.payment_user, &user.id.to_string()).await?;
@@ -182,17 +192,18 @@ pub async fn start(
             sqlx::query_as!(
                 PaymentRow,
                 r#"insert into payments (id, order_id, midtrans_order_id, method, status, gross_amount,
-                                         idempotency_key, expires_at)
-                   values ($1, $2, $3, $4, 'pending', $5, $6, $7)
+                                         idempotency_key, expires_at, creating_until)
+                   values ($1, $2, $3, $4, 'pending', $5, $6, $7, now() + make_interval(secs => $8))
                    returning id, order_id, midtrans_order_id, method, status, gross_amount,
-                             snap_token, redirect_url, qr_string, expires_at, created_at"#,
+                             snap_token, redirect_url, qr_string, expires_at, creating_until"#,
                 Uuid::now_v7(),
                 order_id,
                 midtrans_order_id,
                 method,
                 order.total,
                 key,
-                order.expires_at
+                order.expires_at,
+                CREATING_WINDOW_SECS
             )
             .fetch_one(&mut *tx)
             .await?
@@ -262,10 +273,11 @@ pub async fn start(
             let saved = sqlx::query_as!(
                 PaymentRow,
                 r#"update payments set snap_token = $2, redirect_url = $3, qr_string = $4,
-                          transaction_id = coalesce($5, transaction_id), expires_at = $6, updated_at = now()
+                          transaction_id = coalesce($5, transaction_id), expires_at = $6, creating_until = null,
+                          updated_at = now()
                    where id = $1
                    returning id, order_id, midtrans_order_id, method, status, gross_amount,
-                             snap_token, redirect_url, qr_string, expires_at, created_at"#,
+                             snap_token, redirect_url, qr_string, expires_at, creating_until"#,
                 payment.id,
                 token,
                 redirect_url,
@@ -279,8 +291,11 @@ pub async fn start(
             Ok(axum::Json(saved.into()))
         }
         Err(e) if e.is_transient() => {
-            // Outcome unknown: keep the row; the next request asks again with the same ids.
+            // Outcome unknown: keep the row; the next request asks again with the same ids, at once.
             tracing::warn!(error = %e, payment = %payment.id, "Midtrans did not answer; payment left to retry");
+            sqlx::query!("update payments set creating_until = null where id = $1", payment.id)
+                .execute(&state.db)
+                .await?;
             Err(ApiError::Unavailable {
                 message: "the payment provider is not answering; retry with the same Idempotency-Key",
                 retry_after: std::time::Duration::from_secs(2),
@@ -290,7 +305,7 @@ pub async fn start(
             // A definite refusal: this attempt is over, so a new one may start.
             tracing::error!(error = %e, payment = %payment.id, "Midtrans refused the payment");
             sqlx::query!(
-                "update payments set status = 'failed', updated_at = now() where id = $1 and status = 'pending'",
+                "update payments set status = 'failed', creating_until = null, updated_at = now() where id = $1 and status = 'pending'",
                 payment.id
             )
             .execute(&state.db)
