@@ -858,3 +858,36 @@ async fn new_payment_attempts_are_limited_per_buyer_but_repeats_are_not() {
         2
     );
 }
+
+#[tokio::test]
+async fn cancelling_an_order_cancels_its_live_payment_at_midtrans_first() {
+    let PayApp { app, midtrans, .. } = spawn_app_with_midtrans().await;
+    let stop = app.webhook_processor(fast_processor()).await;
+    let s = setup(&app, 10, 10).await;
+    // A QRIS code is live at Midtrans.
+    let (_, body) = start_payment(&app, &s.token, s.order, "q", json!({"method": "qris"})).await;
+    let mid = body["midtrans_order_id"].as_str().unwrap().to_owned();
+    let (status, order) =
+        app.call("POST", &format!("/api/orders/{}/cancel", s.order), Some(&s.token), None).await;
+    assert_eq!(status, 200, "{order}");
+    assert_eq!(order["status"], "cancelled");
+    assert_eq!(midtrans.transaction(&mid).unwrap().status.as_deref(), Some("cancel"));
+    assert!(midtrans.pay(&mid).await.is_err(), "a cancelled QR code cannot be paid");
+    assert_eq!(category_counts(&app, s.category).await, (0, 0));
+
+    // A Snap page where no method was chosen: Midtrans does not know it; the order still cancels.
+    let other = app.pending_order(s.buyer, s.event, vec![tickets(s.category, 1)]).await;
+    let (_, body) = start_payment(&app, &s.token, other, "s", json!({})).await;
+    let snap_mid = body["midtrans_order_id"].as_str().unwrap().to_owned();
+    let (status, order) =
+        app.call("POST", &format!("/api/orders/{other}/cancel"), Some(&s.token), None).await;
+    assert_eq!(status, 200, "{order}");
+    assert_eq!(order["payment"]["status"], "cancelled");
+    assert_eq!(category_counts(&app, s.category).await, (0, 0));
+    drained(&app).await;
+    // Paid anyway on the still-open page: the units went back on sale, so it is honoured while they last.
+    midtrans.pay(&snap_mid).await.unwrap();
+    wait_for_status(&app, other, "paid").await;
+    assert_eq!(category_counts(&app, s.category).await, (1, 0));
+    stop.cancel();
+}
