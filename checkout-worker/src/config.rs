@@ -60,6 +60,10 @@ pub struct Config {
 
 impl Config {
     pub fn validate(&self) -> anyhow::Result<()> {
+        if self.process.production() {
+            // Without Midtrans the reconciler cannot end holds of orders with a live payment.
+            self.midtrans.validate_production()?;
+        }
         if self.db_max_connections == 0 {
             anyhow::bail!("WORKER_DB_MAX_CONNECTIONS must be at least 1");
         }

@@ -119,7 +119,7 @@ pub async fn build_state(config: Config) -> anyhow::Result<AppState> {
         hub: queue::hub::Hub::new(signer.clone()),
         signer,
         shutdown: tokio_util::sync::CancellationToken::new(),
-        midtrans: config.midtrans.client()?,
+        midtrans: gateway_midtrans(&config)?,
         order_backlog: Arc::new(std::sync::atomic::AtomicI64::new(0)),
         intake_cache: orders::intake::IntakeCache::new(Duration::from_millis(config.catalog_cache_ttl_ms)),
         limits: RateLimiter::new(redis.clone(), keys.clone(), &rules.all()),
@@ -132,6 +132,16 @@ pub async fn build_state(config: Config) -> anyhow::Result<AppState> {
         keys,
         config: Arc::new(config),
     })
+}
+
+/// The gateway's Midtrans client: one attempt per call, within the request's own deadline, so a
+/// payment start always learns how its call ended (a retry is the buyer's next request, with the same ids).
+fn gateway_midtrans(config: &Config) -> anyhow::Result<Option<midtrans::Client>> {
+    let mut args = config.midtrans.clone();
+    args.midtrans_attempts = 1;
+    args.midtrans_timeout_ms =
+        args.midtrans_timeout_ms.min(config.request_timeout_ms.saturating_sub(1_000).max(1_000));
+    Ok(args.client()?)
 }
 
 /// Serves the API on `listener` until `shutdown` completes (graceful: in-flight requests finish).

@@ -49,7 +49,9 @@ impl Error {
             Error::Api { http_status, code, .. } => {
                 *http_status >= 500 || *http_status == 429 || code == "429" || code.starts_with('5')
             }
-            Error::Decode(_) => false,
+            // An answer we cannot read (e.g. HTTP 202 "still processing" for a repeated idempotent call):
+            // the outcome is unknown, so it is asked again rather than taken as a refusal.
+            Error::Decode(_) => true,
         }
     }
 

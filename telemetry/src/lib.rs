@@ -32,6 +32,16 @@ pub struct ProcessArgs {
     /// `pretty` or `json`.
     #[arg(long, env = "LOG_FORMAT", value_enum, default_value = "pretty")]
     pub log_format: LogFormat,
+
+    /// `development` or `production` (production checks settings more strictly).
+    #[arg(long, env = "APP_ENV", default_value = "development")]
+    pub app_env: String,
+}
+
+impl ProcessArgs {
+    pub fn production(&self) -> bool {
+        self.app_env.eq_ignore_ascii_case("production")
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]

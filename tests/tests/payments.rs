@@ -327,7 +327,14 @@ async fn forged_wrong_amount_and_unknown_order_notifications_change_nothing() {
     tokio::time::sleep(Duration::from_millis(300)).await;
     drained(&app).await;
 
-    assert_eq!(order_status(&app, s.order).await, "pending_payment");
+    // The mismatch puts the payment under review: neither paid nor released (the order keeps its hold).
+    assert_eq!(order_status(&app, s.order).await, "payment_review");
+    let payment: String = sqlx::query_scalar("select status from payments where midtrans_order_id = $1")
+        .bind(&mid)
+        .fetch_one(&app.db)
+        .await
+        .unwrap();
+    assert_eq!(payment, "needs_review");
     assert_eq!(category_counts(&app, s.category).await, (0, 2));
     assert_eq!(count(&app, "select count(*) from tickets where order_id = $1", s.order).await, 0);
     let outcomes: Vec<String> = sqlx::query_scalar("select outcome from payment_events order by id")
@@ -657,7 +664,8 @@ async fn starting_a_payment_is_guarded_and_idempotent_under_concurrency() {
 
     // Midtrans down: 503 and the attempt is kept; when it is back the same attempt completes.
     let other = app.pending_order(s.buyer, s.event, vec![tickets(s.category, 1)]).await;
-    midtrans.fail_next("/snap/v1/transactions", 3, 503);
+    // (The gateway makes one attempt per request: the buyer's retry is the next attempt.)
+    midtrans.fail_next("/snap/v1/transactions", 1, 503);
     let (status, body) = start_payment(&app, &s.token, other, "retry-key", json!({})).await;
     assert_eq!(status, 503, "{body}");
     assert!(body["error"]["message"].as_str().unwrap().contains("same Idempotency-Key"));
@@ -889,5 +897,77 @@ async fn cancelling_an_order_cancels_its_live_payment_at_midtrans_first() {
     midtrans.pay(&snap_mid).await.unwrap();
     wait_for_status(&app, other, "paid").await;
     assert_eq!(category_counts(&app, s.category).await, (1, 0));
+    stop.cancel();
+}
+
+#[tokio::test]
+async fn a_late_deny_of_an_earlier_attempt_does_not_undo_the_payment_that_succeeded() {
+    let PayApp { app, midtrans, .. } = spawn_app_with_midtrans().await;
+    let stop = app.webhook_processor(fast_processor()).await;
+    let s = setup(&app, 10, 10).await;
+    let mid = snap(&app, &s).await;
+    midtrans.pay(&mid).await.unwrap();
+    wait_for_status(&app, s.order, "paid").await;
+    // The buyer's first card on the same Snap page had been refused; that notification comes last.
+    let mut first_card = midtrans.notification(&mid, "deny", None).unwrap();
+    first_card["transaction_id"] = json!(Uuid::new_v4().to_string());
+    first_card["payment_type"] = json!("credit_card");
+    assert_eq!(post_notification(&app, &first_card).await, 200);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    drained(&app).await;
+    assert_eq!(order_status(&app, s.order).await, "paid");
+    assert_eq!(
+        count(&app, "select count(*) from tickets where order_id = $1 and status = 'valid'", s.order).await,
+        3
+    );
+    assert_eq!(category_counts(&app, s.category).await, (2, 0));
+    stop.cancel();
+}
+
+#[tokio::test]
+async fn a_reversal_that_arrives_before_its_settlement_wins() {
+    let PayApp { app, midtrans, .. } = spawn_app_with_midtrans().await;
+    let s = setup(&app, 10, 10).await;
+    let mid = snap(&app, &s).await;
+    midtrans.set_delivery(fake_midtrans::Delivery { hold: true, ..Default::default() });
+    midtrans.pay(&mid).await.unwrap();
+    // Settlement turned into deny for the same transaction; the deny is applied first.
+    let settlement = midtrans.notification(&mid, "settlement", Some("accept")).unwrap();
+    let mut deny = midtrans.notification(&mid, "deny", None).unwrap();
+    deny["transaction_id"] = settlement["transaction_id"].clone();
+    assert_eq!(post_notification(&app, &deny).await, 200);
+    assert_eq!(post_notification(&app, &settlement).await, 200);
+    // One processor applying one at a time keeps the arrival order.
+    let stop = app.webhook_processor(ProcessorSettings { concurrency: 1, ..fast_processor() }).await;
+    drained(&app).await;
+    assert_eq!(order_status(&app, s.order).await, "cancelled");
+    assert_eq!(count(&app, "select count(*) from tickets where order_id = $1", s.order).await, 0);
+    assert_eq!(category_counts(&app, s.category).await, (0, 0));
+    stop.cancel();
+}
+
+#[tokio::test]
+async fn a_gate_for_one_event_refuses_another_events_ticket_and_leaves_it_unused() {
+    let PayApp { app, midtrans, .. } = spawn_app_with_midtrans().await;
+    let stop = app.webhook_processor(fast_processor()).await;
+    let s = setup(&app, 10, 10).await;
+    let mid = snap(&app, &s).await;
+    midtrans.pay(&mid).await.unwrap();
+    wait_for_status(&app, s.order, "paid").await;
+    let (_, body) = app.call("GET", &format!("/api/orders/{}/tickets", s.order), Some(&s.token), None).await;
+    let code = body["tickets"].as_array().unwrap().iter().find(|t| t["kind"] == "ticket").unwrap()["code"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let admin = app.admin_token().await;
+    let (status, body) = app
+        .call("POST", "/api/checkin", Some(&admin), Some(json!({ "code": code, "event_id": Uuid::new_v4() })))
+        .await;
+    assert_eq!(status, 409, "{body}");
+    assert_error(&body, "wrong_event");
+    let (status, _) = app
+        .call("POST", "/api/checkin", Some(&admin), Some(json!({ "code": code, "event_id": s.event })))
+        .await;
+    assert_eq!(status, 200);
     stop.cancel();
 }

@@ -97,10 +97,14 @@ struct PaymentRow {
     gross_amount: i64,
     midtrans_status: Option<String>,
     refunded_amount: i64,
+    paid_transaction_id: Option<String>,
 }
 
 /// The dedupe key of a notification: what makes two deliveries "the same".
 pub fn dedupe_key(n: &Notification) -> String {
+    let refund_keys: Vec<&str> =
+        n.refunds.iter().flatten().map(|r| r.refund_key.as_deref().unwrap_or("")).collect();
+    let refund_keys = refund_keys.join(",");
     let parts = [
         n.order_id.as_str(),
         n.transaction_id.as_deref().unwrap_or(""),
@@ -108,6 +112,7 @@ pub fn dedupe_key(n: &Notification) -> String {
         n.fraud_status.as_deref().unwrap_or(""),
         n.status_code.as_str(),
         n.refund_amount.as_deref().unwrap_or(""),
+        refund_keys.as_str(),
         if n.refund_confirmed() { "confirmed" } else { "unconfirmed" },
     ];
     hex::encode(Sha256::digest(parts.join("|").as_bytes()))
@@ -141,7 +146,7 @@ pub async fn apply(
     .await?;
     let payment = sqlx::query_as!(
         PaymentRow,
-        "select id, status, gross_amount, midtrans_status, refunded_amount from payments where id = $1 for update",
+        "select id, status, gross_amount, midtrans_status, refunded_amount, paid_transaction_id from payments where id = $1 for update",
         target.id
     )
     .fetch_one(&mut *tx)
@@ -159,9 +164,31 @@ pub async fn apply(
             midtrans_order_id = %n.order_id,
             expected = payment.gross_amount,
             got = %n.gross_amount,
-            "notification amount differs from the payment; not applied"
+            "notification amount differs from the payment; payment put under review"
         );
+        // Money may have moved, in an amount we did not ask for: neither paid nor released. The order
+        // keeps its hold (the sweeper leaves orders under review alone) until someone looks at it.
+        if matches!(payment.status.as_str(), "pending" | "challenge") {
+            sqlx::query!(
+                "update payments set status = 'needs_review', updated_at = now() where id = $1",
+                payment.id
+            )
+            .execute(&mut *tx)
+            .await?;
+            sqlx::query!(
+                r#"update orders set status = 'payment_review', updated_at = now(),
+                          notice = 'Your payment is being checked by our team; the order keeps its items meanwhile.'
+                   where id = $1 and status = 'pending_payment'"#,
+                order.id
+            )
+            .execute(&mut *tx)
+            .await?;
+        }
         Effect::AmountMismatch
+    } else if settles_a_closed_transaction(&mut tx, payment.id, n).await? {
+        // This very transaction was already reported denied, cancelled, expired or refunded: money in
+        // for it is an old message arriving late (a reversal applied before its settlement).
+        Effect::Stale
     } else {
         transition(&mut tx, &order, &payment, n, now).await?
     };
@@ -209,6 +236,29 @@ async fn record(
     .await
 }
 
+/// Whether `n` reports money in for a transaction that an applied notification already closed.
+async fn settles_a_closed_transaction(
+    conn: &mut PgConnection,
+    payment: Uuid,
+    n: &Notification,
+) -> Result<bool, sqlx::Error> {
+    let (Outcome::Paid | Outcome::Challenge, Some(transaction)) = (n.outcome(), n.transaction_id.as_deref())
+    else {
+        return Ok(false);
+    };
+    sqlx::query_scalar!(
+        r#"select exists(select 1 from payment_events
+                         where payment_id = $1 and transaction_id = $2 and applied_at is not null
+                           and transaction_status in ('deny', 'cancel', 'expire', 'failure', 'refund',
+                                                      'partial_refund', 'chargeback', 'partial_chargeback'))
+           as "closed!""#,
+        payment,
+        transaction
+    )
+    .fetch_one(&mut *conn)
+    .await
+}
+
 /// The state machine. The order and payment rows are locked by the caller.
 async fn transition(
     conn: &mut PgConnection,
@@ -229,9 +279,13 @@ async fn transition(
                 return Ok(Effect::Stale);
             }
             set_payment(conn, payment.id, "paid", n).await?;
-            sqlx::query!("update payments set paid_at = coalesce(paid_at, now()) where id = $1", payment.id)
-                .execute(&mut *conn)
-                .await?;
+            sqlx::query!(
+                "update payments set paid_at = coalesce(paid_at, now()), paid_transaction_id = $2 where id = $1",
+                payment.id,
+                n.transaction_id
+            )
+            .execute(&mut *conn)
+            .await?;
             match order.status.as_str() {
                 "pending_payment" | "payment_review" => {
                     mark_paid(conn, order.id, None).await?;
@@ -301,8 +355,12 @@ async fn transition(
             }
             // Settlement turned into deny (a reversal), or a captured card payment voided.
             "paid"
-                if status == "deny"
-                    || (status == "cancel" && payment.midtrans_status.as_deref() == Some("capture")) =>
+                if (status == "deny"
+                    || (status == "cancel" && payment.midtrans_status.as_deref() == Some("capture")))
+                    && same_transaction(
+                        payment.paid_transaction_id.as_deref(),
+                        n.transaction_id.as_deref(),
+                    ) =>
             {
                 set_payment(conn, payment.id, "reversed", n).await?;
                 if order_paid {
@@ -325,6 +383,20 @@ async fn transition(
         outcome @ (Outcome::Refunded { amount } | Outcome::PartiallyRefunded { amount }) => {
             if !n.refund_confirmed() {
                 return Ok(Effect::RefundUnconfirmed);
+            }
+            if matches!(outcome, Outcome::Refunded { .. })
+                && matches!(payment.status.as_str(), "pending" | "challenge")
+            {
+                // Paid and fully refunded before we heard of the payment (its settlement was lost or is
+                // late): nothing is owed either way, so the order ends like an unpaid one.
+                set_payment(conn, payment.id, "refunded", n).await?;
+                sqlx::query!("update payments set refunded_amount = gross_amount where id = $1", payment.id)
+                    .execute(&mut *conn)
+                    .await?;
+                if matches!(order.status.as_str(), "pending_payment" | "payment_review") {
+                    crate::expiry::release(conn, &[order.id], "cancelled").await?;
+                }
+                return Ok(Effect::Refunded);
             }
             if !matches!(
                 payment.status.as_str(),
@@ -381,6 +453,15 @@ async fn transition(
     }
 }
 
+/// A failure report is about the paying transaction when both ids are known and equal (or when either
+/// is missing, as in status answers of old transactions).
+fn same_transaction(paid: Option<&str>, reported: Option<&str>) -> bool {
+    match (paid, reported) {
+        (Some(p), Some(r)) => p == r,
+        _ => true,
+    }
+}
+
 async fn set_payment(
     conn: &mut PgConnection,
     id: Uuid,
@@ -422,7 +503,7 @@ async fn require_refund(
     notice: &str,
 ) -> Result<(), sqlx::Error> {
     sqlx::query!(
-        r#"update payments set status = 'refund_pending', refund_reason = $2,
+        r#"update payments set status = 'refund_pending', refund_reason = $2, checked_at = null,
                   refund_key = coalesce(refund_key, 'rf-' || replace(id::text, '-', '')), updated_at = now()
            where id = $1"#,
         payment,

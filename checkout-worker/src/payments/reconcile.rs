@@ -41,7 +41,8 @@ pub async fn reconcile_once(
            where o.id = p.order_id and p.id in (
                select p2.id from payments p2 join orders o2 on o2.id = p2.order_id
                where p2.status in ('pending', 'challenge')
-                 and (o2.expires_at <= $1
+                 and ((o2.expires_at <= $1
+                       and (p2.checked_at is null or p2.checked_at <= $1 - make_interval(secs => $2::float8 / 6)))
                       or coalesce(p2.checked_at, p2.created_at) <= $1 - make_interval(secs => $2))
                order by p2.checked_at nulls first
                limit $3
@@ -90,11 +91,18 @@ pub async fn reconcile_once(
         }
     }
 
+    // Refunds owed, each asked for at most once a minute (the bank's confirmation can take a while;
+    // repeating with the same refund_key is safe but pointless in between).
     let owed = sqlx::query!(
-        r#"select id, midtrans_order_id, gross_amount, refunded_amount, refund_key as "refund_key!",
-                  coalesce(refund_reason, 'refund') as "reason!"
-           from payments where status = 'refund_pending' and refund_key is not null
-           order by updated_at limit $1"#,
+        r#"update payments set checked_at = $1::timestamptz
+           where id in (select id from payments
+                        where status = 'refund_pending' and refund_key is not null
+                          and (checked_at is null or checked_at <= $1::timestamptz - make_interval(secs => $2))
+                        order by updated_at limit $3 for update skip locked)
+           returning id, midtrans_order_id, gross_amount, refunded_amount, refund_key as "refund_key!",
+                     coalesce(refund_reason, 'refund') as "reason!""#,
+        now,
+        CHECK_EVERY_SECS,
         batch
     )
     .fetch_all(db)
@@ -109,7 +117,15 @@ pub async fn reconcile_once(
                     done.applied.push(apply_answer(db, &status, now).await?);
                 }
             }
-            Err(e) => tracing::warn!(error = %e, payment = %r.id, "refund request failed; will retry"),
+            Err(e) if e.is_transient() => {
+                tracing::warn!(error = %e, payment = %r.id, "refund request failed; will retry")
+            }
+            Err(e) => {
+                // Refused (e.g. a method Midtrans cannot refund through the API): people must act. It is
+                // asked again each minute, so a fix on Midtrans' side is picked up.
+                metrics::counter!("payment_refunds_refused_total").increment(1);
+                tracing::error!(error = %e, payment = %r.id, amount, "Midtrans refused a refund we owe");
+            }
         }
     }
     Ok(done)

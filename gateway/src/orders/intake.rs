@@ -6,7 +6,8 @@
 //! event and items on sale → early sold-out from the Redis stock counters (which may only ever say no) →
 //! record (one insert; an existing request with this key answers instead: same cart, same answer; other
 //! cart, 422; a refusal above also falls back to the recorded answer) → the per-buyer limit, on new
-//! requests only → spend the admission once → append to the stream.
+//! requests only (a refused one is recorded as rejected, `rate_limited`) → spend the admission once →
+//! append to the stream.
 
 use std::collections::HashMap;
 
@@ -134,10 +135,17 @@ pub async fn submit(
             find(&state, user.id, &key).await?.ok_or(ApiError::Internal(anyhow::anyhow!("lost request")))?;
         return same_answer(existing, &body_hash);
     }
-    // The tight limit is per buyer (a whole campus may share one address), on new requests only: a
-    // refused one is withdrawn, so its key can be used again later.
+    // The tight limit is per buyer (a whole campus may share one address), on new requests only. A
+    // refused request is recorded as rejected (not deleted: a double click with the same key may already
+    // have been told 202 for it, and must get a definitive answer).
     if let Err(e) = state.limits.check(state.rules.order_user, &user.id.to_string()).await {
-        withdraw(&state, request_id).await?;
+        sqlx::query!(
+            r#"update order_requests set status = 'rejected', reason = 'rate_limited', decided_at = now()
+               where id = $1 and status = 'queued'"#,
+            request_id
+        )
+        .execute(&state.db)
+        .await?;
         return Err(e);
     }
 

@@ -28,9 +28,9 @@ use crate::{
 
 /// A payment may not start with less hold left than this (Midtrans' shortest expiry is a minute here).
 const MIN_HOLD_LEFT_SECS: i64 = 60;
-/// How long a request creating a payment at Midtrans keeps others from calling Midtrans for it too (a
-/// little over the client's timeout); cleared as soon as Midtrans answered or failed to.
-const CREATING_WINDOW_SECS: f64 = 15.0;
+/// How long past the request deadline a request creating a payment at Midtrans keeps others from calling
+/// Midtrans for it too; the window is cleared as soon as Midtrans answered or failed to.
+const CREATING_MARGIN_SECS: f64 = 5.0;
 
 #[derive(Deserialize, ToSchema, Default)]
 #[serde(deny_unknown_fields)]
@@ -122,6 +122,7 @@ pub async fn start(
     let key = crate::orders::intake::idempotency_key(&headers)?;
     let method = method(&body)?;
 
+    let window = state.config.request_timeout_ms as f64 / 1000.0 + CREATING_MARGIN_SECS;
     let mut tx = state.db.begin().await?;
     let order = sqlx::query!(
         "select status, total, expires_at from orders where id = $1 and user_id = $2 for update",
@@ -159,10 +160,24 @@ pub async fn start(
         }
         // Created earlier but Midtrans' answer was lost: ask again with the same ids.
         Some(p) => {
+            if order.status != "pending_payment" && order.status != "payment_review" {
+                // The order ended (cancelled, expired) while Midtrans' answer was in doubt.
+                sqlx::query!(
+                    "update payments set status = 'cancelled', updated_at = now() where id = $1",
+                    p.id
+                )
+                .execute(&mut *tx)
+                .await?;
+                tx.commit().await?;
+                return Err(ApiError::conflict(
+                    "not_payable",
+                    format!("an order that is {} cannot be paid", order.status),
+                ));
+            }
             sqlx::query!(
                 "update payments set creating_until = now() + make_interval(secs => $2) where id = $1",
                 p.id,
-                CREATING_WINDOW_SECS
+                window
             )
             .execute(&mut *tx)
             .await?;
@@ -203,7 +218,7 @@ pub async fn start(
                 order.total,
                 key,
                 order.expires_at,
-                CREATING_WINDOW_SECS
+                window
             )
             .fetch_one(&mut *tx)
             .await?
@@ -275,7 +290,7 @@ pub async fn start(
                 r#"update payments set snap_token = $2, redirect_url = $3, qr_string = $4,
                           transaction_id = coalesce($5, transaction_id), expires_at = $6, creating_until = null,
                           updated_at = now()
-                   where id = $1
+                   where id = $1 and status in ('pending', 'challenge')
                    returning id, order_id, midtrans_order_id, method, status, gross_amount,
                              snap_token, redirect_url, qr_string, expires_at, creating_until"#,
                 payment.id,
@@ -285,8 +300,11 @@ pub async fn start(
                 transaction_id,
                 expires_at.min(order.expires_at)
             )
-            .fetch_one(&state.db)
-            .await?;
+            .fetch_optional(&state.db)
+            .await?
+            // Cancelled (with its order) while Midtrans was answering; should it be paid anyway, the late
+            // payment is honoured or refunded like any other.
+            .ok_or_else(|| ApiError::conflict("not_payable", "this order was cancelled meanwhile"))?;
             metrics::counter!("payments_started_total", "method" => saved.method.clone()).increment(1);
             Ok(axum::Json(saved.into()))
         }

@@ -20,6 +20,9 @@ use crate::{
 #[serde(deny_unknown_fields)]
 pub struct Scan {
     pub code: String,
+    /// The event this gate admits to: a code for another event is refused (409 `wrong_event`) and stays
+    /// unused. Optional for scanners that check one event only.
+    pub event_id: Option<Uuid>,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -47,7 +50,7 @@ pub struct ScannedTicket {
     request_body = Scan,
     responses((status = 200, body = CheckedIn), (status = 403, body = ErrorBody),
         (status = 404, description = "unknown code", body = ErrorBody),
-        (status = 409, description = "already checked in (`checked_in_at`, `checked_in_by`) or void", body = ErrorBody),
+        (status = 409, description = "already checked in (`checked_in_at`, `checked_in_by`), void, or for another event", body = ErrorBody),
         (status = 429, body = ErrorBody)))]
 pub async fn checkin(
     State(state): State<AppState>,
@@ -68,16 +71,18 @@ pub async fn checkin(
            from orders o
            where t.code = $1 and t.status = 'valid' and o.id = t.order_id
              and o.status in ('paid', 'partially_refunded')
+             and ($3::uuid is null or o.event_id = $3)
            returning t.id, t.checked_in_at as "checked_in_at!""#,
         code,
-        user.id
+        user.id,
+        scan.event_id
     )
     .fetch_optional(&mut *tx)
     .await?;
     let ticket = sqlx::query!(
         r#"select t.id, t.kind, t.status, t.checked_in_at, t.order_id, i.name as item_name,
                   case when t.kind = 'ticket' then 1 else i.quantity end as "quantity!",
-                  u.name as holder_name, e.name as event_name, o.status as order_status,
+                  u.name as holder_name, e.name as event_name, o.status as order_status, o.event_id,
                   s.email as "checked_in_by?"
            from tickets t
            join order_items i on i.id = t.order_item_id
@@ -94,8 +99,10 @@ pub async fn checkin(
         metrics::counter!("checkins_total", "result" => "unknown").increment(1);
         return Err(ApiError::NotFound("ticket"));
     };
+    let wrong_event = scan.event_id.is_some_and(|e| e != ticket.event_id);
     let result = match (&won, ticket.status.as_str()) {
         (Some(_), _) => "checked_in",
+        (None, _) if wrong_event => "wrong_event",
         (None, "checked_in") => "already_checked_in",
         _ => "void",
     };
@@ -124,6 +131,10 @@ pub async fn checkin(
                 checked_in_at: w.checked_in_at,
             },
         })),
+        None if wrong_event => Err(ApiError::conflict(
+            "wrong_event",
+            format!("this code is for another event ({}); it was not used", ticket.event_name),
+        )),
         None if ticket.status == "checked_in" => {
             let at = ticket.checked_in_at.map(|t| t.to_rfc3339()).unwrap_or_default();
             let by = ticket.checked_in_by.unwrap_or_else(|| "unknown".into());
