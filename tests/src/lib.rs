@@ -46,6 +46,8 @@ pub struct TestApp {
 
 /// Options for [`spawn_app_with`].
 pub struct Options {
+    /// Another Redis than the shared one (e.g. a private server a test stops).
+    pub redis_url: Option<String>,
     /// Point the gateway's Midtrans client at this (fake) Midtrans.
     pub midtrans: Option<MidtransTarget>,
     pub catalog_cache_ttl_ms: u64,
@@ -57,6 +59,7 @@ pub struct Options {
 impl Default for Options {
     fn default() -> Self {
         Options {
+            redis_url: None,
             midtrans: None,
             catalog_cache_ttl_ms: 1000,
             login_per_email_per_min: 10,
@@ -75,7 +78,7 @@ pub fn test_config(db_name: &str, redis_prefix: &str, opts: &Options) -> Config 
     let mut config = Config::from_env().expect("config from env");
     config.app_env = gateway::config::AppEnv::Development;
     config.database_url = format!("{}/{db_name}", pg_base_url()).parse().expect("infallible");
-    config.redis_url = redis_url().parse().expect("infallible");
+    config.redis_url = opts.redis_url.clone().unwrap_or_else(redis_url).parse().expect("infallible");
     config.redis_key_prefix = redis_prefix.to_owned();
     config.http_addr = "127.0.0.1:0".parse().expect("addr");
     config.jwt_secret = Some(format!("test-secret-{}", Uuid::new_v4().simple()).parse().expect("infallible"));

@@ -971,3 +971,43 @@ async fn a_gate_for_one_event_refuses_another_events_ticket_and_leaves_it_unused
     assert_eq!(status, 200);
     stop.cancel();
 }
+
+#[tokio::test]
+async fn with_redis_down_a_notification_gets_503_so_midtrans_retries() {
+    // A private Redis this test can stop.
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let mut redis = std::process::Command::new("redis-server")
+        .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .expect("redis-server");
+    let url = format!("redis://127.0.0.1:{port}");
+    for _ in 0..50 {
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let app = e2e::spawn_app_with(e2e::Options {
+        redis_url: Some(url),
+        midtrans: Some(e2e::MidtransTarget {
+            server_key: MIDTRANS_KEY.into(),
+            api_base_url: "http://127.0.0.1:9".into(),
+            snap_base_url: "http://127.0.0.1:9/snap/v1".into(),
+        }),
+        ..Default::default()
+    })
+    .await;
+    let amount = "150000.00";
+    let body = json!({
+        "order_id": "QC-redis-down-1", "status_code": "200", "gross_amount": amount,
+        "transaction_status": "settlement", "fraud_status": "accept",
+        "signature_key": midtrans::signature("QC-redis-down-1", "200", amount, MIDTRANS_KEY)
+    });
+    assert_eq!(post_notification(&app, &body).await, 200, "queued while Redis is up");
+    redis.kill().unwrap();
+    redis.wait().unwrap();
+    let resp = app.post("/api/webhooks/midtrans").json(&body).send().await.unwrap();
+    assert_eq!(resp.status(), 503);
+    assert!(resp.headers().contains_key("retry-after"));
+}
