@@ -1,10 +1,11 @@
-// Admin console: an admin builds and publishes an event that guests then see; a buyer is kept out.
+// Admin console: an admin builds and publishes an event that guests then see; a buyer is kept out; the
+// Payments tab lists payment notifications that failed every attempt and replays them.
 
 import assert from 'node:assert/strict';
-import { randomBytes } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import { after, before, test } from 'node:test';
 
-import { apiCall, launchBrowser, newVisitor, screenshot, startGateway } from './lib/harness.js';
+import { apiCall, launchBrowser, newVisitor, redisCommand, screenshot, startGateway } from './lib/harness.js';
 
 let gateway;
 let chrome;
@@ -162,6 +163,139 @@ test('a buyer who opens admin.html is told it is not allowed', async () => {
     // Console errors here would only be the browser logging the 403 response itself.
     assert.deepEqual(errors.filter((e) => !/403/.test(e)), []);
   } finally {
+    await context.close();
+  }
+});
+
+/** Signs the harness admin in on admin.html's own form and waits for the console. */
+async function signInToConsole(page, hash = '') {
+  await page.goto(`/admin.html${hash}`);
+  await page.locator('#admin-login-form').waitFor();
+  await page.locator('#admin-email').fill(gateway.admin.email);
+  await page.locator('#admin-password').fill(gateway.admin.password);
+  await page.locator('#admin-login-form').getByRole('button', { name: 'Sign in' }).click();
+  await page.locator('.admin-tabs').waitFor();
+}
+
+/**
+ * A notification that failed every attempt, put where the checkout worker leaves one (the gateway's
+ * `webhooks:dead` hash): a browser cannot make a notification fail. It is for an order nobody placed, so
+ * replaying it changes nothing.
+ */
+async function deadLetter({ status = 'settlement', error = 'error returned from database: payment_events is read-only for maintenance' } = {}) {
+  const orderId = `QC-BROWSER-${randomBytes(4).toString('hex').toUpperCase()}`;
+  const notification = JSON.stringify({
+    order_id: orderId,
+    status_code: '200',
+    gross_amount: '270000.00',
+    signature_key: randomBytes(32).toString('hex'),
+    transaction_status: status,
+    transaction_id: randomUUID(),
+    fraud_status: 'accept',
+    payment_type: 'qris',
+  });
+  const letter = {
+    id: randomUUID(),
+    midtrans_order_id: orderId,
+    transaction_status: status,
+    notification,
+    attempts: 8,
+    last_error: error,
+    failed_at: new Date().toISOString(),
+  };
+  assert.equal(await redisCommand('HSET', `${gateway.redisPrefix}webhooks:dead`, letter.id, JSON.stringify(letter)), 1);
+  return letter;
+}
+
+test('the Payments tab shows the failed notifications (none at first), the raw notification as text, and replays one after a confirmation', async () => {
+  const { context, page, errors } = await newVisitor(chrome.browser, gateway.baseURL);
+  const deadKey = `${gateway.redisPrefix}webhooks:dead`;
+  try {
+    // Nothing has failed: the empty state.
+    await signInToConsole(page);
+    const listed = page.waitForResponse((r) => new URL(r.url()).pathname === '/api/admin/webhooks/dead-letters');
+    await page.locator('.admin-tabs').getByRole('link', { name: 'Payments' }).click();
+    await page.waitForURL(/admin\.html#payments$/);
+    assert.equal((await listed).status(), 200);
+    const table = page.locator('#admin-dead-letters');
+    await table.locator('tbody').getByText('No failed notifications').waitFor();
+    assert.equal(await page.locator('.admin-tabs').getByRole('link', { name: 'Payments' }).getAttribute('aria-current'), 'page');
+    assert.equal(await page.locator('#payments-title').innerText(), 'Payment notifications that failed');
+    assert.equal(await table.locator('tbody tr').count(), 1);
+    await screenshot(page, 'admin-payments-empty');
+    assert.deepEqual(errors, [], 'the tab loads without console errors');
+
+    // Two letters appear ; the error is shown as text, never as markup.
+    const first = await deadLetter({ error: 'apply failed: <img src=x onerror="window.__pwned = 1"> in payment_events' });
+    const second = await deadLetter({ status: 'expire' });
+    await page.getByRole('button', { name: 'Refresh' }).click();
+    const rows = table.locator('tbody tr[data-letter-id]');
+    await rows.nth(1).waitFor();
+    assert.equal(await rows.count(), 2);
+    const row = table.locator(`tbody tr[data-letter-id="${first.id}"]`);
+    const cells = await row.locator('td').allInnerTexts();
+    assert.equal(cells[0], first.midtrans_order_id);
+    assert.equal(cells[1], 'settlement');
+    assert.equal(cells[2], '8');
+    assert.equal(cells[3], first.last_error);
+    assert.match(cells[4], /^\w{3}, \d{1,2} \w{3} \d{4}, \d{2}:\d{2} WIB$/);
+    assert.equal(await row.locator('img').count(), 0);
+    assert.equal(await page.evaluate(() => window.__pwned), undefined);
+
+    // "Show notification": the JSON exactly as Midtrans sent it, in a <pre>; and hidden again.
+    const toggle = row.getByRole('button', { name: 'Show notification' });
+    await toggle.click();
+    const raw = page.locator(`#letter-json-${first.id}`);
+    await raw.waitFor();
+    assert.equal(await raw.evaluate((n) => n.tagName), 'PRE');
+    assert.equal(await raw.textContent(), first.notification);
+    assert.equal(await row.getByRole('button', { name: 'Hide notification' }).getAttribute('aria-expanded'), 'true');
+    await screenshot(page, 'admin-payments');
+    await row.getByRole('button', { name: 'Hide notification' }).click();
+    await raw.waitFor({ state: 'hidden' });
+
+    // Replay asks first: dismissed, nothing is sent.
+    const replays = [];
+    page.on('request', (r) => {
+      if (r.method() === 'POST' && /\/api\/admin\/webhooks\/dead-letters\/[^/]+\/replay$/.test(new URL(r.url()).pathname)) replays.push(r.url());
+    });
+    const dialogs = [];
+    page.once('dialog', (d) => {
+      dialogs.push(d.message());
+      d.dismiss();
+    });
+    await row.getByRole('button', { name: 'Replay' }).click();
+    await page.waitForFunction(() => !document.querySelector('#admin-dead-letters .letter-replay[aria-busy]'));
+    assert.equal(dialogs.length, 1);
+    assert.ok(dialogs[0].includes(first.midtrans_order_id), dialogs[0]);
+    assert.deepEqual(replays, []);
+    assert.equal(await rows.count(), 2);
+
+    // Accepted: the row goes, a short message says so, the other letter stays.
+    page.once('dialog', (d) => d.accept());
+    await row.getByRole('button', { name: 'Replay' }).click();
+    await row.waitFor({ state: 'detached' });
+    assert.equal(replays.length, 1);
+    assert.match(await page.locator('#payments-msg').innerText(), new RegExp(`Replayed: the notification for ${first.midtrans_order_id} is queued`));
+    assert.equal(await rows.count(), 1);
+    assert.equal(await redisCommand('HEXISTS', deadKey, first.id), 0, 'the letter left the dead letters');
+    const again = await apiCall(gateway.baseURL, 'POST', `/api/admin/webhooks/dead-letters/${first.id}/replay`, { token: await adminToken() });
+    assert.equal(again.status, 404);
+
+    // Replayed meanwhile elsewhere (another admin): the 404 takes the row off too, and the list is empty.
+    const elsewhere = await apiCall(gateway.baseURL, 'POST', `/api/admin/webhooks/dead-letters/${second.id}/replay`, { token: await adminToken() });
+    assert.equal(elsewhere.status, 200);
+    assert.deepEqual(elsewhere.body, { id: second.id, status: 'queued' });
+    page.once('dialog', (d) => d.accept());
+    await table.locator(`tbody tr[data-letter-id="${second.id}"]`).getByRole('button', { name: 'Replay' }).click();
+    await table.locator('tbody').getByText('No failed notifications').waitFor();
+    assert.match(await page.locator('#payments-msg').innerText(), /already been replayed/);
+    assert.equal(await rows.count(), 0);
+
+    // The 404 of the last replay is logged by the browser as a failed resource; nothing else.
+    assert.deepEqual(errors.filter((e) => !/Failed to load resource/.test(e)), []);
+  } finally {
+    await redisCommand('DEL', deadKey).catch(() => {});
     await context.close();
   }
 });

@@ -8,6 +8,7 @@
 import { execFile, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
+import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import readline from 'node:readline';
@@ -387,3 +388,48 @@ export async function apiCall(baseURL, method, pathname, { token, body } = {}) {
   return { status: res.status, body: text ? JSON.parse(text) : null };
 }
 
+/**
+ * One Redis command on a connection of its own (RESP over a socket, no client library), for putting state
+ * in place that a browser cannot cause, e.g. a payment notification that failed every attempt. Resolves
+ * with the reply (a simple string, an integer, a bulk string or null); rejects on an error reply.
+ */
+export function redisCommand(...args) {
+  const url = new URL(REDIS_URL);
+  const request = Buffer.concat([
+    Buffer.from(`*${args.length}\r\n`),
+    ...args.flatMap((a) => {
+      const b = Buffer.from(String(a));
+      return [Buffer.from(`$${b.length}\r\n`), b, Buffer.from('\r\n')];
+    }),
+  ]);
+  return new Promise((resolve, reject) => {
+    let received = Buffer.alloc(0);
+    let settled = false;
+    const socket = net.createConnection({ host: url.hostname, port: Number(url.port) || 6379 });
+    const finish = (err, value) => {
+      if (settled) return;
+      settled = true;
+      socket.destroy();
+      if (err) reject(err);
+      else resolve(value);
+    };
+    socket.setTimeout(10_000, () => finish(new Error(`redis did not answer ${args[0]} within 10 s`)));
+    socket.on('error', (err) => finish(err));
+    socket.on('connect', () => socket.write(request));
+    socket.on('data', (chunk) => {
+      received = Buffer.concat([received, chunk]);
+      const eol = received.indexOf('\r\n');
+      if (eol < 0) return;
+      const kind = String.fromCharCode(received[0]);
+      const head = received.subarray(1, eol).toString();
+      if (kind === '+') finish(null, head);
+      else if (kind === '-') finish(new Error(`redis ${args[0]}: ${head}`));
+      else if (kind === ':') finish(null, Number(head));
+      else if (kind === '$') {
+        const n = Number(head);
+        if (n < 0) finish(null, null);
+        else if (received.length >= eol + 2 + n + 2) finish(null, received.subarray(eol + 2, eol + 2 + n).toString());
+      } else finish(new Error(`redis ${args[0]}: reply of type ${kind} not understood here`));
+    });
+  });
+}

@@ -1,5 +1,6 @@
 // Admin console: events (drafts included), schedules, ticket categories, merchandise, publishing,
-// waiting-room settings, users and roles, and the audit log. Access is decided by the server: the page
+// waiting-room settings, users and roles, payment notifications that failed (with replay), and the audit
+// log. Access is decided by the server: the page
 // asks for the admin event list and shows a clear message on 401 or 403.
 
 import { del, describeError, get, getSession, onSessionChange, patch, post, put } from '../api.js';
@@ -123,6 +124,7 @@ function startConsole(events) {
   tabs = el('nav', { class: 'admin-tabs', attrs: { 'aria-label': 'Admin sections' } },
     el('a', { href: '#events', data: { tab: 'events' }, text: 'Events' }),
     el('a', { href: '#users', data: { tab: 'users' }, text: 'Users' }),
+    el('a', { href: '#payments', data: { tab: 'payments' }, text: 'Payments' }),
     el('a', { href: '#audit', data: { tab: 'audit' }, text: 'Audit log' }),
     el('a', { href: 'checkin.html', class: 'admin-tab-page', text: 'Check-in' }));
   view = el('div', { id: 'admin-view' });
@@ -144,12 +146,13 @@ function route() {
   liveGeneration += 1; // stops the live waiting-room panel of a view being left
   if (!view) return;
   const { parts, query } = parseHash();
-  const tab = parts[0] === 'users' || parts[0] === 'audit' ? parts[0] : 'events';
+  const tab = ['users', 'payments', 'audit'].includes(parts[0]) ? parts[0] : 'events';
   for (const a of tabs.querySelectorAll('a')) {
     if (a.dataset.tab === tab) a.setAttribute('aria-current', 'page');
     else a.removeAttribute('aria-current');
   }
   if (tab === 'users') usersView();
+  else if (tab === 'payments') paymentsView();
   else if (tab === 'audit') auditView(query);
   else if (parts[0] === 'event' && isUuid(parts[1])) eventView(parts[1]);
   else eventsView();
@@ -741,6 +744,96 @@ function usersView() {
         tbody)),
     el('p', { class: 'actions' }, more)));
   load().catch((err) => say(status, describeError(err), 'error'));
+}
+
+// ---- payments: notifications that failed ---------------------------------------------------------
+
+function paymentsView() {
+  const status = msg('payments-msg');
+  const tbody = el('tbody', {}, emptyRow(6, 'Loading…'));
+  const refresh = el('button', { type: 'button', id: 'payments-refresh', class: 'btn btn-secondary btn-small', text: 'Refresh' });
+  const empty = () => emptyRow(6, 'No failed notifications.');
+
+  /** Takes a letter's rows off the table; focus goes to the next letter's Replay button, or Refresh. */
+  const drop = (rows) => {
+    const next = rows[rows.length - 1].nextElementSibling;
+    rows.forEach((r) => r.remove());
+    if (!tbody.querySelector('tr[data-letter-id]')) tbody.append(empty());
+    const target = next && next.querySelector('.letter-replay');
+    (target || refresh).focus();
+  };
+
+  // Two rows per letter: the facts, and (hidden until asked for) the notification as Midtrans sent it.
+  const rows = (l) => {
+    const order = l.midtrans_order_id || 'unknown order';
+    const rawId = `letter-json-${l.id}`;
+    const raw = el('tr', { class: 'letter-raw', hidden: true },
+      el('td', { attrs: { colspan: 6 } },
+        el('pre', { id: rawId, class: 'mono notification-json', text: l.notification ?? '' })));
+    const toggle = el('button', {
+      type: 'button',
+      class: 'btn btn-ghost btn-small letter-toggle',
+      text: 'Show notification',
+      attrs: { 'aria-expanded': 'false', 'aria-controls': rawId },
+    });
+    toggle.addEventListener('click', () => {
+      const open = raw.hidden;
+      raw.hidden = !open;
+      toggle.textContent = open ? 'Hide notification' : 'Show notification';
+      toggle.setAttribute('aria-expanded', String(open));
+    });
+    const replay = el('button', { type: 'button', class: 'btn btn-small letter-replay', text: 'Replay' });
+    const main = el('tr', { data: { letterId: l.id, order: l.midtrans_order_id || '' } },
+      el('td', { class: 'mono', text: l.midtrans_order_id || '—' }),
+      el('td', { text: l.transaction_status || '—' }),
+      el('td', { class: 'num', text: count(l.attempts) }),
+      el('td', {}, el('span', { class: 'letter-error', text: l.last_error || '—' })),
+      el('td', { text: formatWIB(l.failed_at) }),
+      el('td', {}, el('div', { class: 'actions' }, toggle, replay)));
+    onAction(replay, async () => {
+      const sure = window.confirm(`Replay the ${l.transaction_status ? `“${l.transaction_status}” ` : ''}notification for ${order}?\n\n`
+        + 'It goes back on the payment queue and is applied once. Replay it only after the cause of the last error is fixed.');
+      if (!sure) return undefined;
+      try {
+        await post(`/api/admin/webhooks/dead-letters/${encodeURIComponent(l.id)}/replay`);
+      } catch (err) {
+        if (err.status !== 404) throw err;
+        drop([main, raw]);
+        return `The notification for ${order} had already been replayed; it is off the list.`;
+      }
+      drop([main, raw]);
+      return `Replayed: the notification for ${order} is queued and will be applied shortly.`;
+    }, { status });
+    return [main, raw];
+  };
+
+  const load = async () => {
+    const letters = await get('/api/admin/webhooks/dead-letters');
+    fill(tbody, letters.length ? letters.map(rows) : empty());
+    return undefined;
+  };
+  onAction(refresh, load, { status });
+
+  fill(view, el('section', { class: 'card admin-section', attrs: { 'aria-labelledby': 'payments-title' } },
+    el('h2', { id: 'payments-title', text: 'Payment notifications that failed' }),
+    el('p', { class: 'muted small', text: 'Notifications from Midtrans that could not be applied after every retry, oldest first. '
+      + 'None of them has changed its order yet. Fix the cause shown as the last error, then replay the notification: it is applied once.' }),
+    status,
+    el('div', { class: 'table-wrap' },
+      el('table', { id: 'admin-dead-letters' },
+        el('thead', {}, el('tr', {},
+          el('th', { scope: 'col', text: 'Order' }),
+          el('th', { scope: 'col', text: 'Status' }),
+          el('th', { scope: 'col', class: 'num', text: 'Attempts' }),
+          el('th', { scope: 'col', text: 'Last error' }),
+          el('th', { scope: 'col', text: 'Failed at (WIB)' }),
+          el('th', { scope: 'col' }, el('span', { class: 'sr-only', text: 'Actions' })))),
+        tbody)),
+    el('p', { class: 'actions' }, refresh)));
+  load().catch((err) => {
+    fill(tbody, emptyRow(6, 'Could not load the failed notifications.'));
+    say(status, describeError(err), 'error');
+  });
 }
 
 // ---- audit log -----------------------------------------------------------------------------------

@@ -1,20 +1,26 @@
 // Gate check-in for staff and admins: every scanned code goes to POST /api/checkin and the answer fills
 // a big result panel — green "Checked in", amber "Already checked in" (when and by whom), red for a void
-// or unknown code — and a running list of the last 20 scans.
+// or unknown code or a code for another event — and a running list of the last 20 scans.
+//
+// The gate can be bound to one event (picker at the top, published events from GET /api/events, the
+// choice kept in localStorage): its id goes with every scan as `event_id`, and the server refuses a code
+// for another event (409 `wrong_event`) without using it. "Any event" sends no `event_id`.
 //
 // Handheld scanners "type" the code and press Enter, often faster than the server answers. So the field
 // is emptied and refocused at once, stays usable while a request is in flight, and the codes are checked
 // one after another in the order they were scanned; the button is disabled while a check is running and
 // the same code is never sent twice at the same time.
 
-import { describeError, getSession, post } from '../api.js';
+import { describeError, get, getSession, post } from '../api.js';
+import { onAction } from '../forms.js';
 import { renderChrome } from '../layout.js';
-import { el, fill, formatWIB, timeWIB } from '../util.js';
+import { el, fill, formatWIB, isUuid, say, timeWIB } from '../util.js';
 
 renderChrome({ active: 'checkin' });
 
 const HISTORY = 20;
 const SIGN_IN = 'login.html?next=checkin.html';
+const GATE_KEY = 'qc.checkin.event.v1'; // localStorage: {id, name} of the event this gate admits to
 
 const desk = document.getElementById('checkin-desk');
 const denied = document.getElementById('checkin-denied');
@@ -24,8 +30,12 @@ const button = document.getElementById('checkin-submit');
 const result = document.getElementById('checkin-result');
 const log = document.getElementById('checkin-log');
 const logEmpty = document.getElementById('checkin-log-empty');
+const picker = document.getElementById('checkin-event');
+const pickerHint = document.getElementById('checkin-event-hint');
+const pickerStatus = document.getElementById('checkin-event-msg');
+const pickerRetry = document.getElementById('checkin-event-retry');
 
-const waiting = []; // scanned codes not yet sent
+const waiting = []; // scanned {code, gate} not yet sent
 let current = null; // the code being checked right now
 let working = false;
 const scans = []; // the last results, newest first
@@ -40,15 +50,101 @@ function showDenied(user) {
   denied.hidden = false;
 }
 
+// ---- the event at this gate ----------------------------------------------------------------------
+
+/** The saved choice `{id, name}`, or null for "Any event". */
+function savedGate() {
+  let v;
+  try {
+    v = JSON.parse(localStorage.getItem(GATE_KEY) || 'null');
+  } catch {
+    v = null;
+  }
+  return v && isUuid(v.id) ? { id: v.id, name: typeof v.name === 'string' ? v.name : '' } : null;
+}
+
+function saveGate(choice) {
+  try {
+    if (choice) localStorage.setItem(GATE_KEY, JSON.stringify(choice));
+    else localStorage.removeItem(GATE_KEY);
+  } catch {
+    /* storage refused (private mode, full): the choice lasts until the page is left */
+  }
+}
+
+let gate = savedGate(); // the event scans are bound to, or null
+let events = []; // published events, once loaded
+let eventsLoaded = false;
+
+function drawHint() {
+  pickerHint.textContent = gate
+    ? `Only codes for ${gate.name || 'this event'} are admitted here. A code for another event is refused and stays unused.`
+    : 'Codes for every event are accepted.';
+}
+
+function drawPicker() {
+  const listed = !gate || events.some((ev) => ev.id === gate.id);
+  // A saved event that is not (or not yet) in the list stays chosen: the gate never quietly widens to
+  // "Any event" because the list failed to load or the event was unpublished.
+  const kept = listed ? null : el('option', {
+    value: gate.id,
+    text: eventsLoaded ? `${gate.name || 'Saved event'} (no longer published)` : gate.name || 'Saved event',
+  });
+  fill(picker,
+    el('option', { value: '', text: 'Any event' }),
+    events.map((ev) => el('option', { value: ev.id, text: `${ev.name} — ${formatWIB(ev.starts_at)}` })),
+    kept);
+  picker.value = gate ? gate.id : '';
+  drawHint();
+}
+
+async function loadEvents() {
+  picker.setAttribute('aria-busy', 'true');
+  try {
+    const list = await get('/api/events?limit=100');
+    events = Array.isArray(list) ? list.filter((ev) => ev && isUuid(ev.id)) : [];
+    eventsLoaded = true;
+    const fresh = gate && events.find((ev) => ev.id === gate.id);
+    if (fresh && fresh.name !== gate.name) {
+      gate = { id: fresh.id, name: fresh.name };
+      saveGate(gate);
+    }
+    drawPicker();
+    say(pickerStatus, '');
+    pickerRetry.hidden = true;
+  } catch (err) {
+    say(pickerStatus, `Could not load the events. ${describeError(err)} Scans go on with the current choice.`, 'error');
+    pickerRetry.hidden = false;
+  } finally {
+    picker.removeAttribute('aria-busy');
+  }
+}
+
+picker.addEventListener('change', () => {
+  const id = picker.value;
+  if (!id) {
+    gate = null;
+  } else {
+    const ev = events.find((e) => e.id === id);
+    gate = { id, name: ev ? ev.name : (gate && gate.id === id ? gate.name : '') };
+  }
+  saveGate(gate);
+  drawHint();
+  // Back to the code field: a handheld scanner types into whatever has focus, and in the picker its
+  // keystrokes would choose another event.
+  input.focus();
+});
+onAction(pickerRetry, () => loadEvents(), { status: pickerStatus });
+
 // ---- one code --------------------------------------------------------------------------------------
 
 const KIND_WORDS = { ticket: 'Ticket', merchandise_pickup: 'Merchandise pickup' };
 
-/** Sends one code; resolves with what to show (never rejects). */
-async function checkIn(code) {
+/** Sends one code (bound to `gate`'s event, if any); resolves with what to show (never rejects). */
+async function checkIn(code, gate) {
   const base = { code, at: new Date().toISOString() };
   try {
-    const answer = await post('/api/checkin', { code });
+    const answer = await post('/api/checkin', gate ? { code, event_id: gate.id } : { code });
     const t = (answer && answer.ticket) || {};
     const units = Number(t.quantity) > 1 ? `${t.quantity} × ` : '';
     const what = t.kind === 'merchandise_pickup' ? `Hand over ${units}${t.item_name || 'merchandise'}` : t.item_name;
@@ -75,6 +171,15 @@ async function checkIn(code) {
         lines: when || d.checked_in_by
           ? [['When', when], ['By', d.checked_in_by]]
           : [['', describeError(err)]],
+      };
+    }
+    if (err.status === 409 && err.code === 'wrong_event') {
+      return {
+        ...base,
+        result: 'wrong_event',
+        headline: 'Ticket for another event',
+        short: 'another event — not checked in',
+        lines: [['', describeError(err)], ['This gate', gate && gate.name]],
       };
     }
     if (err.status === 409 && err.code === 'ticket_void') {
@@ -131,8 +236,9 @@ async function work() {
   setBusy(true);
   try {
     while (waiting.length) {
-      current = waiting.shift();
-      const outcome = await checkIn(current);
+      const next = waiting.shift();
+      current = next.code;
+      const outcome = await checkIn(next.code, next.gate);
       current = null;
       showResult(outcome);
       remember(outcome);
@@ -154,8 +260,8 @@ function scan() {
   input.value = '';
   input.focus();
   if (!code) return;
-  if (code === current || waiting.includes(code)) return; // a double Enter, or the same scan twice
-  waiting.push(code);
+  if (code === current || waiting.some((w) => w.code === code)) return; // a double Enter, or the same scan twice
+  waiting.push({ code, gate }); // the gate's event as it was when the code was scanned
   work();
 }
 
@@ -181,5 +287,7 @@ if (!session) {
   showDenied(session.user);
 } else {
   desk.hidden = false;
+  drawPicker();
   input.focus();
+  loadEvents();
 }
