@@ -110,9 +110,15 @@ async fn run_orphans(
     }
 }
 
-/// Sweeps expired holds every `interval`, draining due orders in batches of `batch` before sleeping.
+/// Sweeps expired holds every `interval`, draining due orders in batches of `batch` before sleeping; also
+/// confirms free orders (nothing to pay).
 pub async fn run_sweeper(db: PgPool, interval: Duration, batch: i64, shutdown: CancellationToken) {
     loop {
+        match payments::apply::settle_free_orders(&db, batch).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(orders = n, "free orders confirmed"),
+            Err(e) => tracing::warn!(error = %e, "confirming free orders failed; retrying next tick"),
+        }
         // Drain everything due in bounded batches; a full batch means more may be waiting.
         loop {
             match expiry::sweep_once(&db, chrono::Utc::now(), batch).await {

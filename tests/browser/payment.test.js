@@ -1,13 +1,14 @@
 // Paying, e-tickets and check-in in a real browser, against the fake Midtrans (tests/fake-midtrans):
 // a new buyer orders a ticket and a T-shirt, pays on the Snap page, comes back to the order page, which
 // waits for the payment notification, opens the e-tickets (QR codes for the ticket and the pickup), and
-// staff check the ticket in at the gate — once. And QRIS: the QR code shown on the order page itself.
+// staff check the ticket in at the gate — once. A gate bound to one event refuses codes for another
+// event and leaves them unused. And QRIS: the QR code shown on the order page itself.
 
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { after, before, test } from 'node:test';
 
-import { launchBrowser, newVisitor, screenshot, startGateway } from './lib/harness.js';
+import { apiCall, launchBrowser, newVisitor, screenshot, startGateway } from './lib/harness.js';
 
 const DEMO_EVENT = 'Pesta Musik Kampus 2026';
 const ADMITTED_WITHIN = 20_000;
@@ -263,6 +264,202 @@ test('a buyer pays on the Snap page, gets e-tickets with QR codes, and staff che
   } finally {
     await buyer.context.close();
     await staff.context.close();
+  }
+});
+
+/** The admin's bearer token, for setting up data through the API. */
+let adminTokenCache = null;
+async function adminToken() {
+  if (!adminTokenCache) {
+    const res = await apiCall(gateway.baseURL, 'POST', '/api/auth/login', {
+      body: { email: gateway.admin.email, password: gateway.admin.password },
+    });
+    assert.equal(res.status, 200);
+    adminTokenCache = res.body.access_token;
+  }
+  return adminTokenCache;
+}
+
+/** A second published event (one ticket category), through the admin API. */
+async function publishEvent(name) {
+  const token = await adminToken();
+  const made = await apiCall(gateway.baseURL, 'POST', '/api/admin/events', {
+    token,
+    body: { name, venue: 'Lapangan Rektorat', starts_at: new Date(Date.now() + 60 * 86_400_000).toISOString(), description: '' },
+  });
+  assert.equal(made.status, 201, JSON.stringify(made.body));
+  const cat = await apiCall(gateway.baseURL, 'POST', `/api/admin/events/${made.body.id}/ticket-categories`, {
+    token,
+    body: { name: 'Reguler', price: 60_000, quota: 50, max_per_order: 4 },
+  });
+  assert.equal(cat.status, 201, JSON.stringify(cat.body));
+  const published = await apiCall(gateway.baseURL, 'POST', `/api/admin/events/${made.body.id}/publish`, { token });
+  assert.equal(published.status, 200, JSON.stringify(published.body));
+  return made.body;
+}
+
+/** Pays the order on the fake Snap page and waits for the order page to say it is paid. */
+async function payOnSnap(page, orderId) {
+  const fakeOrigin = new URL(gateway.midtrans.baseURL).origin;
+  await page.getByRole('button', { name: 'Pay with Snap (cards, e-wallets, QRIS, VA)', exact: true }).click();
+  await page.waitForURL((url) => url.origin === fakeOrigin);
+  await page.locator('#pay').click();
+  await page.waitForURL(new RegExp(`/order\\.html\\?id=${orderId}`));
+  await page.locator('#order-status[data-status="paid"]').waitFor({ timeout: PAID_WITHIN });
+}
+
+/** The staff member (the harness admin) signs in from checkin.html and lands back on it. */
+async function signInAtGate(page) {
+  await page.goto('/checkin.html');
+  await page.waitForURL(/\/login\.html\?next=checkin\.html$/);
+  await page.locator('#login-email').fill(gateway.admin.email);
+  await page.locator('#login-password').fill(gateway.admin.password);
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  await page.waitForURL(/\/checkin\.html$/);
+  await page.locator('#checkin-code').waitFor();
+}
+
+test('a gate bound to an event refuses a code for another event without using it, remembers its event, and admits its own codes', async () => {
+  const other = await publishEvent(`Malam Jazz Kampus ${randomBytes(3).toString('hex')}`);
+  const demo = (await apiCall(gateway.baseURL, 'GET', '/api/events?limit=100')).body.find((e) => e.name === DEMO_EVENT);
+  assert.ok(demo, 'the demo event is published');
+
+  const buyer = await newVisitor(chrome.browser, gateway.baseURL);
+  const staff = await newVisitor(chrome.browser, gateway.baseURL);
+  try {
+    // A paid order for the demo event: one ticket and one T-shirt pickup.
+    const page = buyer.page;
+    const orderId = await registerAndOrder(page, 'Dewi Sartika');
+    await payOnSnap(page, orderId);
+    await page.goto(`/tickets.html?id=${orderId}`);
+    const ticket = page.locator('#ticket-cards .ticket-card').first();
+    await ticket.waitFor();
+    const ticketCode = await ticket.getAttribute('data-code');
+    const pickupCode = await page.locator('#pickup-cards .ticket-card').first().getAttribute('data-code');
+    assert.ok(ticketCode && pickupCode && ticketCode !== pickupCode);
+
+    const s = staff.page;
+    const sent = [];
+    s.on('request', (r) => {
+      if (r.method() === 'POST' && new URL(r.url()).pathname === '/api/checkin') sent.push(r.postDataJSON());
+    });
+    const answers = [];
+    s.on('response', (r) => {
+      if (new URL(r.url()).pathname === '/api/checkin') answers.push(r.status());
+    });
+    await signInAtGate(s);
+
+    // The picker: "Any event" first and chosen, then the published events.
+    const picker = s.locator('#checkin-event');
+    await picker.locator(`option[value="${other.id}"]`).waitFor({ state: 'attached' });
+    assert.equal(await picker.inputValue(), '');
+    const options = await picker.locator('option').evaluateAll((os) => os.map((o) => ({ value: o.value, text: o.textContent })));
+    assert.deepEqual(options[0], { value: '', text: 'Any event' });
+    assert.ok(options.some((o) => o.value === demo.id && o.text.startsWith(`${DEMO_EVENT} — `) && o.text.endsWith(' WIB')), JSON.stringify(options));
+    assert.ok(options.some((o) => o.value === other.id && o.text.startsWith(other.name)), JSON.stringify(options));
+
+    // Bound to the other event; the focus goes back to the code field for the scanner.
+    await picker.selectOption(other.id);
+    assert.equal(await s.evaluate(() => document.activeElement && document.activeElement.id), 'checkin-code');
+    assert.deepEqual(await s.evaluate(() => JSON.parse(localStorage.getItem('qc.checkin.event.v1'))), { id: other.id, name: other.name });
+    assert.ok((await s.locator('#checkin-event-hint').innerText()).includes(`Only codes for ${other.name}`));
+
+    // The demo event's ticket: red, names the ticket's event and this gate's, and is not used.
+    const result = s.locator('#checkin-result');
+    await s.keyboard.type(ticketCode);
+    await s.keyboard.press('Enter');
+    await s.locator('#checkin-result[data-result="wrong_event"]').waitFor();
+    let text = await result.innerText();
+    assert.match(text, /Ticket for another event/);
+    assert.ok(text.includes(DEMO_EVENT), text);
+    assert.equal(await result.locator('.checkin-facts div', { hasText: 'This gate' }).locator('dd').innerText(), other.name);
+    assert.equal(await s.locator('#checkin-code').inputValue(), '');
+    assert.deepEqual(sent.at(-1), { code: ticketCode, event_id: other.id });
+    await screenshot(s, 'checkin-wrong-event');
+
+    // The choice survives a reload; the pickup code is refused too.
+    await s.reload();
+    await picker.locator(`option[value="${other.id}"]`).waitFor({ state: 'attached' });
+    assert.equal(await picker.inputValue(), other.id);
+    await s.locator('#checkin-code').focus();
+    await s.keyboard.type(pickupCode);
+    await s.keyboard.press('Enter');
+    await s.locator('#checkin-result[data-result="wrong_event"]').waitFor();
+    assert.deepEqual(sent.at(-1), { code: pickupCode, event_id: other.id });
+
+    // The gate for the demo event admits the ticket: the refused scan did not use it.
+    await picker.selectOption(demo.id);
+    await s.keyboard.type(ticketCode);
+    await s.keyboard.press('Enter');
+    await s.locator('#checkin-result[data-result="ok"]').waitFor();
+    text = await result.innerText();
+    assert.match(text, /Checked in/);
+    assert.match(text, /Dewi Sartika/);
+    assert.ok(text.includes(DEMO_EVENT), text);
+    assert.deepEqual(sent.at(-1), { code: ticketCode, event_id: demo.id });
+
+    // "Any event" forgets the choice and sends no event_id, as before.
+    await picker.selectOption('');
+    assert.equal(await s.evaluate(() => localStorage.getItem('qc.checkin.event.v1')), null);
+    assert.equal(await s.locator('#checkin-event-hint').innerText(), 'Codes for every event are accepted.');
+    await s.keyboard.type(pickupCode);
+    await s.keyboard.press('Enter');
+    await result.getByText(/^Hand over .*Official T-shirt/).waitFor();
+    assert.equal(await result.getAttribute('data-result'), 'ok');
+    assert.deepEqual(sent.at(-1), { code: pickupCode });
+
+    assert.deepEqual(await s.locator('#checkin-log li').evaluateAll((lis) => lis.map((li) => li.dataset.result)), ['ok', 'ok', 'wrong_event']);
+    assert.deepEqual(answers, [409, 409, 200, 200]);
+
+    // The buyer's ticket shows the one check-in that happened.
+    await page.reload();
+    await ticket.waitFor();
+    assert.equal(await ticket.getAttribute('data-status'), 'checked_in');
+
+    assert.deepEqual(unexpected(buyer.errors), []);
+    assert.deepEqual(unexpected(staff.errors), []);
+  } catch (err) {
+    err.message += `\n--- fake-midtrans log:\n${gateway.midtrans.logs}`;
+    throw err;
+  } finally {
+    await buyer.context.close();
+    await staff.context.close();
+  }
+});
+
+test('the gate keeps its saved event when the event list fails to load or no longer lists it', async () => {
+  const { context, page, errors } = await newVisitor(chrome.browser, gateway.baseURL);
+  try {
+    await signInAtGate(page);
+    const picker = page.locator('#checkin-event');
+    await picker.locator('option').nth(1).waitFor({ state: 'attached' });
+
+    // A saved event that is not published (any more), and an event list that fails once.
+    const gone = { id: '00000000-0000-4000-8000-000000000001', name: 'Konser Lama' };
+    await page.evaluate((g) => localStorage.setItem('qc.checkin.event.v1', JSON.stringify(g)), gone);
+    let failures = 1;
+    await page.route('**/api/events?limit=100', (route) => {
+      if (failures-- > 0) return route.fulfill({ status: 503, headers: { 'Retry-After': '1' }, json: { error: { code: 'unavailable', message: 'catalog is unavailable right now' } } });
+      return route.continue();
+    });
+    await page.reload();
+    await page.locator('#checkin-event-msg').getByText('Could not load the events.').waitFor();
+    assert.equal(await picker.inputValue(), gone.id, 'still bound to the saved event');
+    assert.equal(await picker.locator('option:checked').innerText(), 'Konser Lama');
+    assert.ok((await page.locator('#checkin-event-hint').innerText()).includes('Only codes for Konser Lama'));
+
+    // Loaded again: the saved event stays chosen, marked as not among the published events.
+    await page.getByRole('button', { name: 'Load the events again' }).click();
+    await picker.locator('option').filter({ hasText: DEMO_EVENT }).waitFor({ state: 'attached' });
+    assert.equal(await picker.inputValue(), gone.id);
+    assert.equal(await picker.locator('option:checked').innerText(), 'Konser Lama (not among the published events)');
+    assert.equal(await page.locator('#checkin-event-msg').isVisible(), false);
+    assert.equal(await page.getByRole('button', { name: 'Load the events again' }).isVisible(), false);
+
+    // The refused list is logged by the browser as a failed resource; nothing else went wrong.
+    assert.deepEqual(unexpected(errors), []);
+  } finally {
+    await context.close();
   }
 });
 

@@ -1011,3 +1011,34 @@ async fn with_redis_down_a_notification_gets_503_so_midtrans_retries() {
     assert_eq!(resp.status(), 503);
     assert!(resp.headers().contains_key("retry-after"));
 }
+
+#[tokio::test]
+async fn a_free_order_is_confirmed_without_a_payment() {
+    let PayApp { app, midtrans, .. } = spawn_app_with_midtrans().await;
+    let s = setup(&app, 10, 10).await;
+    let admin = app.admin_token().await;
+    let (status, free) = app
+        .call(
+            "POST",
+            &format!("/api/admin/events/{}/ticket-categories", s.event),
+            Some(&admin),
+            Some(json!({ "name": "Undangan", "price": 0, "quota": 5, "max_per_order": 2 })),
+        )
+        .await;
+    assert_eq!(status, 201, "{free}");
+    let free: Uuid = free["id"].as_str().unwrap().parse().unwrap();
+    let order = app.pending_order(s.buyer, s.event, vec![tickets(free, 2)]).await;
+    let (status, body) = start_payment(&app, &s.token, order, "f", json!({})).await;
+    assert_eq!(status, 409);
+    assert_error(&body, "free_order");
+    assert_eq!(midtrans.api_calls("/snap/v1/transactions"), 0);
+
+    let confirmed = checkout_worker::payments::apply::settle_free_orders(&app.db, 100).await.unwrap();
+    assert_eq!(confirmed, 1);
+    assert_eq!(order_status(&app, order).await, "paid");
+    assert_eq!(category_counts(&app, free).await, (2, 0));
+    assert_eq!(count(&app, "select count(*) from tickets where order_id = $1", order).await, 2);
+    // Paid orders are left alone; the order that costs money still waits for its payment.
+    assert_eq!(checkout_worker::payments::apply::settle_free_orders(&app.db, 100).await.unwrap(), 0);
+    assert_eq!(order_status(&app, s.order).await, "pending_payment");
+}

@@ -517,3 +517,27 @@ async fn require_refund(
     tracing::warn!(%order, %payment, reason, "payment cannot be honoured; refund scheduled");
     Ok(())
 }
+
+/// Confirms free orders (total 0: nothing to pay at Midtrans, which refuses zero amounts): paid, tickets
+/// issued, held units sold. At most `batch` per call, skipping orders another worker holds. Returns how
+/// many were confirmed.
+pub async fn settle_free_orders(db: &PgPool, batch: i64) -> Result<usize, sqlx::Error> {
+    let mut tx = db.begin().await?;
+    let free: Vec<Uuid> = sqlx::query_scalar!(
+        r#"select id from orders where status = 'pending_payment' and total = 0 and expires_at > now()
+           order by created_at limit $1 for update skip locked"#,
+        batch
+    )
+    .fetch_all(&mut *tx)
+    .await?;
+    for order in &free {
+        mark_paid(&mut tx, *order, None).await?;
+        tickets::issue(&mut tx, *order).await?;
+    }
+    if !free.is_empty() {
+        stock::lock_products(&mut tx, &free).await?;
+        stock::shift(&mut tx, &free, Move::HeldToSold).await?;
+    }
+    tx.commit().await?;
+    Ok(free.len())
+}

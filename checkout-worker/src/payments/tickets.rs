@@ -54,6 +54,10 @@ pub async fn issue(conn: &mut PgConnection, order: Uuid) -> Result<u64, sqlx::Er
     )
     .execute(&mut *conn)
     .await?;
+    // An order paid again after a reversal voided its tickets gets them back.
+    sqlx::query!("update tickets set status = 'valid' where order_id = $1 and status = 'void'", order)
+        .execute(&mut *conn)
+        .await?;
     Ok(inserted.rows_affected())
 }
 

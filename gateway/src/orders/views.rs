@@ -156,14 +156,15 @@ pub async fn cancel(
             format!("an order that is {status} cannot be cancelled"),
         ));
     }
-    checkout_worker::expiry::release(&mut tx, &[id], "cancelled").await?;
-    // A payment Midtrans never knew (a Snap page where no method was chosen) ends with the order.
+    // A payment Midtrans never knew (a Snap page where no method was chosen) ends with the order. (Payment
+    // rows before product rows: the lock order every writer follows.)
     sqlx::query!(
         "update payments set status = 'cancelled', updated_at = now() where order_id = $1 and status = 'pending'",
         id
     )
     .execute(&mut *tx)
     .await?;
+    checkout_worker::expiry::release(&mut tx, &[id], "cancelled").await?;
     let order = one(&mut tx, user.id, id).await?;
     tx.commit().await?;
     Ok(axum::Json(order))

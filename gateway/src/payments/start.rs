@@ -186,6 +186,12 @@ pub async fn start(
         None => {
             // Only new attempts count against the buyer's limit; repeats of a live one are answered freely.
             state.limits.check(state.rules.payment_user, &user.id.to_string()).await?;
+            if order.total == 0 {
+                return Err(ApiError::conflict(
+                    "free_order",
+                    "this order costs nothing: it is confirmed without a payment in a moment",
+                ));
+            }
             if order.status != "pending_payment" {
                 return Err(ApiError::conflict(
                     "not_payable",

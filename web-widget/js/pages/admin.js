@@ -1,7 +1,7 @@
 // Admin console: events (drafts included), schedules, ticket categories, merchandise, publishing,
 // waiting-room settings, users and roles, payment notifications that failed (with replay), and the audit
-// log. Access is decided by the server: the page
-// asks for the admin event list and shows a clear message on 401 or 403.
+// log. Access is decided by the server: the page asks for the admin event list and shows a clear message
+// on 401 or 403.
 
 import { del, describeError, get, getSession, onSessionChange, patch, post, put } from '../api.js';
 import { wireSignIn } from '../auth.js';
@@ -783,7 +783,7 @@ function paymentsView() {
       toggle.setAttribute('aria-expanded', String(open));
     });
     const replay = el('button', { type: 'button', class: 'btn btn-small letter-replay', text: 'Replay' });
-    const main = el('tr', { data: { letterId: l.id, order: l.midtrans_order_id || '' } },
+    const main = el('tr', { data: { letterId: l.id } },
       el('td', { class: 'mono', text: l.midtrans_order_id || '—' }),
       el('td', { text: l.transaction_status || '—' }),
       el('td', { class: 'num', text: count(l.attempts) }),

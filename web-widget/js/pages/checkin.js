@@ -88,7 +88,7 @@ function drawPicker() {
   // "Any event" because the list failed to load or the event was unpublished.
   const kept = listed ? null : el('option', {
     value: gate.id,
-    text: eventsLoaded ? `${gate.name || 'Saved event'} (no longer published)` : gate.name || 'Saved event',
+    text: eventsLoaded ? `${gate.name || 'Saved event'} (not among the published events)` : gate.name || 'Saved event',
   });
   fill(picker,
     el('option', { value: '', text: 'Any event' }),
@@ -140,11 +140,11 @@ onAction(pickerRetry, () => loadEvents(), { status: pickerStatus });
 
 const KIND_WORDS = { ticket: 'Ticket', merchandise_pickup: 'Merchandise pickup' };
 
-/** Sends one code (bound to `gate`'s event, if any); resolves with what to show (never rejects). */
-async function checkIn(code, gate) {
+/** Sends one code (bound to the event of `bound`, if any); resolves with what to show (never rejects). */
+async function checkIn(code, bound) {
   const base = { code, at: new Date().toISOString() };
   try {
-    const answer = await post('/api/checkin', gate ? { code, event_id: gate.id } : { code });
+    const answer = await post('/api/checkin', bound ? { code, event_id: bound.id } : { code });
     const t = (answer && answer.ticket) || {};
     const units = Number(t.quantity) > 1 ? `${t.quantity} × ` : '';
     const what = t.kind === 'merchandise_pickup' ? `Hand over ${units}${t.item_name || 'merchandise'}` : t.item_name;
@@ -178,8 +178,8 @@ async function checkIn(code, gate) {
         ...base,
         result: 'wrong_event',
         headline: 'Ticket for another event',
-        short: 'another event — not checked in',
-        lines: [['', describeError(err)], ['This gate', gate && gate.name]],
+        short: 'another event (not used)',
+        lines: [['', describeError(err)], ['This gate', bound && bound.name]],
       };
     }
     if (err.status === 409 && err.code === 'ticket_void') {
