@@ -62,6 +62,8 @@ struct Report {
     accepted: usize,
     refused_early: usize,
     errors: usize,
+    /// Buyers who got a 503/429 (Retry-After) at least once and tried again with the same key.
+    retried: usize,
     committed: i64,
     rejected: i64,
     wall_secs: f64,
@@ -113,23 +115,47 @@ async fn pipeline(
         let body = serde_json::json!({ "event_id": event, "items": [{ "ticket_category_id": category, "quantity": 1 }] });
         tasks.push(tokio::spawn(async move {
             barrier.wait().await;
-            let resp = http
-                .post(url)
-                .bearer_auth(access)
-                .header("idempotency-key", format!("load-{i}"))
-                .header("visitor-token", visitor_token)
-                .header("admission-token", admission)
-                .json(&body)
-                .send()
-                .await;
-            resp.map(|r| r.status().as_u16()).unwrap_or(0)
+            // Like the storefront: a 503/429 is retried after its Retry-After with the same key (three times
+            // at most).
+            let mut retries = 0;
+            loop {
+                let resp = http
+                    .post(&url)
+                    .bearer_auth(&access)
+                    .header("idempotency-key", format!("load-{i}"))
+                    .header("visitor-token", &visitor_token)
+                    .header("admission-token", &admission)
+                    .json(&body)
+                    .send()
+                    .await;
+                let (status, after) = match resp {
+                    Ok(r) => {
+                        let after = r
+                            .headers()
+                            .get("retry-after")
+                            .and_then(|v| v.to_str().ok())
+                            .and_then(|v| v.parse::<u64>().ok())
+                            .unwrap_or(1);
+                        (r.status().as_u16(), after)
+                    }
+                    Err(_) => (0, 1),
+                };
+                if matches!(status, 503 | 429) && retries < 3 {
+                    retries += 1;
+                    tokio::time::sleep(std::time::Duration::from_secs(after)).await;
+                    continue;
+                }
+                return (status, retries);
+            }
         }));
     }
     barrier.wait().await;
     let started = Instant::now();
-    let (mut accepted, mut refused, mut errors) = (0, 0, 0);
+    let (mut accepted, mut refused, mut errors, mut retried) = (0, 0, 0, 0);
     for t in tasks {
-        match t.await? {
+        let (status, retries) = t.await?;
+        retried += usize::from(retries > 0);
+        match status {
             202 => accepted += 1,
             409 => refused += 1,
             _ => errors += 1,
@@ -137,12 +163,13 @@ async fn pipeline(
     }
     let accept_secs = started.elapsed().as_secs_f64();
     eprintln!(
-        "submitted: {accepted} accepted, {refused} refused early, {errors} errors in {accept_secs:.2}s"
+        "submitted: {accepted} accepted, {refused} refused early, {errors} errors, {retried} retried after 503/429, in {accept_secs:.2}s"
     );
     let mut report = decided(args, db, event, category, users.len(), started).await?;
     report.accepted = accepted;
     report.refused_early = refused;
     report.errors = errors;
+    report.retried = retried;
     report.accepted_per_sec = accepted as f64 / accept_secs;
     Ok(report)
 }
@@ -198,6 +225,7 @@ async fn decided(
         accepted: 0,
         refused_early: 0,
         errors: 0,
+        retried: 0,
         committed,
         rejected,
         wall_secs: wall,
@@ -344,6 +372,7 @@ async fn baseline(
         accepted: users.len(),
         refused_early: 0,
         errors,
+        retried: 0,
         committed,
         rejected,
         wall_secs: wall,
