@@ -70,6 +70,7 @@ pub async fn run(config: config::Config, shutdown: CancellationToken) -> anyhow:
             base_backoff: Duration::from_millis(config.webhook_retry_base_ms),
             ..Default::default()
         },
+        config.midtrans.client()?,
         shutdown.clone(),
     );
     let reconciler = {

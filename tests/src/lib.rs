@@ -352,6 +352,7 @@ impl TestApp {
             self.state.redis.clone(),
             keyspace::Keyspace::new(self.redis_prefix.clone()),
             settings,
+            self.state.midtrans.clone(),
             stop.clone(),
         ));
         stop

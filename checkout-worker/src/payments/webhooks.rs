@@ -107,6 +107,7 @@ pub async fn run_processor(
     redis: Pool,
     keys: Keyspace,
     settings: ProcessorSettings,
+    midtrans: Option<midtrans::Client>,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
     let reader = GroupReader::connect(&redis_url, keys.webhooks_stream(), GROUP).await?;
@@ -126,9 +127,10 @@ pub async fn run_processor(
         futures::stream::iter(by_order(&entries))
             .for_each_concurrent(settings.concurrency.max(1), |group| {
                 let (db, redis, keys, reader, settings) = (&db, &redis, &keys, &reader, &settings);
+                let midtrans = midtrans.as_ref();
                 async move {
                     for entry in group {
-                        handle(db, redis, keys, reader, entry, settings).await;
+                        handle(db, redis, keys, reader, entry, settings, midtrans).await;
                     }
                 }
             })
@@ -171,6 +173,7 @@ async fn handle(
     reader: &GroupReader,
     entry: &Entry,
     settings: &ProcessorSettings,
+    midtrans: Option<&midtrans::Client>,
 ) {
     let raw = entry.field(FIELD).unwrap_or_default().to_owned();
     let attempts: u32 = entry.field(ATTEMPTS).and_then(|a| a.parse().ok()).unwrap_or(0);
@@ -187,23 +190,29 @@ async fn handle(
         }
     };
     let started = std::time::Instant::now();
-    match apply(db, &notification, &value, Utc::now()).await {
-        Ok(applied) => {
+    let outcome = match confirm(midtrans, &notification, &value).await {
+        Ok((truth, truth_raw)) => {
+            apply(db, &truth, &truth_raw, Utc::now()).await.map(|a| (a, truth)).map_err(|e| e.to_string())
+        }
+        Err(e) => Err(e),
+    };
+    match outcome {
+        Ok((applied, truth)) => {
             metrics::histogram!("webhook_apply_seconds").record(started.elapsed().as_secs_f64());
             if applied.effect == Effect::UnknownOrder {
                 tracing::warn!(midtrans_order_id = %notification.order_id, "notification for an unknown order");
             }
             tracing::info!(
                 midtrans_order_id = %notification.order_id,
-                transaction_status = %notification.transaction_status,
+                notified = %notification.transaction_status,
+                transaction_status = %truth.transaction_status,
                 effect = applied.effect.as_str(),
                 "notification applied"
             );
             reader.ack(std::slice::from_ref(&entry.id)).await;
         }
-        Err(e) => {
+        Err(error) => {
             let attempts = attempts + 1;
-            let error = e.to_string();
             let recorded = if attempts >= settings.max_attempts {
                 tracing::error!(
                     midtrans_order_id = %notification.order_id, attempts, error = %error,
@@ -222,6 +231,31 @@ async fn handle(
                 // Left pending: reclaimed and tried again later.
                 Err(e) => tracing::warn!(error = %e, "recording a failed notification failed"),
             }
+        }
+    }
+}
+
+/// What to apply for a verified notification. The signature covers only the order id, status code and
+/// amount, so, as Midtrans recommends, the transaction's state is read back with GET status and that
+/// answer is applied (recorded together with the notification). Without a client, or when Midtrans does
+/// not know the transaction, the signed notification itself stands. `Err`: Midtrans did not answer; the
+/// notification is tried again later.
+async fn confirm(
+    midtrans: Option<&midtrans::Client>,
+    n: &Notification,
+    raw: &serde_json::Value,
+) -> Result<(Notification, serde_json::Value), String> {
+    let Some(client) = midtrans else { return Ok((n.clone(), raw.clone())) };
+    match client.status(&n.order_id).await {
+        Ok(Some(status)) => {
+            let answer = serde_json::to_value(&status).unwrap_or_default();
+            Ok((status, serde_json::json!({ "notification": raw, "status": answer })))
+        }
+        Ok(None) => Ok((n.clone(), raw.clone())),
+        Err(e) if e.is_transient() => Err(format!("Midtrans status check: {e}")),
+        Err(e) => {
+            tracing::warn!(error = %e, midtrans_order_id = %n.order_id, "status check refused; applying the signed notification");
+            Ok((n.clone(), raw.clone()))
         }
     }
 }

@@ -160,6 +160,8 @@ async fn main() -> anyhow::Result<()> {
                 concurrency: args.processor_concurrency,
                 ..Default::default()
             },
+            // No Midtrans to ask here: the signed notifications are applied as they are.
+            None,
             stop.clone(),
         ));
     }
