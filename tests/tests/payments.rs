@@ -65,6 +65,15 @@ async fn snap(app: &TestApp, s: &Setup) -> String {
     body["midtrans_order_id"].as_str().unwrap().to_owned()
 }
 
+/// The usual arrangement paid on the Snap page: the order is `paid` on return.
+async fn paid_order(app: &TestApp, midtrans: &fake_midtrans::FakeMidtrans) -> (Setup, String) {
+    let s = setup(app, 10, 10).await;
+    let mid = snap(app, &s).await;
+    midtrans.pay(&mid).await.unwrap();
+    wait_for_status(app, s.order, "paid").await;
+    (s, mid)
+}
+
 async fn order_status(app: &TestApp, order: Uuid) -> String {
     sqlx::query_scalar("select status from orders where id = $1")
         .bind(order)
@@ -701,10 +710,7 @@ async fn starting_a_payment_is_guarded_and_idempotent_under_concurrency() {
 async fn twenty_concurrent_scans_of_one_ticket_let_exactly_one_in() {
     let PayApp { app, midtrans, .. } = spawn_app_with_midtrans().await;
     let stop = app.webhook_processor(fast_processor()).await;
-    let s = setup(&app, 10, 10).await;
-    let mid = snap(&app, &s).await;
-    midtrans.pay(&mid).await.unwrap();
-    wait_for_status(&app, s.order, "paid").await;
+    let (s, mid) = paid_order(&app, &midtrans).await;
     let (_, body) = app.call("GET", &format!("/api/orders/{}/tickets", s.order), Some(&s.token), None).await;
     let list = body["tickets"].as_array().unwrap().clone();
     let ticket = list.iter().find(|t| t["kind"] == "ticket").unwrap()["code"].as_str().unwrap().to_owned();
@@ -792,10 +798,7 @@ async fn twenty_concurrent_scans_of_one_ticket_let_exactly_one_in() {
 async fn a_partial_refund_keeps_the_tickets_and_the_rest_voids_them_once() {
     let PayApp { app, midtrans, client } = spawn_app_with_midtrans().await;
     let stop = app.webhook_processor(fast_processor()).await;
-    let s = setup(&app, 10, 10).await;
-    let mid = snap(&app, &s).await;
-    midtrans.pay(&mid).await.unwrap();
-    wait_for_status(&app, s.order, "paid").await;
+    let (s, mid) = paid_order(&app, &midtrans).await;
 
     // The T-shirt is returned: 100,000 of 400,000 back, the tickets stay valid.
     client.refund(&mid, "rf-shirt", 100_000, "shirt returned").await.unwrap();
@@ -976,10 +979,7 @@ async fn the_processor_applies_what_midtrans_says_not_what_a_notification_claims
 async fn a_gate_for_one_event_refuses_another_events_ticket_and_leaves_it_unused() {
     let PayApp { app, midtrans, .. } = spawn_app_with_midtrans().await;
     let stop = app.webhook_processor(fast_processor()).await;
-    let s = setup(&app, 10, 10).await;
-    let mid = snap(&app, &s).await;
-    midtrans.pay(&mid).await.unwrap();
-    wait_for_status(&app, s.order, "paid").await;
+    let (s, _) = paid_order(&app, &midtrans).await;
     let (_, body) = app.call("GET", &format!("/api/orders/{}/tickets", s.order), Some(&s.token), None).await;
     let code = body["tickets"].as_array().unwrap().iter().find(|t| t["kind"] == "ticket").unwrap()["code"]
         .as_str()
