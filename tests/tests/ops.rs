@@ -52,6 +52,7 @@ async fn the_openapi_document_lists_the_contract_paths_and_has_a_viewer() {
         "/api/checkin",
         "/api/admin/webhooks/dead-letters",
         "/api/admin/webhooks/dead-letters/{id}/replay",
+        "/api/admin/payments",
         "/healthz",
         "/readyz",
     ] {

@@ -345,6 +345,17 @@ async fn forged_wrong_amount_and_unknown_order_notifications_change_nothing() {
         .await
         .unwrap();
     assert_eq!(payment, "needs_review");
+    // Operators find it in the admin list (buyers may not look).
+    let admin = app.admin_token().await;
+    let (status, list) = app.call("GET", "/api/admin/payments?status=needs_review", Some(&admin), None).await;
+    assert_eq!(status, 200, "{list}");
+    assert_eq!(list.as_array().unwrap().len(), 1);
+    assert_eq!(list[0]["midtrans_order_id"], mid.as_str());
+    assert_eq!(list[0]["order_status"], "payment_review");
+    let (status, _) = app.call("GET", "/api/admin/payments?status=paid", Some(&admin), None).await;
+    assert_eq!(status, 422);
+    let (status, _) = app.call("GET", "/api/admin/payments", Some(&s.token), None).await;
+    assert_eq!(status, 403);
     assert_eq!(category_counts(&app, s.category).await, (0, 2));
     assert_eq!(count(&app, "select count(*) from tickets where order_id = $1", s.order).await, 0);
     let outcomes: Vec<String> = sqlx::query_scalar("select outcome from payment_events order by id")

@@ -1,7 +1,8 @@
 //! Payments: starting a Midtrans payment for an order, receiving Midtrans' notifications, and the admin
-//! view of notifications that could not be applied.
+//! views of notifications that could not be applied and of payments that need people.
 
 pub mod dead_letters;
+pub mod review;
 pub mod start;
 pub mod webhook;
 
@@ -15,4 +16,5 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(webhook::receive))
         .routes(routes!(dead_letters::list))
         .routes(routes!(dead_letters::replay))
+        .routes(routes!(review::list))
 }
