@@ -205,6 +205,17 @@ impl GroupReader {
     }
 }
 
+/// Appends one entry to `stream`, trimmed approximately at a million entries: far beyond any backlog
+/// (the order and webhook streams both recover entries lost to trimming: from PostgreSQL, or by
+/// Midtrans' retries and the reconciler). Returns the entry id.
+pub async fn append(
+    redis: &Pool,
+    stream: String,
+    fields: Vec<(&str, String)>,
+) -> Result<String, fred::error::Error> {
+    redis.next().xadd(stream, false, ("MAXLEN", "~", 1_000_000), "*", fields).await
+}
+
 /// Entries of `stream` not yet done by `group`: never delivered (the group's lag) plus delivered but not
 /// acknowledged. Without the group yet, the stream's length; without the stream, 0.
 pub async fn backlog(redis: &Pool, stream: &str, group: &str) -> Result<i64, fred::error::Error> {

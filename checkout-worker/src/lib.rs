@@ -59,6 +59,8 @@ pub async fn run(config: config::Config, shutdown: CancellationToken) -> anyhow:
         config.hold_sweep_batch,
         shutdown.clone(),
     );
+    // One Midtrans client (and connection pool) for the processor's status reads and the reconciler.
+    let midtrans = config.midtrans.client()?;
     let webhooks = payments::webhooks::run_processor(
         db.clone(),
         config.process.redis_url.clone(),
@@ -70,15 +72,14 @@ pub async fn run(config: config::Config, shutdown: CancellationToken) -> anyhow:
             base_backoff: Duration::from_millis(config.webhook_retry_base_ms),
             ..Default::default()
         },
-        config.midtrans.client()?,
+        midtrans.clone(),
         shutdown.clone(),
     );
     let reconciler = {
         let (db, shutdown) = (db.clone(), shutdown.clone());
         let interval = Duration::from_millis(config.payment_reconcile_interval_ms);
-        let client = config.midtrans.client()?;
         async move {
-            match client {
+            match midtrans {
                 Some(client) => payments::reconcile::run_reconciler(db, client, interval, shutdown).await,
                 None => tracing::warn!("MIDTRANS_SERVER_KEY not set: payment reconciliation is off"),
             }

@@ -9,7 +9,7 @@ use std::time::Duration;
 use chrono::Utc;
 use fred::{
     clients::{Client, Pool},
-    interfaces::{PubsubInterface, StreamsInterface},
+    interfaces::PubsubInterface,
 };
 use keyspace::Keyspace;
 use serde::{Deserialize, Serialize};
@@ -68,8 +68,7 @@ pub async fn append(
     request: &CheckoutRequest,
 ) -> Result<String, fred::error::Error> {
     let body = serde_json::to_string(request).expect("requests serialise");
-    // Trimmed approximately far beyond any backlog; an entry lost to trimming is re-queued from PostgreSQL.
-    redis.next().xadd(keys.orders_stream(), false, ("MAXLEN", "~", 1_000_000), "*", vec![(FIELD, body)]).await
+    crate::group::append(redis, keys.orders_stream(), vec![(FIELD, body)]).await
 }
 
 /// Settings of one consumer.

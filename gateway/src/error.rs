@@ -78,6 +78,14 @@ impl ApiError {
         ApiError::Conflict { code, message: message.into() }
     }
 
+    /// For `map_err` when Redis did not answer: logged, and the client is told to retry shortly.
+    pub fn redis_down(message: &'static str) -> impl Fn(fred::error::Error) -> ApiError {
+        move |e| {
+            tracing::warn!(error = %e, message, "redis unavailable");
+            ApiError::Unavailable { message, retry_after: Duration::from_secs(2) }
+        }
+    }
+
     pub fn bad_request(code: &'static str, message: impl Into<String>) -> Self {
         ApiError::BadRequest { code, message: message.into() }
     }

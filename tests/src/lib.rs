@@ -139,7 +139,6 @@ pub async fn spawn_app_with_midtrans_and(configure: fn(&mut Config)) -> PayApp {
     let app =
         spawn_app_with(Options { midtrans: Some(target.clone()), configure, ..Default::default() }).await;
     fake.set_notification_url(app.url("/api/webhooks/midtrans"));
-    midtrans::install_crypto_provider();
     let client = midtrans::Client::new(midtrans::ClientConfig {
         server_key: target.server_key,
         api_base_url: target.api_base_url,

@@ -7,24 +7,11 @@ use checkout_worker::stream::{ConsumerSettings, run_consumer};
 use chrono::Utc;
 use e2e::{TestApp, assert_error, spawn_app};
 use futures::StreamExt;
-use gateway::accounts::Role;
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 static SEQ: AtomicI64 = AtomicI64::new(1);
-
-/// A signed-in buyer (inserted directly: hashing passwords would only slow these tests down).
-async fn buyer(app: &TestApp) -> (Uuid, String) {
-    let id = Uuid::now_v7();
-    sqlx::query("insert into users (id, email, password_hash, name) values ($1, $2, 'x', 'Buyer')")
-        .bind(id)
-        .bind(format!("{}@buyers.example.id", id.simple()))
-        .execute(&app.db)
-        .await
-        .unwrap();
-    (id, app.state.tokens.issue_access(id, Role::Buyer).unwrap())
-}
 
 /// A waiting-room visitor admitted for `event`: (visitor id, visitor token, admission token).
 fn admitted(app: &TestApp, event: Uuid) -> (Uuid, String, String) {
@@ -101,7 +88,7 @@ async fn a_buyer_orders_tickets_and_merchandise_in_one_cart_and_sees_only_its_ow
     let admin = app.admin_token().await;
     let (event, category, shirt) = app.published_event(&admin, 100, 10).await;
     let _stop = worker(&app, settings()).drop_guard();
-    let (_, token) = buyer(&app).await;
+    let (_, token) = app.quick_buyer().await;
     let (_, vt, at) = admitted(&app, event);
     let body = json!({ "event_id": event, "items": [
         { "ticket_category_id": category, "quantity": 2 }, { "merchandise_id": shirt, "quantity": 1 } ] });
@@ -121,7 +108,7 @@ async fn a_buyer_orders_tickets_and_merchandise_in_one_cart_and_sees_only_its_ow
     let (_, mine) = app.call("GET", "/api/orders", Some(&token), None).await;
     assert_eq!(mine.as_array().unwrap().len(), 1);
 
-    let (_, other) = buyer(&app).await;
+    let (_, other) = app.quick_buyer().await;
     for path in [format!("/api/orders/{order_id}"), format!("/api/orders/requests/{request}")] {
         let (s, body) = app.call("GET", &path, Some(&other), None).await;
         assert_eq!(s, 404, "{path}: {body}");
@@ -139,7 +126,7 @@ async fn a_thousand_concurrent_buyers_on_a_hundred_tickets_get_exactly_a_hundred
     let _b = worker(&app, settings()).drop_guard();
     let mut buyers = Vec::new();
     for _ in 0..1000 {
-        let (_, token) = buyer(&app).await;
+        let (_, token) = app.quick_buyer().await;
         let (_, vt, at) = admitted(&app, event);
         buyers.push((token, vt, at));
     }
@@ -200,7 +187,7 @@ async fn the_same_idempotency_key_fifty_times_at_once_and_later_makes_one_order(
     let admin = app.admin_token().await;
     let (event, category, _) = app.published_event(&admin, 100, 10).await;
     let _stop = worker(&app, settings()).drop_guard();
-    let (_, token) = buyer(&app).await;
+    let (_, token) = app.quick_buyer().await;
     let (_, vt, at) = admitted(&app, event);
     let body = json!({ "event_id": event, "items": [{ "ticket_category_id": category, "quantity": 1 }] });
     let answers =
@@ -233,7 +220,7 @@ async fn an_admission_buys_once_for_its_own_visitor() {
     let admin = app.admin_token().await;
     let (event, category, _) = app.published_event(&admin, 100, 10).await;
     let _stop = worker(&app, settings()).drop_guard();
-    let (_, token) = buyer(&app).await;
+    let (_, token) = app.quick_buyer().await;
     let (_, vt, at) = admitted(&app, event);
     let body = json!({ "event_id": event, "items": [{ "ticket_category_id": category, "quantity": 1 }] });
     assert_eq!(submit(&app, &token, "first", &vt, &at, &body).await.0, 202);
@@ -273,7 +260,7 @@ async fn bad_orders_get_clear_errors_and_write_nothing() {
     let admin = app.admin_token().await;
     let (event, category, shirt) = app.published_event(&admin, 100, 10).await;
     let (_, other_category, _) = app.published_event(&admin, 100, 10).await;
-    let (_, token) = buyer(&app).await;
+    let (_, token) = app.quick_buyer().await;
     let line =
         |q: Value| json!({ "event_id": event, "items": [{ "ticket_category_id": category, "quantity": q }] });
     let cases: Vec<(Value, u16)> = vec![
@@ -340,14 +327,14 @@ async fn a_buyer_cancels_an_unpaid_order_and_the_stock_comes_back_once() {
     let admin = app.admin_token().await;
     let (event, category, _) = app.published_event(&admin, 10, 10).await;
     let _stop = worker(&app, settings()).drop_guard();
-    let (_, token) = buyer(&app).await;
+    let (_, token) = app.quick_buyer().await;
     let (_, vt, at) = admitted(&app, event);
     let body = json!({ "event_id": event, "items": [{ "ticket_category_id": category, "quantity": 3 }] });
     let (_, accepted) = submit(&app, &token, "to-cancel", &vt, &at, &body).await;
     let result = decided(&app, &token, accepted["request_id"].as_str().unwrap()).await;
     let order = result["order_id"].as_str().unwrap();
     assert_eq!(count(&app, "select held::bigint from ticket_categories").await, 3);
-    let (_, other) = buyer(&app).await;
+    let (_, other) = app.quick_buyer().await;
     assert_eq!(app.call("POST", &format!("/api/orders/{order}/cancel"), Some(&other), None).await.0, 404);
     let (s, cancelled) = app.call("POST", &format!("/api/orders/{order}/cancel"), Some(&token), None).await;
     assert_eq!(s, 200);
@@ -364,7 +351,7 @@ async fn an_entry_left_pending_by_a_dead_worker_is_decided_once_by_another() {
     let admin = app.admin_token().await;
     let (event, category, _) = app.published_event(&admin, 10, 10).await;
     let keys = keyspace::Keyspace::new(app.redis_prefix.clone());
-    let (_, token) = buyer(&app).await;
+    let (_, token) = app.quick_buyer().await;
     let mut requests = Vec::new();
     for i in 0..3 {
         let (_, vt, at) = admitted(&app, event);
@@ -418,7 +405,7 @@ async fn the_result_is_pushed_to_the_buyers_waiting_room_socket() {
     let _ = tokio::time::timeout(Duration::from_secs(5), ws.next()).await; // the first snapshot
     let now = Utc::now();
     let at = app.state.signer.admission(event, visitor, 1, now.timestamp(), now.timestamp_millis() + 60_000);
-    let (_, token) = buyer(&app).await;
+    let (_, token) = app.quick_buyer().await;
     let body = json!({ "event_id": event, "items": [{ "ticket_category_id": category, "quantity": 1 }] });
     let (s, accepted) = submit(&app, &token, "pushed", &vt, &at, &body).await;
     assert_eq!(s, 202);
@@ -445,7 +432,7 @@ async fn new_submissions_are_rate_limited_per_buyer_but_retries_are_not() {
     .await;
     let admin = app.admin_token().await;
     let (event, category, _) = app.published_event(&admin, 100, 10).await;
-    let (_, token) = buyer(&app).await;
+    let (_, token) = app.quick_buyer().await;
     let body = json!({ "event_id": event, "items": [{ "ticket_category_id": category, "quantity": 1 }] });
     let mut statuses = Vec::new();
     for i in 0..4 {
@@ -486,7 +473,7 @@ async fn a_drifted_stock_counter_can_neither_sell_nor_refuse_for_long() {
             let _: i64 = redis.next().hset(key, (category.to_string(), n)).await.unwrap();
         }
     };
-    let (_, token) = buyer(&app).await;
+    let (_, token) = app.quick_buyer().await;
     let body = json!({ "event_id": event, "items": [{ "ticket_category_id": category, "quantity": 1 }] });
 
     // The counter says plenty while PostgreSQL is sold out: the worker still refuses.
@@ -524,7 +511,7 @@ async fn a_request_whose_stream_entry_was_lost_is_queued_again_or_answered() {
     let (event, category, _) = app.published_event(&admin, 10, 10).await;
     let keys = keyspace::Keyspace::new(app.redis_prefix.clone());
     let redis = keyspace::connect(&e2e::redis_url(), 1).await.unwrap();
-    let (user, token) = buyer(&app).await;
+    let (user, token) = app.quick_buyer().await;
     // Two requests recorded in PostgreSQL whose stream entries never made it (a Redis restart).
     let items = json!([{ "ticket_category_id": category, "merchandise_id": null, "quantity": 1 }]);
     let (lost, doomed) = (Uuid::now_v7(), Uuid::now_v7());
@@ -575,7 +562,7 @@ async fn a_full_order_backlog_turns_new_submissions_away_and_stops_admission() {
             .await
             .unwrap();
     }
-    let (_, token) = buyer(&app).await;
+    let (_, token) = app.quick_buyer().await;
     let body = json!({ "event_id": event, "items": [{ "ticket_category_id": category, "quantity": 1 }] });
     let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
     let refused = loop {
@@ -608,4 +595,37 @@ async fn a_full_order_backlog_turns_new_submissions_away_and_stops_admission() {
     app.state.queue.join(event, Uuid::new_v4(), t0.timestamp_millis()).await.unwrap();
     let ticked = c.tick(t0 + chrono::Duration::seconds(1)).await.unwrap();
     assert!(ticked.iter().all(|p| p.admitted.is_empty()));
+}
+
+#[tokio::test]
+async fn a_new_request_refused_by_the_per_buyer_limit_is_recorded_with_a_definitive_answer() {
+    // A double click may have been told 202 for the refused request: it must not vanish.
+    let app = e2e::spawn_app_with(e2e::Options {
+        configure: |c| c.orders_per_user_per_min = 1,
+        ..Default::default()
+    })
+    .await;
+    let admin = app.admin_token().await;
+    let (event, category, _) = app.published_event(&admin, 100, 10).await;
+    let (_, token) = app.quick_buyer().await;
+    let body = json!({ "event_id": event, "items": [{ "ticket_category_id": category, "quantity": 1 }] });
+    for i in 0..3 {
+        let (_, vt, at) = admitted(&app, event);
+        assert_eq!(submit(&app, &token, &format!("k-{i}"), &vt, &at, &body).await.0, 202);
+    }
+    let (_, vt, at) = admitted(&app, event);
+    assert_eq!(submit(&app, &token, "k-3", &vt, &at, &body).await.0, 429);
+    let recorded: (String, Option<String>) =
+        sqlx::query_as("select status, reason from order_requests where idempotency_key = 'k-3'")
+            .fetch_one(&app.db)
+            .await
+            .unwrap();
+    assert_eq!(recorded, ("rejected".to_owned(), Some("rate_limited".to_owned())));
+    // The same key later answers from that record, and no order was made for it.
+    let (_, vt, at) = admitted(&app, event);
+    let (status, answer) = submit(&app, &token, "k-3", &vt, &at, &body).await;
+    assert_eq!(status, 202);
+    assert_eq!(answer["status"], "rejected");
+    assert_eq!(answer["reason"], "rate_limited");
+    assert_eq!(count(&app, "select count(*) from orders").await, 0);
 }

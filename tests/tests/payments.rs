@@ -393,7 +393,7 @@ async fn a_processor_crash_mid_notification_is_applied_exactly_once_after_redeli
     let n: midtrans::Notification = serde_json::from_value(settlement.clone()).unwrap();
     let applied =
         checkout_worker::payments::apply::apply(&app.db, &n, &settlement, Utc::now()).await.unwrap();
-    assert_eq!(applied.effect, checkout_worker::payments::apply::Effect::Paid);
+    assert_eq!(applied, checkout_worker::payments::apply::Effect::Paid);
 
     // A live processor reclaims the dead worker's entry: a duplicate, no second effect.
     let stop = app.webhook_processor(fast_processor()).await;
@@ -918,7 +918,7 @@ async fn cancelling_an_order_cancels_its_live_payment_at_midtrans_first() {
 /// Applies a notification body directly, as the processor does when Midtrans cannot be asked.
 async fn apply_body(app: &TestApp, body: &Value) -> checkout_worker::payments::apply::Effect {
     let n: midtrans::Notification = serde_json::from_value(body.clone()).unwrap();
-    checkout_worker::payments::apply::apply(&app.db, &n, body, Utc::now()).await.unwrap().effect
+    checkout_worker::payments::apply::apply(&app.db, &n, body, Utc::now()).await.unwrap()
 }
 
 #[tokio::test]

@@ -76,16 +76,8 @@ impl Effect {
     }
 }
 
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Applied {
-    pub effect: Effect,
-    pub order_id: Option<Uuid>,
-    pub event_id: Option<Uuid>,
-}
-
 struct OrderRow {
     id: Uuid,
-    event_id: Uuid,
     status: String,
     total: i64,
     expires_at: DateTime<Utc>,
@@ -125,7 +117,7 @@ pub async fn apply(
     n: &Notification,
     raw: &serde_json::Value,
     now: DateTime<Utc>,
-) -> Result<Applied, sqlx::Error> {
+) -> Result<Effect, sqlx::Error> {
     let mut tx = db.begin().await?;
     let dedupe = dedupe_key(n);
     let target = sqlx::query!("select id, order_id from payments where midtrans_order_id = $1", n.order_id)
@@ -135,11 +127,11 @@ pub async fn apply(
         let recorded = record(&mut tx, None, n, &dedupe, raw, Some(Effect::UnknownOrder)).await?;
         tx.commit().await?;
         let effect = if recorded.is_some() { Effect::UnknownOrder } else { Effect::Duplicate };
-        return Ok(Applied { effect, order_id: None, event_id: None });
+        return Ok(effect);
     };
     let order = sqlx::query_as!(
         OrderRow,
-        "select id, event_id, status, total, expires_at from orders where id = $1 for update",
+        "select id, status, total, expires_at from orders where id = $1 for update",
         target.order_id
     )
     .fetch_one(&mut *tx)
@@ -151,12 +143,11 @@ pub async fn apply(
     )
     .fetch_one(&mut *tx)
     .await?;
-    let applied = |effect| Applied { effect, order_id: Some(order.id), event_id: Some(order.event_id) };
 
     let event = record(&mut tx, Some(payment.id), n, &dedupe, raw, None).await?;
     let Some(event) = event else {
         tx.rollback().await?;
-        return Ok(applied(Effect::Duplicate));
+        return Ok(Effect::Duplicate);
     };
 
     let effect = if n.charged_amount() != Some(payment.gross_amount) {
@@ -201,7 +192,7 @@ pub async fn apply(
     .await?;
     tx.commit().await?;
     metrics::counter!("payment_notifications_applied_total", "effect" => effect.as_str()).increment(1);
-    Ok(applied(effect))
+    Ok(effect)
 }
 
 /// Records the notification under its dedupe key, with its outcome if already known; the new row's id,

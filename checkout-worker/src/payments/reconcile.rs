@@ -15,7 +15,7 @@ use chrono::{DateTime, Utc};
 use midtrans::{Client, Notification, format_amount};
 use sqlx::PgPool;
 
-use super::apply::{Applied, apply};
+use super::apply::apply;
 
 /// An open payment is checked when its order's hold ended or it was last checked this long ago.
 const CHECK_EVERY_SECS: f64 = 60.0;
@@ -23,7 +23,8 @@ const CHECK_EVERY_SECS: f64 = 60.0;
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct Reconciled {
     pub checked: usize,
-    pub applied: Vec<Applied>,
+    /// Midtrans answers applied (each like a notification).
+    pub applied: usize,
     pub refunds_requested: usize,
 }
 
@@ -59,13 +60,16 @@ pub async fn reconcile_once(
         let hold_over = p.expires_at <= now;
         match client.status(&p.midtrans_order_id).await {
             Ok(Some(status)) => {
-                let applied = apply_answer(db, &status, now).await?;
+                apply_answer(db, &status, now).await?;
+                done.applied += 1;
                 let still_open = matches!(status.outcome(), midtrans::Outcome::Pending);
-                done.applied.push(applied);
                 if hold_over && still_open {
                     // Nobody paid within the hold: stop the transaction, then expire the order with it.
                     match client.cancel(&p.midtrans_order_id, &format!("cx-{}", p.id.simple())).await {
-                        Ok(answer) => done.applied.push(apply_answer(db, &answer, now).await?),
+                        Ok(answer) => {
+                            apply_answer(db, &answer, now).await?;
+                            done.applied += 1;
+                        }
                         // 412: it changed meanwhile (perhaps paid); the next pass reads it again.
                         Err(e) => {
                             tracing::warn!(error = %e, payment = %p.id, "cancelling at Midtrans failed")
@@ -84,7 +88,8 @@ pub async fn reconcile_once(
                     status_message: Some("hold ended before a payment method was chosen".into()),
                     ..Default::default()
                 };
-                done.applied.push(apply_answer(db, &local, now).await?);
+                apply_answer(db, &local, now).await?;
+                done.applied += 1;
             }
             Ok(None) => {}
             Err(e) => tracing::warn!(error = %e, payment = %p.id, "Midtrans status check failed"),
@@ -114,7 +119,8 @@ pub async fn reconcile_once(
                 done.refunds_requested += 1;
                 tracing::info!(payment = %r.id, amount, "refund requested");
                 if let Ok(Some(status)) = client.status(&r.midtrans_order_id).await {
-                    done.applied.push(apply_answer(db, &status, now).await?);
+                    apply_answer(db, &status, now).await?;
+                    done.applied += 1;
                 }
             }
             Err(e) if e.is_transient() => {
@@ -131,9 +137,9 @@ pub async fn reconcile_once(
     Ok(done)
 }
 
-async fn apply_answer(db: &PgPool, n: &Notification, now: DateTime<Utc>) -> Result<Applied, sqlx::Error> {
+async fn apply_answer(db: &PgPool, n: &Notification, now: DateTime<Utc>) -> Result<(), sqlx::Error> {
     let raw = serde_json::to_value(n).expect("serialises");
-    apply(db, n, &raw, now).await
+    apply(db, n, &raw, now).await.map(|_| ())
 }
 
 /// Runs [`reconcile_once`] every `interval` until `shutdown`.

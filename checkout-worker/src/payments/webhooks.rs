@@ -13,7 +13,7 @@ use std::time::Duration;
 use chrono::Utc;
 use fred::{
     clients::Pool,
-    interfaces::{HashesInterface, SortedSetsInterface, StreamsInterface},
+    interfaces::{HashesInterface, SortedSetsInterface},
 };
 use futures::StreamExt;
 use keyspace::Keyspace;
@@ -88,16 +88,12 @@ pub async fn append(
     raw: &str,
     attempts: u32,
 ) -> Result<String, fred::error::Error> {
-    redis
-        .next()
-        .xadd(
-            keys.webhooks_stream(),
-            false,
-            ("MAXLEN", "~", 1_000_000),
-            "*",
-            vec![(FIELD, raw.to_owned()), (ATTEMPTS, attempts.to_string())],
-        )
-        .await
+    crate::group::append(
+        redis,
+        keys.webhooks_stream(),
+        vec![(FIELD, raw.to_owned()), (ATTEMPTS, attempts.to_string())],
+    )
+    .await
 }
 
 /// Reads and applies notifications until `shutdown`, moving due retries back onto the stream.
@@ -129,8 +125,8 @@ pub async fn run_processor(
                 let (db, redis, keys, reader, settings) = (&db, &redis, &keys, &reader, &settings);
                 let midtrans = midtrans.as_ref();
                 async move {
-                    for entry in group {
-                        handle(db, redis, keys, reader, entry, settings, midtrans).await;
+                    for received in &group {
+                        handle(db, redis, keys, reader, received, settings, midtrans).await;
                     }
                 }
             })
@@ -141,24 +137,43 @@ pub async fn run_processor(
     Ok(())
 }
 
+/// One stream entry, read once: the raw notification, its attempt count, and the parsed notification (or
+/// why it cannot be read).
+struct Received<'a> {
+    entry: &'a Entry,
+    raw: &'a str,
+    attempts: u32,
+    parsed: Result<(Notification, serde_json::Value), String>,
+}
+
+impl<'a> Received<'a> {
+    fn read(entry: &'a Entry) -> Self {
+        let raw = entry.field(FIELD).unwrap_or_default();
+        let parsed = serde_json::from_str::<serde_json::Value>(raw)
+            .and_then(|v| serde_json::from_value::<Notification>(v.clone()).map(|n| (n, v)))
+            .map_err(|e| e.to_string());
+        let attempts = entry.field(ATTEMPTS).and_then(|a| a.parse().ok()).unwrap_or(0);
+        Received { entry, raw, attempts, parsed }
+    }
+
+    fn order_id(&self) -> Option<&str> {
+        self.parsed.as_ref().ok().map(|(n, _)| n.order_id.as_str()).filter(|o| !o.is_empty())
+    }
+}
+
 /// The entries grouped by Midtrans order id, groups and entries in arrival order (unreadable entries
 /// each on their own).
-fn by_order(entries: &[Entry]) -> Vec<Vec<&Entry>> {
-    let mut groups: Vec<Vec<&Entry>> = Vec::new();
+fn by_order(entries: &[Entry]) -> Vec<Vec<Received<'_>>> {
+    let mut groups: Vec<Vec<Received<'_>>> = Vec::new();
     let mut index: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
-    for entry in entries {
-        let order = entry
-            .field(FIELD)
-            .and_then(|raw| serde_json::from_str::<Notification>(raw).ok())
-            .map(|n| n.order_id)
-            .filter(|o| !o.is_empty());
-        match order.map(|o| index.get(&o).copied().ok_or(o)) {
-            Some(Ok(i)) => groups[i].push(entry),
-            Some(Err(o)) => {
-                index.insert(o, groups.len());
-                groups.push(vec![entry]);
+    for received in entries.iter().map(Received::read) {
+        match received.order_id().map(|o| (index.get(o).copied(), o.to_owned())) {
+            Some((Some(i), _)) => groups[i].push(received),
+            Some((None, order)) => {
+                index.insert(order, groups.len());
+                groups.push(vec![received]);
             }
-            None => groups.push(vec![entry]),
+            None => groups.push(vec![received]),
         }
     }
     groups
@@ -171,42 +186,40 @@ async fn handle(
     redis: &Pool,
     keys: &Keyspace,
     reader: &GroupReader,
-    entry: &Entry,
+    received: &Received<'_>,
     settings: &ProcessorSettings,
     midtrans: Option<&midtrans::Client>,
 ) {
-    let raw = entry.field(FIELD).unwrap_or_default().to_owned();
-    let attempts: u32 = entry.field(ATTEMPTS).and_then(|a| a.parse().ok()).unwrap_or(0);
-    let parsed = serde_json::from_str::<serde_json::Value>(&raw)
-        .and_then(|v| serde_json::from_value::<Notification>(v.clone()).map(|n| (n, v)));
-    let (notification, value) = match parsed {
+    let (entry, raw, attempts) = (received.entry, received.raw, received.attempts);
+    let (notification, value) = match &received.parsed {
         Ok(p) => p,
         Err(e) => {
             // Cannot become readable by retrying: straight to the dead letters.
-            if dead_letter(redis, keys, &raw, None, attempts + 1, &format!("unreadable: {e}")).await.is_ok() {
+            if dead_letter(redis, keys, raw, None, attempts + 1, &format!("unreadable: {e}")).await.is_ok() {
                 reader.ack(std::slice::from_ref(&entry.id)).await;
             }
             return;
         }
     };
     let started = std::time::Instant::now();
-    let outcome = match confirm(midtrans, &notification, &value).await {
-        Ok((truth, truth_raw)) => {
-            apply(db, &truth, &truth_raw, Utc::now()).await.map(|a| (a, truth)).map_err(|e| e.to_string())
-        }
+    let outcome = match confirm(midtrans, notification, value).await {
+        Ok((truth, truth_raw)) => apply(db, &truth, &truth_raw, Utc::now())
+            .await
+            .map(|effect| (effect, truth))
+            .map_err(|e| e.to_string()),
         Err(e) => Err(e),
     };
     match outcome {
-        Ok((applied, truth)) => {
+        Ok((effect, truth)) => {
             metrics::histogram!("webhook_apply_seconds").record(started.elapsed().as_secs_f64());
-            if applied.effect == Effect::UnknownOrder {
+            if effect == Effect::UnknownOrder {
                 tracing::warn!(midtrans_order_id = %notification.order_id, "notification for an unknown order");
             }
             tracing::info!(
                 midtrans_order_id = %notification.order_id,
                 notified = %notification.transaction_status,
                 transaction_status = %truth.transaction_status,
-                effect = applied.effect.as_str(),
+                effect = effect.as_str(),
                 "notification applied"
             );
             reader.ack(std::slice::from_ref(&entry.id)).await;
@@ -218,13 +231,13 @@ async fn handle(
                     midtrans_order_id = %notification.order_id, attempts, error = %error,
                     "notification failed every attempt; dead-lettered"
                 );
-                dead_letter(redis, keys, &raw, Some(&notification), attempts, &error).await
+                dead_letter(redis, keys, raw, Some(notification), attempts, &error).await
             } else {
                 tracing::warn!(
                     midtrans_order_id = %notification.order_id, attempts, error = %error,
                     "applying a notification failed; retrying later"
                 );
-                schedule_retry(redis, keys, &raw, attempts, backoff(settings, attempts)).await
+                schedule_retry(redis, keys, raw, attempts, backoff(settings, attempts)).await
             };
             match recorded {
                 Ok(()) => reader.ack(std::slice::from_ref(&entry.id)).await,

@@ -156,7 +156,7 @@ pub async fn submit(
             // Without a spent admission the request must not go on: withdraw it, so a retry with the same
             // key starts afresh instead of finding a request that could be allocated unguarded.
             withdraw(&state, request_id).await?;
-            return Err(redis_down(e));
+            return Err(ApiError::redis_down(CHECKOUT_DOWN)(e));
         }
     };
     if !first_use {
@@ -174,7 +174,7 @@ pub async fn submit(
         // Recorded but not on the stream: the workers' orphan pass will queue it; a retry with the same
         // key gets this request.
         tracing::warn!(error = %e, %request_id, "order stream unavailable; request will be re-queued");
-        return Err(redis_down(e));
+        return Err(ApiError::redis_down(CHECKOUT_DOWN)(e));
     }
     metrics::counter!("orders_accepted_total").increment(1);
     Ok((
@@ -292,13 +292,7 @@ fn admission_used() -> ApiError {
     ApiError::conflict("admission_used", "this admission was already used for an order; join the queue again")
 }
 
-fn redis_down(e: fred::error::Error) -> ApiError {
-    tracing::warn!(error = %e, "redis unavailable at checkout");
-    ApiError::Unavailable {
-        message: "checkout is briefly unavailable, retry shortly",
-        retry_after: std::time::Duration::from_secs(2),
-    }
-}
+const CHECKOUT_DOWN: &str = "checkout is briefly unavailable, retry shortly";
 
 /// What the intake needs to know about an event's products to check a cart without PostgreSQL.
 pub struct SaleRules {

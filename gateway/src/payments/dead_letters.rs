@@ -55,7 +55,9 @@ pub async fn list(
     user: AuthUser,
 ) -> Result<axum::Json<Vec<Letter>>, ApiError> {
     user.require(Permission::ManagePayments)?;
-    let letters = webhooks::dead_letters(&state.redis, &state.keys).await.map_err(redis_down)?;
+    let letters = webhooks::dead_letters(&state.redis, &state.keys)
+        .await
+        .map_err(ApiError::redis_down(DEAD_LETTERS_DOWN))?;
     Ok(axum::Json(letters.into_iter().map(Letter::from).collect()))
 }
 
@@ -69,7 +71,10 @@ pub async fn replay(
     ApiPath(id): ApiPath<Uuid>,
 ) -> Result<axum::Json<Replayed>, ApiError> {
     let user = user.require(Permission::ManagePayments)?;
-    if !webhooks::replay(&state.redis, &state.keys, id).await.map_err(redis_down)? {
+    if !webhooks::replay(&state.redis, &state.keys, id)
+        .await
+        .map_err(ApiError::redis_down(DEAD_LETTERS_DOWN))?
+    {
         return Err(ApiError::NotFound("dead letter"));
     }
     let mut conn = state.db.acquire().await?;
@@ -85,10 +90,4 @@ pub async fn replay(
     Ok(axum::Json(Replayed { id, status: "queued" }))
 }
 
-fn redis_down(e: fred::error::Error) -> ApiError {
-    tracing::warn!(error = %e, "redis unavailable for dead letters");
-    ApiError::Unavailable {
-        message: "dead letters are unavailable right now",
-        retry_after: std::time::Duration::from_secs(2),
-    }
-}
+const DEAD_LETTERS_DOWN: &str = "dead letters are unavailable right now, retry shortly";

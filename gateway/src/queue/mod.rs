@@ -67,8 +67,8 @@ async fn draw(
     ApiPath(event): ApiPath<Uuid>,
 ) -> Result<axum::Json<DrawResponse>, ApiError> {
     event_window(&state, event).await?;
-    let seed_hash = state.queue.seed_hash(event).await.map_err(redis_down)?;
-    let seed = state.queue.revealed_seed(event).await.map_err(redis_down)?;
+    let seed_hash = state.queue.seed_hash(event).await.map_err(ApiError::redis_down(WAITING_ROOM_DOWN))?;
+    let seed = state.queue.revealed_seed(event).await.map_err(ApiError::redis_down(WAITING_ROOM_DOWN))?;
     Ok(axum::Json(DrawResponse { seed_hash, drawn: seed.is_some(), seed }))
 }
 
@@ -131,13 +131,7 @@ fn require_visitor(
         .ok_or(ApiError::Unauthorized("missing or invalid visitor credential; join the queue first"))
 }
 
-fn redis_down(e: fred::error::Error) -> ApiError {
-    tracing::warn!(error = %e, "waiting room unavailable");
-    ApiError::Unavailable {
-        message: "the waiting room is briefly unavailable, retry shortly",
-        retry_after: Duration::from_secs(2),
-    }
-}
+const WAITING_ROOM_DOWN: &str = "the waiting room is briefly unavailable, retry shortly";
 
 /// Join the event's waiting room (no login). Joining again with the same credential keeps the place.
 #[utoipa::path(post, path = "/api/events/{id}/queue", tag = "waiting room",
@@ -158,7 +152,11 @@ async fn join(
         return Err(ApiError::conflict("sale_closed", "the sale for this event has closed"));
     }
     let visitor = visitor_of(&state, event, &jar, &query).unwrap_or_else(Uuid::new_v4);
-    let standing = state.queue.join(event, visitor, now.timestamp_millis()).await.map_err(redis_down)?;
+    let standing = state
+        .queue
+        .join(event, visitor, now.timestamp_millis())
+        .await
+        .map_err(ApiError::redis_down(WAITING_ROOM_DOWN))?;
     let token = state.signer.visitor(event, visitor, now.timestamp());
     // Same numbers as /status: position 1 is next in line, 0 means admitted.
     let (status, position, ahead) = match standing {
@@ -214,7 +212,11 @@ async fn snapshot(
     sale_opens_at: Option<DateTime<Utc>>,
 ) -> Result<(Standing, Vec<Push>), ApiError> {
     let now = Utc::now();
-    let standing = state.queue.standing(event, visitor, now.timestamp_millis()).await.map_err(redis_down)?;
+    let standing = state
+        .queue
+        .standing(event, visitor, now.timestamp_millis())
+        .await
+        .map_err(ApiError::redis_down(WAITING_ROOM_DOWN))?;
     let last = state.hub.last(event);
     let mut messages = Vec::with_capacity(3);
     match &standing {
