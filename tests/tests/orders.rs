@@ -423,8 +423,9 @@ async fn the_result_is_pushed_to_the_buyers_waiting_room_socket() {
     }
 }
 
-#[tokio::test]
-async fn new_submissions_are_rate_limited_per_buyer_but_retries_are_not() {
+/// A gateway allowing each buyer one new order a minute (burst of three), an event on sale, a buyer and a
+/// one-ticket cart: (app, event, buyer token, cart).
+async fn one_order_a_minute() -> (TestApp, Uuid, String, Value) {
     let app = e2e::spawn_app_with(e2e::Options {
         configure: |c| c.orders_per_user_per_min = 1,
         ..Default::default()
@@ -434,6 +435,12 @@ async fn new_submissions_are_rate_limited_per_buyer_but_retries_are_not() {
     let (event, category, _) = app.published_event(&admin, 100, 10).await;
     let (_, token) = app.quick_buyer().await;
     let body = json!({ "event_id": event, "items": [{ "ticket_category_id": category, "quantity": 1 }] });
+    (app, event, token, body)
+}
+
+#[tokio::test]
+async fn new_submissions_are_rate_limited_per_buyer_but_retries_are_not() {
+    let (app, event, token, body) = one_order_a_minute().await;
     let mut statuses = Vec::new();
     for i in 0..4 {
         let (_, vt, at) = admitted(&app, event);
@@ -600,15 +607,7 @@ async fn a_full_order_backlog_turns_new_submissions_away_and_stops_admission() {
 #[tokio::test]
 async fn a_new_request_refused_by_the_per_buyer_limit_is_recorded_with_a_definitive_answer() {
     // A double click may have been told 202 for the refused request: it must not vanish.
-    let app = e2e::spawn_app_with(e2e::Options {
-        configure: |c| c.orders_per_user_per_min = 1,
-        ..Default::default()
-    })
-    .await;
-    let admin = app.admin_token().await;
-    let (event, category, _) = app.published_event(&admin, 100, 10).await;
-    let (_, token) = app.quick_buyer().await;
-    let body = json!({ "event_id": event, "items": [{ "ticket_category_id": category, "quantity": 1 }] });
+    let (app, event, token, body) = one_order_a_minute().await;
     for i in 0..3 {
         let (_, vt, at) = admitted(&app, event);
         assert_eq!(submit(&app, &token, &format!("k-{i}"), &vt, &at, &body).await.0, 202);
