@@ -19,7 +19,6 @@
 //! | `{event:E}:seen` | sorted set | visitor id → last time (ms) a socket or poll showed the visitor present |
 //! | `{event:E}:active` | sorted set | admitted visitor id → admission expiry (ms) |
 //! | `{event:E}:state` | hash | controller state: `admitted_through`, `left`, `admitted_total`, token-bucket `last_ms`/`allowance` |
-//! | `{event:E}:used:{jti}` | string | an admission token already spent at checkout (TTL = token lifetime) |
 //! | `{event:E}:stock` | hash | live remaining stock per ticket category / merchandise item |
 //! | `wr:ticks` | pub/sub channel | one message per event per controller tick: progress, admissions, stock |
 //! | `orders` | stream (group `checkout`) | accepted checkout requests, consumed by the checkout workers |
@@ -101,11 +100,6 @@ impl Keyspace {
         self.event_key(event, "state")
     }
 
-    /// Marker of an admission token spent at checkout.
-    pub fn admission_used(&self, event: Uuid, jti: &str) -> String {
-        self.event_key(event, &format!("used:{jti}"))
-    }
-
     /// Channel carrying every controller tick (progress, admissions, stock) to every gateway.
     pub fn ticks_channel(&self) -> String {
         format!("{}wr:ticks", self.prefix)
@@ -172,7 +166,6 @@ mod tests {
         assert!(ks.event_queue(e).contains(&tag));
         assert!(ks.event_stock(e).contains(&tag));
         assert!(ks.queue_keys(e).iter().all(|k| k.contains(&tag)));
-        assert!(ks.admission_used(e, "x").contains(&tag));
         assert!(ks.event_queue(e).starts_with("qc:"));
     }
 

@@ -6,11 +6,15 @@
 //!   alone) and its own Redis key prefix, so tests run in parallel without seeing each other.
 //! - [`TestApp`] holds the address, an HTTP client, a direct database pool for arranging and asserting,
 //!   and helpers to make users of each role.
+//! - [`checkout`]: admitted visitors, submissions, a worker, waiting for decisions.
+//! - [`private_redis`]: a Redis server of one test's own, to kill, restart or pause.
 //!
 //! `TEST_PG_URL` (default `postgres://postgres@127.0.0.1:5432`) and `TEST_REDIS_URL` (default
 //! `redis://127.0.0.1:6379`) say where the services are.
 
+pub mod checkout;
 pub mod load;
+pub mod private_redis;
 
 use std::{net::SocketAddr, time::Duration};
 

@@ -1,86 +1,17 @@
 //! The checkout pipeline end to end: HTTP submission, the order stream, batched workers, results by
 //! polling and by push, idempotency, admissions, bad input, cancelling, crash recovery.
 
-use std::{sync::atomic::AtomicI64, time::Duration};
+use std::time::Duration;
 
-use checkout_worker::stream::{ConsumerSettings, run_consumer};
 use chrono::Utc;
-use e2e::{TestApp, assert_error, spawn_app};
+use e2e::{
+    TestApp, assert_error,
+    checkout::{admitted, count, decided, settings, submit, worker},
+    spawn_app,
+};
 use futures::StreamExt;
 use serde_json::{Value, json};
-use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
-
-static SEQ: AtomicI64 = AtomicI64::new(1);
-
-/// A waiting-room visitor admitted for `event`: (visitor id, visitor token, admission token).
-fn admitted(app: &TestApp, event: Uuid) -> (Uuid, String, String) {
-    let visitor = Uuid::new_v4();
-    let now = Utc::now();
-    let seq = SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    (
-        visitor,
-        app.state.signer.visitor(event, visitor, now.timestamp()),
-        app.state.signer.admission(event, visitor, seq, now.timestamp(), now.timestamp_millis() + 600_000),
-    )
-}
-
-/// Starts a checkout worker's stream consumer on this test's database and Redis prefix.
-fn worker(app: &TestApp, settings: ConsumerSettings) -> CancellationToken {
-    let stop = CancellationToken::new();
-    tokio::spawn(run_consumer(
-        app.db.clone(),
-        e2e::redis_url(),
-        keyspace::Keyspace::new(app.redis_prefix.clone()),
-        settings,
-        stop.clone(),
-    ));
-    stop
-}
-
-fn settings() -> ConsumerSettings {
-    ConsumerSettings::new(100, chrono::Duration::minutes(15))
-}
-
-async fn submit(
-    app: &TestApp,
-    token: &str,
-    key: &str,
-    visitor: &str,
-    admission: &str,
-    body: &Value,
-) -> (u16, Value) {
-    let resp = app
-        .post("/api/orders")
-        .bearer_auth(token)
-        .header("idempotency-key", key)
-        .header("visitor-token", visitor)
-        .header("admission-token", admission)
-        .json(body)
-        .send()
-        .await
-        .unwrap();
-    let status = resp.status().as_u16();
-    (status, resp.json().await.unwrap_or(Value::Null))
-}
-
-/// Polls the request until it is decided.
-async fn decided(app: &TestApp, token: &str, request: &str) -> Value {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
-    loop {
-        let (s, body) = app.call("GET", &format!("/api/orders/requests/{request}"), Some(token), None).await;
-        assert_eq!(s, 200, "{body}");
-        if body["status"] != "queued" {
-            return body;
-        }
-        assert!(tokio::time::Instant::now() < deadline, "request {request} never decided");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
-async fn count(app: &TestApp, sql: &str) -> i64 {
-    sqlx::query_scalar(sqlx::AssertSqlSafe(sql.to_owned())).fetch_one(&app.db).await.unwrap()
-}
 
 #[tokio::test]
 async fn a_buyer_orders_tickets_and_merchandise_in_one_cart_and_sees_only_its_own_orders() {

@@ -1011,22 +1011,9 @@ async fn a_gate_for_one_event_refuses_another_events_ticket_and_leaves_it_unused
 
 #[tokio::test]
 async fn with_redis_down_a_notification_gets_503_so_midtrans_retries() {
-    // A private Redis this test can stop.
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let mut redis = std::process::Command::new("redis-server")
-        .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
-        .stdout(std::process::Stdio::null())
-        .spawn()
-        .expect("redis-server");
-    let url = format!("redis://127.0.0.1:{port}");
-    for _ in 0..50 {
-        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let mut redis = e2e::private_redis::PrivateRedis::start().await;
     let app = e2e::spawn_app_with(e2e::Options {
-        redis_url: Some(url),
+        redis_url: Some(redis.url()),
         midtrans: Some(e2e::MidtransTarget {
             server_key: MIDTRANS_KEY.into(),
             api_base_url: "http://127.0.0.1:9".into(),
@@ -1042,8 +1029,7 @@ async fn with_redis_down_a_notification_gets_503_so_midtrans_retries() {
         "signature_key": midtrans::signature("QC-redis-down-1", "200", amount, MIDTRANS_KEY)
     });
     assert_eq!(post_notification(&app, &body).await, 200, "queued while Redis is up");
-    redis.kill().unwrap();
-    redis.wait().unwrap();
+    redis.kill();
     let resp = app.post("/api/webhooks/midtrans").json(&body).send().await.unwrap();
     assert_eq!(resp.status(), 503);
     assert!(resp.headers().contains_key("retry-after"));

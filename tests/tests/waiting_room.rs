@@ -272,12 +272,6 @@ async fn an_admission_token_is_bound_single_use_and_unforgeable() {
         Utc::now().timestamp_millis() - 5_000,
     );
     assert!(app.state.signer.verify_admission(&expired, event, visitor).is_err(), "expired");
-
-    // Single use: spent once, a replay (even of a re-minted token with the same jti) is refused.
-    let q = &app.state.queue;
-    let results =
-        futures::future::join_all((0..20).map(|_| q.spend_admission(event, &claims.jti, 600))).await;
-    assert_eq!(results.into_iter().filter(|r| *r.as_ref().unwrap()).count(), 1);
 }
 
 #[tokio::test]

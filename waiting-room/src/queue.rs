@@ -1,4 +1,4 @@
-//! One event's waiting room in Redis: join, status, the opening draw, admission ticks, spending tokens.
+//! One event's waiting room in Redis: join, status, the opening draw, admission ticks.
 //! Every multi-key step is one Lua script (`lua/*.lua`), so concurrent gateways and controllers see each
 //! step whole.
 
@@ -6,8 +6,7 @@ use std::sync::Arc;
 
 use fred::{
     clients::Pool,
-    interfaces::{ClientLike, KeysInterface, SetsInterface},
-    prelude::{Expiration, SetOptions},
+    interfaces::{ClientLike, SetsInterface},
     types::scripts::Script,
 };
 use keyspace::Keyspace;
@@ -244,22 +243,6 @@ impl Queue {
             admitted_total: int(4),
             admitted,
         })
-    }
-
-    /// Spends an admission token's `jti` once. `false` means it was already spent (a replay).
-    pub async fn spend_admission(&self, event: Uuid, jti: &str, ttl_secs: i64) -> Result<bool, RedisError> {
-        let set: Option<String> = self
-            .redis
-            .next()
-            .set(
-                self.keys.admission_used(event, jti),
-                "1",
-                Some(Expiration::EX(ttl_secs.max(1))),
-                Some(SetOptions::NX),
-                false,
-            )
-            .await?;
-        Ok(set.is_some())
     }
 
     /// Counters for the admin's live view.

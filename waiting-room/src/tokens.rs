@@ -3,8 +3,9 @@
 //!
 //! - the **visitor token** names one visitor of one event; a rejoin with it keeps the place;
 //! - the **admission token** lets that visitor, once admitted, submit one checkout for that event before it
-//!   expires. Its `jti` is spent atomically at checkout ([`crate::queue::Queue::spend_admission`]), so it
-//!   cannot be replayed, and it is bound to the visitor, so it cannot be shared.
+//!   expires. Its `jti` is stored with the checkout request it pays for, under a unique constraint in
+//!   PostgreSQL (the gateway's order intake), so it cannot be replayed, and it is bound to the visitor, so
+//!   it cannot be shared.
 
 use std::sync::Arc;
 
@@ -37,7 +38,9 @@ pub struct AdmissionClaims {
     pub event: Uuid,
     /// The visitor's place in the queue.
     pub seq: i64,
-    /// Spent at checkout; unique per event (it is the sequence number).
+    /// Spent at checkout. The same admission re-sent (a reconnect, a status poll) carries the same `jti`;
+    /// it names the visitor, its sequence number and its expiry, so it stays unique per event even after a
+    /// Redis restart starts the sequence numbers again.
     pub jti: String,
     pub iat: i64,
     pub exp: i64,
@@ -89,12 +92,14 @@ impl Signer {
         Ok(claims.sub)
     }
 
+    /// Signs `visitor`'s admission (number `seq`, valid until `expires_ms`). Signing the same admission
+    /// again gives a token with the same `jti`.
     pub fn admission(&self, event: Uuid, visitor: Uuid, seq: i64, now_secs: i64, expires_ms: i64) -> String {
         self.sign(&AdmissionClaims {
             sub: visitor,
             event,
             seq,
-            jti: seq.to_string(),
+            jti: admission_jti(visitor, seq, expires_ms),
             iat: now_secs,
             exp: expires_ms.div_euclid(1000),
             iss: ISSUER.into(),
@@ -135,6 +140,11 @@ impl Signer {
     }
 }
 
+/// One admission's identity: who, which place, until when.
+fn admission_jti(visitor: Uuid, seq: i64, expires_ms: i64) -> String {
+    format!("{}.{seq}.{expires_ms}", visitor.simple())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -158,7 +168,16 @@ mod tests {
         let (e, v) = (Uuid::new_v4(), Uuid::new_v4());
         let t = s.admission(e, v, 7, now(), (now() + 60) * 1000);
         let c = s.verify_admission(&t, e, v).unwrap();
-        assert_eq!((c.seq, c.jti.as_str()), (7, "7"));
+        assert_eq!(c.seq, 7);
+        let again = s.admission(e, v, 7, now() + 5, (now() + 60) * 1000);
+        assert_eq!(s.verify_admission(&again, e, v).unwrap().jti, c.jti, "a re-sent admission is the same");
+        let (w, exp) = (Uuid::new_v4(), (now() + 60) * 1000);
+        assert_ne!(
+            admission_jti(v, 7, exp),
+            admission_jti(w, 7, exp),
+            "another visitor with the same number"
+        );
+        assert_ne!(admission_jti(v, 7, exp), admission_jti(v, 7, exp + 1), "a later admission after a reset");
         assert_eq!(s.verify_admission(&t, e, Uuid::new_v4()), Err(TokenError::WrongHolder));
         let old = s.admission(e, v, 7, now() - 100, (now() - 5) * 1000);
         assert_eq!(s.verify_admission(&old, e, v), Err(TokenError::Expired));

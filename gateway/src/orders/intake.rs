@@ -4,10 +4,14 @@
 //! Order of checks, so that nothing is written for a bad request and a retry gets the same answer:
 //! sign-in and the per-address limit → Idempotency-Key and cart shape → admission and visitor tokens →
 //! event and items on sale → early sold-out from the Redis stock counters (which may only ever say no) →
-//! record (one insert; an existing request with this key answers instead: same cart, same answer; other
-//! cart, 422; a refusal above also falls back to the recorded answer) → the per-buyer limit, on new
-//! requests only (a refused one is recorded as rejected, `rate_limited`) → spend the admission once →
-//! append to the stream.
+//! record and spend the admission (one insert: the admission's `jti` is stored with the request under a
+//! unique constraint, so recording the request and spending its admission are one fact in PostgreSQL; an
+//! existing request with this key answers instead: same cart, same answer; other cart, 422; a refusal
+//! above also falls back to the recorded answer; an admission already recorded with another request is
+//! refused) → the per-buyer limit, on new requests only (a refused one is recorded as rejected,
+//! `rate_limited`, and gives its admission back) → append to the stream. From the insert on, the request
+//! is never removed: a 202 once given (to a double click racing this call) always names a request that
+//! gets a definitive answer, and a request whose append failed is queued again by the workers.
 
 use std::collections::HashMap;
 
@@ -111,14 +115,16 @@ pub async fn submit(
         }
     };
 
-    // One round trip for a new request: the insert. A key seen before (a retry, a double click, the same
-    // key racing itself) conflicts and gets the recorded answer.
+    // One round trip for a new request: the insert, which also spends the admission. A key seen before (a
+    // retry, a double click, the same key racing itself) conflicts and gets the recorded answer; an
+    // admission already recorded with another request (any key, any account) conflicts too.
     let request_id = Uuid::now_v7();
     let items = serde_json::to_value(&lines).expect("carts serialise");
     let inserted = sqlx::query_scalar!(
-        r#"insert into order_requests (id, user_id, event_id, idempotency_key, body_hash, visitor_id, items)
-           values ($1, $2, $3, $4, $5, $6, $7)
-           on conflict (user_id, idempotency_key) do nothing
+        r#"insert into order_requests
+               (id, user_id, event_id, idempotency_key, body_hash, visitor_id, items, admission_jti)
+           values ($1, $2, $3, $4, $5, $6, $7, $8)
+           on conflict do nothing
            returning id"#,
         request_id,
         user.id,
@@ -126,47 +132,34 @@ pub async fn submit(
         key,
         body_hash,
         visitor,
-        items
+        items,
+        admission.jti
     )
     .fetch_optional(&state.db)
     .await?;
     if inserted.is_none() {
-        let existing =
-            find(&state, user.id, &key).await?.ok_or(ApiError::Internal(anyhow::anyhow!("lost request")))?;
-        return same_answer(existing, &body_hash);
+        return match find(&state, user.id, &key).await? {
+            Some(existing) => same_answer(existing, &body_hash),
+            None => {
+                metrics::counter!("orders_admission_reused_total").increment(1);
+                Err(admission_used())
+            }
+        };
     }
     // The tight limit is per buyer (a whole campus may share one address), on new requests only. A
     // refused request is recorded as rejected (not deleted: a double click with the same key may already
-    // have been told 202 for it, and must get a definitive answer).
+    // have been told 202 for it, and must get a definitive answer); it was never queued, so it gives its
+    // admission back.
     if let Err(e) = state.limits.check(state.rules.order_user, &user.id.to_string()).await {
         sqlx::query!(
-            r#"update order_requests set status = 'rejected', reason = 'rate_limited', decided_at = now()
+            r#"update order_requests
+               set status = 'rejected', reason = 'rate_limited', decided_at = now(), admission_jti = null
                where id = $1 and status = 'queued'"#,
             request_id
         )
         .execute(&state.db)
         .await?;
         return Err(e);
-    }
-
-    let ttl = (admission.exp - Utc::now().timestamp()).max(1);
-    let first_use = match state.queue.spend_admission(event, &admission.jti, ttl).await {
-        Ok(first) => first,
-        Err(e) => {
-            // Without a spent admission the request must not go on: withdraw it, so a retry with the same
-            // key starts afresh instead of finding a request that could be allocated unguarded.
-            withdraw(&state, request_id).await?;
-            return Err(ApiError::redis_down(CHECKOUT_DOWN)(e));
-        }
-    };
-    if !first_use {
-        sqlx::query!(
-            "update order_requests set status = 'rejected', reason = 'admission_used', decided_at = now() where id = $1",
-            request_id
-        )
-        .execute(&state.db)
-        .await?;
-        return Err(admission_used());
     }
 
     let request = CheckoutRequest { request_id, user_id: user.id, event_id: event, items: lines };
@@ -206,14 +199,6 @@ async fn precheck(
     check_catalog(state, event, lines).await?;
     early_sold_out(state, event, lines).await?;
     Ok((visitor, admission))
-}
-
-/// Removes a request that was recorded but must not go on (never allocated: it is still `queued`).
-async fn withdraw(state: &AppState, request_id: Uuid) -> Result<(), ApiError> {
-    sqlx::query!("delete from order_requests where id = $1 and status = 'queued'", request_id)
-        .execute(&state.db)
-        .await?;
-    Ok(())
 }
 
 fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {

@@ -1,0 +1,187 @@
+//! One admission buys at most one order, ever: whatever fails around the submission (a dropped
+//! connection, a Redis outage or restart, a stream append that never happened), whichever accounts and
+//! keys replay it, and however many replay it at once. And a request once recorded is never withdrawn: a
+//! 202 given for it (to a double click racing the failing call) always leads to a definitive answer.
+
+use std::time::Duration;
+
+use e2e::{
+    TestApp, assert_error,
+    checkout::{admitted, count, decided, settings, submit, worker, worker_on},
+    private_redis::PrivateRedis,
+    spawn_app,
+};
+use fred::interfaces::{ClientLike, KeysInterface};
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+async fn on_sale(app: &TestApp) -> (Uuid, Value) {
+    let admin = app.admin_token().await;
+    let (event, category, _) = app.published_event(&admin, 100, 10).await;
+    (event, json!({ "event_id": event, "items": [{ "ticket_category_id": category, "quantity": 1 }] }))
+}
+
+/// Makes the workers' orphan pass see every queued request as old, then runs it.
+async fn requeue_now(app: &TestApp, redis_url: &str) {
+    sqlx::query(
+        "update order_requests set created_at = now() - interval '5 minutes' where status = 'queued'",
+    )
+    .execute(&app.db)
+    .await
+    .unwrap();
+    let redis = keyspace::connect(redis_url, 1).await.unwrap();
+    let keys = keyspace::Keyspace::new(app.redis_prefix.clone());
+    checkout_worker::stream::requeue_orphans(&app.db, &redis, &keys).await.unwrap();
+}
+
+async fn wait_all_decided(app: &TestApp) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    while count(app, "select count(*) from order_requests where status = 'queued'").await > 0 {
+        assert!(tokio::time::Instant::now() < deadline, "requests left undecided");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test]
+async fn an_admission_stays_spent_when_redis_forgets_everything() {
+    let app = spawn_app().await;
+    let (event, body) = on_sale(&app).await;
+    let (_, vt, at) = admitted(&app, event);
+    let (_, first) = app.quick_buyer().await;
+    assert_eq!(submit(&app, &first, "k-first", &vt, &at, &body).await.0, 202);
+
+    // Redis loses every key of this system (a restart without persistence, or a request cut off before
+    // anything reached Redis): nothing there remembers the admission any more.
+    let redis = keyspace::connect(&e2e::redis_url(), 1).await.unwrap();
+    let keys: Vec<String> = {
+        use fred::types::scan::Scanner;
+        use futures::TryStreamExt;
+        let mut found = Vec::new();
+        let mut scan = redis.next().scan(format!("{}*", app.redis_prefix), Some(1000), None);
+        while let Some(mut page) = scan.try_next().await.unwrap() {
+            found.extend(page.take_results().unwrap_or_default().into_iter().filter_map(|k| k.into_string()));
+        }
+        found
+    };
+    let _: () = redis.next().del(keys).await.unwrap();
+
+    // The same admission from other accounts, with new keys, all at once: refused, every one.
+    let mut others = Vec::new();
+    for _ in 0..10 {
+        others.push(app.quick_buyer().await.1);
+    }
+    let keys: Vec<String> = (0..others.len()).map(|i| format!("k-other-{i}")).collect();
+    let answers = futures::future::join_all(
+        others.iter().zip(&keys).map(|(t, key)| submit(&app, t, key, &vt, &at, &body)),
+    )
+    .await;
+    for (s, b) in &answers {
+        assert_eq!(*s, 409, "{b}");
+        assert_error(b, "admission_used");
+    }
+    let _stop = worker(&app, settings()).drop_guard();
+    requeue_now(&app, &e2e::redis_url()).await;
+    wait_all_decided(&app).await;
+    assert_eq!(count(&app, "select count(*) from orders").await, 1, "one admission, one order");
+    let _ = redis.quit().await;
+}
+
+#[tokio::test]
+async fn twenty_accounts_racing_one_admission_make_one_request() {
+    let app = spawn_app().await;
+    let (event, body) = on_sale(&app).await;
+    let (_, vt, at) = admitted(&app, event);
+    let mut buyers = Vec::new();
+    for _ in 0..20 {
+        buyers.push(app.quick_buyer().await.1);
+    }
+    let barrier = std::sync::Arc::new(tokio::sync::Barrier::new(buyers.len()));
+    let answers = futures::future::join_all(buyers.iter().enumerate().map(|(i, t)| {
+        let (barrier, vt, at, body) = (barrier.clone(), vt.clone(), at.clone(), body.clone());
+        let app = &app;
+        async move {
+            barrier.wait().await;
+            submit(app, t, &format!("race-{i}"), &vt, &at, &body).await
+        }
+    }))
+    .await;
+    let accepted = answers.iter().filter(|(s, _)| *s == 202).count();
+    let refused = answers.iter().filter(|(s, b)| *s == 409 && b["error"]["code"] == "admission_used").count();
+    assert_eq!((accepted, refused), (1, 19), "{answers:?}");
+    assert_eq!(count(&app, "select count(*) from order_requests").await, 1);
+}
+
+#[tokio::test]
+async fn a_submission_cut_off_while_redis_is_paused_buys_at_most_once_from_its_admission() {
+    let redis = PrivateRedis::start().await;
+    let app = e2e::spawn_app_with(e2e::Options { redis_url: Some(redis.url()), ..Default::default() }).await;
+    let (event, body) = on_sale(&app).await;
+    let (_, vt, at) = admitted(&app, event);
+    let (_, first) = app.quick_buyer().await;
+    let (_, second) = app.quick_buyer().await;
+
+    // Redis stops taking writes for a while; the first buyer's client gives up and drops the request,
+    // wherever in the intake it was.
+    let admin_client = keyspace::connect(&redis.url(), 1).await.unwrap();
+    let _: fred::types::Value =
+        admin_client.next().custom(fred::cmd!("CLIENT"), vec!["PAUSE", "1500", "WRITE"]).await.unwrap();
+    let cut = app
+        .post("/api/orders")
+        .timeout(Duration::from_millis(300))
+        .bearer_auth(&first)
+        .header("idempotency-key", "cut-off")
+        .header("visitor-token", &vt)
+        .header("admission-token", &at)
+        .json(&body)
+        .send()
+        .await;
+    assert!(cut.is_err(), "the client gave up: {cut:?}");
+    tokio::time::sleep(Duration::from_millis(1600)).await;
+
+    // Another account replays the admission under a new key, twice; then the workers' orphan pass and
+    // the consumer run until nothing is left queued.
+    let again = submit(&app, &second, "replay-1", &vt, &at, &body).await;
+    let again2 = submit(&app, &second, "replay-2", &vt, &at, &body).await;
+    let _stop = worker_on(&app, redis.url(), settings()).drop_guard();
+    requeue_now(&app, &redis.url()).await;
+    wait_all_decided(&app).await;
+    assert_eq!(again2.0, 409, "{again2:?}");
+    let orders = count(&app, "select count(*) from orders").await;
+    assert!(orders <= 1, "one admission made {orders} orders (replay answered {again:?})");
+    assert_eq!(
+        count(&app, "select count(*) from order_requests where status = 'confirmed'").await,
+        orders,
+        "every confirmed request has its order"
+    );
+    let _ = admin_client.quit().await;
+}
+
+#[tokio::test]
+async fn a_request_recorded_before_redis_failed_stays_answerable_and_is_decided() {
+    let mut redis = PrivateRedis::start().await;
+    let app = e2e::spawn_app_with(e2e::Options { redis_url: Some(redis.url()), ..Default::default() }).await;
+    let (event, body) = on_sale(&app).await;
+    let (_, vt, at) = admitted(&app, event);
+    let (_, token) = app.quick_buyer().await;
+
+    // Redis goes away: the request is recorded, its append fails, the buyer is asked to retry.
+    redis.kill();
+    let (status, answer) = submit(&app, &token, "through-the-outage", &vt, &at, &body).await;
+    assert_eq!(status, 503, "{answer}");
+    let recorded: Option<Uuid> =
+        sqlx::query_scalar("select id from order_requests where idempotency_key = 'through-the-outage'")
+            .fetch_optional(&app.db)
+            .await
+            .unwrap();
+    let recorded = recorded.expect("the request stays recorded (a racing double click may hold its id)");
+
+    // Redis is back (empty). The retry names the same request, and the request gets a definitive answer.
+    redis.restart().await;
+    let (status, retry) = submit(&app, &token, "through-the-outage", &vt, &at, &body).await;
+    assert_eq!(status, 202, "{retry}");
+    assert_eq!(retry["request_id"], recorded.to_string());
+    let _stop = worker_on(&app, redis.url(), settings()).drop_guard();
+    requeue_now(&app, &redis.url()).await;
+    assert_eq!(decided(&app, &token, &recorded.to_string()).await["status"], "confirmed");
+    assert_eq!(count(&app, "select count(*) from orders").await, 1);
+}
