@@ -157,22 +157,8 @@ pub async fn allocate(
     .await?;
 
     // Tickets each buyer already holds or owns for the event.
-    let (held_users, held_events): (Vec<Uuid>, Vec<Uuid>) = buyers.iter().copied().unzip();
-    let mut holdings: HashMap<(Uuid, Uuid), i64> = sqlx::query!(
-        r#"select o.user_id, o.event_id, coalesce(sum(i.quantity), 0)::bigint as "qty!"
-           from orders o join order_items i on i.order_id = o.id
-           where (o.user_id, o.event_id) in (select * from unnest($1::uuid[], $2::uuid[]))
-             and o.status in ('pending_payment', 'payment_review', 'paid')
-             and i.ticket_category_id is not null
-           group by o.user_id, o.event_id"#,
-        &held_users,
-        &held_events
-    )
-    .fetch_all(&mut *tx)
-    .await?
-    .into_iter()
-    .map(|r| ((r.user_id, r.event_id), r.qty))
-    .collect();
+    let pairs: Vec<(Uuid, Uuid)> = buyers.iter().copied().collect();
+    let mut holdings = holdings(&mut tx, &pairs).await?;
 
     // 3. Product rows, each family in id order.
     let mut category_ids = BTreeSet::new();
@@ -462,6 +448,53 @@ async fn write(
         .await?;
     }
     Ok(())
+}
+
+/// Ticket units each (buyer, event) of `pairs` holds or owns in its live orders: awaiting payment, under
+/// review, paid, or partly refunded (its tickets still check in). Call under the pairs' advisory locks.
+async fn holdings(
+    conn: &mut sqlx::PgConnection,
+    pairs: &[(Uuid, Uuid)],
+) -> Result<HashMap<(Uuid, Uuid), i64>, sqlx::Error> {
+    let (users, events): (Vec<Uuid>, Vec<Uuid>) = pairs.iter().copied().unzip();
+    Ok(sqlx::query!(
+        r#"select o.user_id, o.event_id, coalesce(sum(i.quantity), 0)::bigint as "qty!"
+           from orders o join order_items i on i.order_id = o.id
+           where (o.user_id, o.event_id) in (select * from unnest($1::uuid[], $2::uuid[]))
+             and o.status in ('pending_payment', 'payment_review', 'paid', 'partially_refunded')
+             and i.ticket_category_id is not null
+           group by o.user_id, o.event_id"#,
+        &users,
+        &events
+    )
+    .fetch_all(&mut *conn)
+    .await?
+    .into_iter()
+    .map(|r| ((r.user_id, r.event_id), r.qty))
+    .collect())
+}
+
+/// Whether `order` (ended: expired or cancelled, and now paid late) may become live again without its
+/// buyer passing the event's per-buyer limit. Takes the buyer's advisory lock, as allocation does, so a
+/// concurrent batch cannot pass the limit beside it.
+pub async fn revival_within_buyer_limit(
+    conn: &mut sqlx::PgConnection,
+    order: Uuid,
+) -> Result<bool, sqlx::Error> {
+    let o = sqlx::query!(
+        r#"select o.user_id, o.event_id, e.max_tickets_per_buyer,
+                  (select coalesce(sum(quantity), 0) from order_items
+                   where order_id = o.id and ticket_category_id is not null)::bigint as "tickets!"
+           from orders o join events e on e.id = o.event_id where o.id = $1"#,
+        order
+    )
+    .fetch_one(&mut *conn)
+    .await?;
+    sqlx::query!("select pg_advisory_xact_lock($1)", buyer_lock_key(o.user_id, o.event_id))
+        .execute(&mut *conn)
+        .await?;
+    let already = holdings(conn, &[(o.user_id, o.event_id)]).await?.values().sum::<i64>();
+    Ok(already + o.tickets <= i64::from(o.max_tickets_per_buyer))
 }
 
 /// A stable 64-bit advisory-lock key for one buyer's purchases for one event.

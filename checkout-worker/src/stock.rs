@@ -51,14 +51,16 @@ pub async fn lock_products(conn: &mut PgConnection, orders: &[Uuid]) -> Result<(
     Ok(())
 }
 
-/// Whether every item of `order` is still available in its quantity (call with the rows locked).
+/// Whether every product of `order` is still available in the quantity the order wants of it, all its
+/// lines of one product added up (call with the rows locked).
 pub async fn available(conn: &mut PgConnection, order: Uuid) -> Result<bool, sqlx::Error> {
     let short = sqlx::query_scalar!(
-        r#"select count(*) as "n!" from order_items i
-           left join ticket_categories c on c.id = i.ticket_category_id
-           left join merchandise m on m.id = i.merchandise_id
-           where i.order_id = $1
-             and coalesce(c.quota - c.sold - c.held, m.stock - m.sold - m.held) < i.quantity"#,
+        r#"select count(*) as "n!"
+           from (select ticket_category_id, merchandise_id, sum(quantity) as qty from order_items
+                 where order_id = $1 group by 1, 2) x
+           left join ticket_categories c on c.id = x.ticket_category_id
+           left join merchandise m on m.id = x.merchandise_id
+           where coalesce(c.quota - c.sold - c.held, m.stock - m.sold - m.held) < x.qty"#,
         order
     )
     .fetch_one(&mut *conn)

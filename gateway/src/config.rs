@@ -113,8 +113,14 @@ pub struct Config {
     #[arg(long, env = "CATALOG_CACHE_TTL_MS", default_value_t = 1000)]
     pub catalog_cache_ttl_ms: u64,
 
-    /// Login attempts allowed per email address per minute (guessing protection).
-    #[arg(long, env = "LOGIN_PER_EMAIL_PER_MIN", default_value_t = 10)]
+    /// Login attempts on one account from one address group per minute (guessing protection). Per
+    /// address, so that someone else's wrong guesses cannot lock the owner out from their own address.
+    #[arg(long, env = "LOGIN_PER_ACCOUNT_ADDRESS_PER_MIN", default_value_t = 10)]
+    pub login_per_account_address_per_min: u32,
+
+    /// Login attempts on one account from all addresses together per minute: far higher, against
+    /// guessing spread over many addresses.
+    #[arg(long, env = "LOGIN_PER_EMAIL_PER_MIN", default_value_t = 200)]
     pub login_per_email_per_min: u32,
 
     /// Login attempts per client IP per minute; generous because a campus shares one NAT address.
@@ -186,6 +192,17 @@ pub struct Config {
 impl Config {
     /// Checks that need more than one field, and the production rules. Returns the first problem found.
     pub fn validate(&self) -> anyhow::Result<()> {
+        let built_in_secret = self.jwt_secret.as_ref().is_none_or(|s| s.expose() == DEV_JWT_SECRET);
+        if self.app_env == AppEnv::Development && built_in_secret && !self.http_addr.ip().is_loopback() {
+            // The development secret is in the source: anyone could sign an admin token for a gateway
+            // that others can reach (an image started without APP_ENV, say).
+            bail!(
+                "HTTP_ADDR {} is reachable from other machines, but APP_ENV=development signs tokens with the \
+                 built-in JWT secret that anyone can read: set APP_ENV=production and a JWT_SECRET of at least \
+                 32 bytes, or listen on a loopback address (127.0.0.1)",
+                self.http_addr
+            );
+        }
         if self.app_env == AppEnv::Production {
             match &self.jwt_secret {
                 None => bail!("JWT_SECRET must be set in production"),
@@ -224,6 +241,7 @@ impl Config {
             bail!("ACCESS_TOKEN_TTL_SECS must be at least 60");
         }
         for (name, v) in [
+            ("LOGIN_PER_ACCOUNT_ADDRESS_PER_MIN", self.login_per_account_address_per_min),
             ("LOGIN_PER_EMAIL_PER_MIN", self.login_per_email_per_min),
             ("LOGIN_PER_IP_PER_MIN", self.login_per_ip_per_min),
             ("REGISTER_PER_IP_PER_MIN", self.register_per_ip_per_min),
@@ -307,6 +325,19 @@ mod tests {
             parse(&["--app-env", "production", "--jwt-secret", "short", "--cors-origins", "https://a.id"]);
         let err = c.validate().unwrap_err().to_string();
         assert!(err.contains("JWT_SECRET"), "{err}");
+    }
+
+    #[test]
+    fn development_with_the_built_in_secret_listens_on_loopback_only() {
+        let c = parse(&["--http-addr", "0.0.0.0:8080"]);
+        let err = c.validate().unwrap_err().to_string();
+        assert!(err.contains("APP_ENV=production"), "{err}");
+        let c = parse(&["--http-addr", "[::]:8080", "--jwt-secret", DEV_JWT_SECRET]);
+        assert!(c.validate().is_err());
+        assert!(parse(&["--http-addr", "127.0.0.1:8080"]).validate().is_ok());
+        assert!(parse(&["--http-addr", "[::1]:8080"]).validate().is_ok());
+        let own = "a-secret-of-our-own-0123456789abcdef";
+        assert!(parse(&["--http-addr", "0.0.0.0:8080", "--jwt-secret", own]).validate().is_ok());
     }
 
     #[test]

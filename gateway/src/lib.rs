@@ -125,6 +125,9 @@ pub async fn build_state(config: Config) -> anyhow::Result<AppState> {
         limits: RateLimiter::new(redis.clone(), keys.clone(), &rules.all()),
         rules,
         tokens: TokenKeys::new(config.jwt_secret().as_bytes(), config.access_token_ttl_secs),
+        // A buyer token's session state is trusted for a few seconds per gateway; staff and admin tokens
+        // are checked on every request.
+        sessions: accounts::sessions::Sessions::new(Duration::from_secs(5)),
         passwords: PasswordHasherPool::new(hashers)?,
         catalog_cache: CatalogCache::new(Duration::from_millis(config.catalog_cache_ttl_ms)),
         db,

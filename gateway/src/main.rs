@@ -74,7 +74,15 @@ async fn main() -> anyhow::Result<()> {
             let pool = sqlx::PgPool::connect(cli.config.database_url.expose())
                 .await
                 .context("connecting to DATABASE_URL")?;
-            gateway::bootstrap::ensure_admin(&pool, &email, &password).await
+            gateway::bootstrap::ensure_admin(&pool, &email, &password).await.map(|found| {
+                println!("{email}: {}", match found {
+                    gateway::accounts::store::Ensured::Created => "admin created",
+                    gateway::accounts::store::Ensured::Present => "already an admin; left as it was",
+                    gateway::accounts::store::Ensured::TakenOver => {
+                        "was a non-admin account: now the admin with the given password, its old sessions ended"
+                    }
+                });
+            })
         }
     }
 }

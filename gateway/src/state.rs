@@ -10,7 +10,7 @@ use tokio_util::sync::CancellationToken;
 use waiting_room::{queue::Queue, tokens::Signer};
 
 use crate::{
-    accounts::{password::PasswordHasherPool, token::TokenKeys},
+    accounts::{password::PasswordHasherPool, sessions::Sessions, token::TokenKeys},
     catalog::cache::CatalogCache,
     config::Config,
     queue::hub::Hub,
@@ -23,6 +23,8 @@ pub struct AppState {
     pub redis: RedisPool,
     pub keys: Keyspace,
     pub tokens: TokenKeys,
+    /// Whether an access token's session still stands (role and session version in PostgreSQL).
+    pub sessions: Sessions,
     pub passwords: PasswordHasherPool,
     pub limits: RateLimiter,
     pub rules: Rules,
@@ -57,6 +59,7 @@ impl AppState {
 /// The rate-limit rules in force, built from configuration.
 #[derive(Clone, Copy, Debug)]
 pub struct Rules {
+    pub login_account_address: Rule,
     pub login_email: Rule,
     pub login_ip: Rule,
     pub register_ip: Rule,
@@ -71,6 +74,7 @@ pub struct Rules {
 impl Rules {
     pub fn from_config(c: &Config) -> Self {
         Rules {
+            login_account_address: Rule::per_minute("login-account-ip", c.login_per_account_address_per_min),
             login_email: Rule::per_minute("login-email", c.login_per_email_per_min),
             login_ip: Rule::per_minute("login-ip", c.login_per_ip_per_min),
             register_ip: Rule::per_minute("register-ip", c.register_per_ip_per_min),
@@ -88,8 +92,9 @@ impl Rules {
         }
     }
 
-    pub fn all(&self) -> [Rule; 9] {
+    pub fn all(&self) -> [Rule; 10] {
         [
+            self.login_account_address,
             self.login_email,
             self.login_ip,
             self.register_ip,

@@ -55,7 +55,8 @@ pub struct Options {
     /// Point the gateway's Midtrans client at this (fake) Midtrans.
     pub midtrans: Option<MidtransTarget>,
     pub catalog_cache_ttl_ms: u64,
-    pub login_per_email_per_min: u32,
+    /// Login attempts per (account, address) a minute.
+    pub login_per_account_address_per_min: u32,
     pub demo_data: bool,
     pub configure: fn(&mut Config),
 }
@@ -66,7 +67,7 @@ impl Default for Options {
             redis_url: None,
             midtrans: None,
             catalog_cache_ttl_ms: 1000,
-            login_per_email_per_min: 10,
+            login_per_account_address_per_min: 10,
             demo_data: false,
             configure: |_| {},
         }
@@ -92,7 +93,7 @@ pub fn test_config(db_name: &str, redis_prefix: &str, opts: &Options) -> Config 
     config.migrate_on_start = true;
     config.demo_data = opts.demo_data;
     config.catalog_cache_ttl_ms = opts.catalog_cache_ttl_ms;
-    config.login_per_email_per_min = opts.login_per_email_per_min;
+    config.login_per_account_address_per_min = opts.login_per_account_address_per_min;
     config.web_dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../web-widget").into();
     if let Some(m) = &opts.midtrans {
         config.midtrans.midtrans_server_key = Some(m.server_key.clone());
@@ -372,7 +373,7 @@ impl TestApp {
         .execute(&self.db)
         .await
         .expect("insert buyer");
-        (id, self.state.tokens.issue_access(id, gateway::accounts::Role::Buyer).expect("token"))
+        (id, self.state.tokens.issue_access(id, gateway::accounts::Role::Buyer, 0).expect("token"))
     }
 
     /// Records an accepted request, as the gateway's intake does, and returns it.

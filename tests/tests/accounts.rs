@@ -183,7 +183,7 @@ async fn wrong_credentials_are_401_without_saying_which_part_was_wrong() {
 
 #[tokio::test]
 async fn password_guessing_on_one_account_is_rate_limited() {
-    let app = spawn_app_with(Options { login_per_email_per_min: 5, ..Options::default() }).await;
+    let app = spawn_app_with(Options { login_per_account_address_per_min: 5, ..Options::default() }).await;
     app.register("target@kampus.ac.id").await;
     let mut statuses = Vec::new();
     for i in 0..8 {
@@ -209,11 +209,14 @@ async fn password_guessing_on_one_account_is_rate_limited() {
 #[tokio::test]
 async fn the_login_limit_is_shared_by_every_gateway() {
     // Two gateways on one Redis prefix: attempts on either count against the same account.
-    let a = spawn_app_with(Options { login_per_email_per_min: 4, ..Options::default() }).await;
+    let a = spawn_app_with(Options { login_per_account_address_per_min: 4, ..Options::default() }).await;
     let prefix = a.redis_prefix.clone();
     let db_name = a.db_name.clone();
-    let mut config =
-        e2e::test_config(&db_name, &prefix, &Options { login_per_email_per_min: 4, ..Options::default() });
+    let mut config = e2e::test_config(
+        &db_name,
+        &prefix,
+        &Options { login_per_account_address_per_min: 4, ..Options::default() },
+    );
     config.migrate_on_start = false;
     let b_app = gateway::Application::build(config).await.unwrap();
     let b_addr = b_app.local_addr();
@@ -246,9 +249,153 @@ async fn missing_malformed_and_forged_tokens_are_401() {
     assert_eq!(s, 401);
     // A token signed with another secret (another deployment) is refused.
     let other = gateway::accounts::token::TokenKeys::new(b"some-other-secret-of-32-bytes!!!", 3600);
-    let forged = other.issue_access(uuid::Uuid::new_v4(), gateway::accounts::Role::Admin).unwrap();
+    let forged = other.issue_access(uuid::Uuid::new_v4(), gateway::accounts::Role::Admin, 0).unwrap();
     let (s, _) = app.call("GET", "/api/me", Some(&forged), None).await;
     assert_eq!(s, 401);
     let (s, _) = app.call("GET", "/api/admin/events", Some(&forged), None).await;
     assert_eq!(s, 401);
+}
+
+#[tokio::test]
+async fn bootstrapping_an_address_someone_registered_takes_the_account_away_from_them() {
+    let app = spawn_app().await;
+    // Someone registers the address the operator is about to make the admin, with their own password.
+    let (squatter_token, _) = app.register("ops@kampus.ac.id").await;
+    let found = gateway::bootstrap::ensure_admin(&app.db, "ops@kampus.ac.id", "the operator's own secret")
+        .await
+        .unwrap();
+    assert_eq!(found, gateway::accounts::store::Ensured::TakenOver);
+    // Their password no longer opens the account, and their session has ended.
+    assert_eq!(app.login("ops@kampus.ac.id", "a good password").await.status(), 401);
+    let (s, _) = app.call("GET", "/api/me", Some(&squatter_token), None).await;
+    assert_eq!(s, 401);
+    let (s, _) = app.call("GET", "/api/admin/users", Some(&squatter_token), None).await;
+    assert_eq!(s, 401);
+    // The operator's password does, with admin rights; bootstrapping again changes nothing.
+    let resp = app.login("ops@kampus.ac.id", "the operator's own secret").await;
+    assert_eq!(resp.status(), 200);
+    let token = resp.json::<serde_json::Value>().await.unwrap()["access_token"].as_str().unwrap().to_owned();
+    let (s, _) = app.call("GET", "/api/admin/users", Some(&token), None).await;
+    assert_eq!(s, 200);
+    let again = gateway::bootstrap::ensure_admin(&app.db, "ops@kampus.ac.id", "another password entirely")
+        .await
+        .unwrap();
+    assert_eq!(again, gateway::accounts::store::Ensured::Present);
+    assert_eq!(app.login("ops@kampus.ac.id", "the operator's own secret").await.status(), 200);
+}
+
+#[tokio::test]
+async fn a_demoted_admin_or_staff_member_loses_their_rights_at_once() {
+    let app = spawn_app().await;
+    let admin = app.admin_token().await;
+    let staff = app.staff_token(&admin).await;
+    let (s, _) = app.call("POST", "/api/checkin", Some(&staff), Some(json!({ "code": "QC-NOTHING" }))).await;
+    assert_eq!(s, 404, "staff may scan (an unknown code)");
+    // A second admin, then both demoted while their tokens are still young.
+    let (_, second_id) = app.register("second-admin@kampus.ac.id").await;
+    let (s, _) = app
+        .call(
+            "PUT",
+            &format!("/api/admin/users/{second_id}/role"),
+            Some(&admin),
+            Some(json!({ "role": "admin" })),
+        )
+        .await;
+    assert_eq!(s, 200);
+    let second = app.login("second-admin@kampus.ac.id", "a good password").await;
+    let second =
+        second.json::<serde_json::Value>().await.unwrap()["access_token"].as_str().unwrap().to_owned();
+    let (s, _) = app.call("GET", "/api/admin/users", Some(&second), None).await;
+    assert_eq!(s, 200);
+    let (s, staff_me) = app.call("GET", "/api/me", Some(&staff), None).await;
+    assert_eq!(s, 200);
+    let staff_id = staff_me["id"].as_str().unwrap().to_owned();
+    for id in [second_id.to_string(), staff_id] {
+        let (s, _) = app
+            .call(
+                "PUT",
+                &format!("/api/admin/users/{id}/role"),
+                Some(&admin),
+                Some(json!({ "role": "buyer" })),
+            )
+            .await;
+        assert_eq!(s, 200);
+    }
+    let (s, body) = app.call("GET", "/api/admin/users", Some(&second), None).await;
+    assert_eq!(s, 401, "{body}");
+    let (s, _) = app.call("POST", "/api/checkin", Some(&staff), Some(json!({ "code": "QC-NOTHING" }))).await;
+    assert_eq!(s, 401);
+    // Signing in again gives a buyer's session, which works as a buyer's.
+    let fresh = app.login("second-admin@kampus.ac.id", "a good password").await;
+    let fresh = fresh.json::<serde_json::Value>().await.unwrap()["access_token"].as_str().unwrap().to_owned();
+    assert_eq!(app.call("GET", "/api/me", Some(&fresh), None).await.0, 200);
+    assert_eq!(app.call("GET", "/api/admin/users", Some(&fresh), None).await.0, 403);
+}
+
+/// Logs in as if from `address` (the gateway trusts `X-Forwarded-For` in these tests).
+async fn login_from(app: &e2e::TestApp, address: &str, email: &str, password: &str) -> u16 {
+    app.post("/api/auth/login")
+        .header("x-forwarded-for", address)
+        .json(&json!({ "email": email, "password": password }))
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .as_u16()
+}
+
+#[tokio::test]
+async fn wrong_guesses_from_elsewhere_cannot_lock_the_owner_out() {
+    let app = spawn_app_with(Options {
+        configure: |c| {
+            c.trust_forwarded_for = true;
+            c.login_per_email_per_min = 30;
+            c.login_per_ip_per_min = 40;
+        },
+        ..Options::default()
+    })
+    .await;
+    app.register("owner@kampus.ac.id").await;
+    // Ten wrong passwords a minute from one address: that address is slowed down on this account...
+    let mut statuses = Vec::new();
+    for i in 0..12 {
+        statuses.push(login_from(&app, "203.0.113.7", "owner@kampus.ac.id", &format!("wrong {i}")).await);
+    }
+    assert_eq!(&statuses[..10], &[401; 10]);
+    assert_eq!(&statuses[10..], &[429; 2]);
+    // ...while the owner, from their own address, still gets in.
+    assert_eq!(login_from(&app, "198.51.100.2", "owner@kampus.ac.id", "a good password").await, 200);
+    // Addresses of one IPv6 /64 count as one.
+    for i in 0..10 {
+        let address = format!("2001:db8:7:7::{:x}", i + 1);
+        assert_eq!(login_from(&app, &address, "owner@kampus.ac.id", "wrong").await, 401);
+    }
+    assert_eq!(login_from(&app, "2001:db8:7:7::ffff", "owner@kampus.ac.id", "wrong").await, 429);
+    // Guessing spread over many addresses meets the per-account limit (30 a minute): 21 attempts have
+    // counted so far (the ones refused per address were not let through to count).
+    let mut spread = Vec::new();
+    for i in 0..10 {
+        spread.push(login_from(&app, &format!("192.0.2.{}", i + 1), "owner@kampus.ac.id", "wrong").await);
+    }
+    assert_eq!(&spread[..9], &[401; 9], "{spread:?}");
+    assert_eq!(spread[9], 429, "{spread:?}");
+}
+
+#[tokio::test]
+async fn one_address_guessing_many_accounts_meets_the_per_address_limit() {
+    let app = spawn_app_with(Options {
+        configure: |c| {
+            c.trust_forwarded_for = true;
+            c.login_per_ip_per_min = 15;
+        },
+        ..Options::default()
+    })
+    .await;
+    let mut statuses = Vec::new();
+    for i in 0..17 {
+        statuses.push(login_from(&app, "203.0.113.9", &format!("user{i}@kampus.ac.id"), "wrong guess").await);
+    }
+    assert_eq!(&statuses[..15], &[401; 15]);
+    assert_eq!(&statuses[15..], &[429; 2]);
+    assert_eq!(login_from(&app, "203.0.113.10", "user0@kampus.ac.id", "wrong guess").await, 401);
 }

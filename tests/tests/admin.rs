@@ -378,6 +378,32 @@ async fn events_with_orders_cannot_be_deleted_or_unpublished() {
 }
 
 #[tokio::test]
+async fn an_event_with_checkout_requests_but_no_orders_is_not_deleted() {
+    let app = spawn_app().await;
+    let admin = app.admin_token().await;
+    let (event, category, _) = app.published_event(&admin, 10, 10).await;
+    let (s, _) = app.call("POST", &format!("/api/admin/events/{event}/unpublish"), Some(&admin), None).await;
+    assert_eq!(s, 200, "no orders yet");
+    // A buyer's request is still queued (the workers have not decided it).
+    let (buyer, _) = app.quick_buyer().await;
+    let items = vec![checkout_worker::allocation::CartLine {
+        ticket_category_id: Some(category),
+        merchandise_id: None,
+        quantity: 1,
+    }];
+    let request = app.record_request(buyer, event, items).await;
+    let (s, body) = app.call("DELETE", &format!("/api/admin/events/{event}"), Some(&admin), None).await;
+    assert_eq!(s, 409, "{body}");
+    assert_error(&body, "event_has_orders");
+    let kept: i64 = sqlx::query_scalar("select count(*) from order_requests where id = $1")
+        .bind(request.request_id)
+        .fetch_one(&app.db)
+        .await
+        .unwrap();
+    assert_eq!(kept, 1);
+}
+
+#[tokio::test]
 async fn a_draft_event_is_deleted_with_everything_on_sale_for_it() {
     let app = spawn_app().await;
     let admin = app.admin_token().await;

@@ -182,6 +182,28 @@ async fn parallel_requests_of_one_buyer_cannot_pass_the_per_buyer_limit() {
 }
 
 #[tokio::test]
+async fn a_partly_refunded_order_still_counts_towards_the_per_buyer_limit() {
+    let app = spawn_app().await;
+    let admin = app.admin_token().await;
+    let (event, category, _) = app.published_event(&admin, 100, 10).await;
+    let buyer = buyers(&app, 1).await[0];
+    // Four tickets paid, then part of the money returned (a T-shirt, say): the tickets still check in.
+    let kept = app.pending_order(buyer, event, vec![tickets(category, 4)]).await;
+    sqlx::query("update orders set status = 'partially_refunded', refunded_amount = 1 where id = $1")
+        .bind(kept)
+        .execute(&app.db)
+        .await
+        .unwrap();
+    // Six per buyer: four more would make eight.
+    let r = request(&app, buyer, event, vec![tickets(category, 4)]).await;
+    let d = allocate(&app.db, &[r], Utc::now(), Duration::minutes(15)).await.unwrap();
+    assert_eq!(reason(&d[0]), "per_buyer_limit");
+    let r = request(&app, buyer, event, vec![tickets(category, 2)]).await;
+    let d = allocate(&app.db, &[r], Utc::now(), Duration::minutes(15)).await.unwrap();
+    assert_eq!(reason(&d[0]), "confirmed", "two more make exactly six");
+}
+
+#[tokio::test]
 async fn bad_carts_are_rejected_with_a_reason_and_write_nothing() {
     let app = spawn_app().await;
     let admin = app.admin_token().await;

@@ -186,6 +186,37 @@ async fn an_admission_buys_once_for_its_own_visitor() {
 }
 
 #[tokio::test]
+async fn repeated_lines_of_one_product_become_one_line_and_count_together() {
+    let app = spawn_app().await;
+    let admin = app.admin_token().await;
+    let (event, category, shirt) = app.published_event(&admin, 100, 10).await;
+    let _stop = worker(&app, settings()).drop_guard();
+    let (_, token) = app.quick_buyer().await;
+    let (_, vt, at) = admitted(&app, event);
+    let body = json!({ "event_id": event, "items": [
+        { "ticket_category_id": category, "quantity": 2 }, { "merchandise_id": shirt, "quantity": 1 },
+        { "ticket_category_id": category, "quantity": 2 } ] });
+    let (s, accepted) = submit(&app, &token, "repeated", &vt, &at, &body).await;
+    assert_eq!(s, 202, "{accepted}");
+    let result = decided(&app, &token, accepted["request_id"].as_str().unwrap()).await;
+    let order_id = result["order_id"].as_str().unwrap();
+    let (_, order) = app.call("GET", &format!("/api/orders/{order_id}"), Some(&token), None).await;
+    let quantities: Vec<(Option<&str>, i64)> = order["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| (i["ticket_category_id"].as_str(), i["quantity"].as_i64().unwrap()))
+        .collect();
+    assert_eq!(quantities, vec![(Some(category.to_string().as_str()), 4), (None, 1)], "{order}");
+    // Added up, the lines are held to the per-order limit (4) like one line.
+    let (_, vt, at) = admitted(&app, event);
+    let over = json!({ "event_id": event, "items": [
+        { "ticket_category_id": category, "quantity": 3 }, { "ticket_category_id": category, "quantity": 2 } ] });
+    let (s, body) = submit(&app, &token, "repeated-over", &vt, &at, &over).await;
+    assert_eq!(s, 422, "{body}");
+}
+
+#[tokio::test]
 async fn bad_orders_get_clear_errors_and_write_nothing() {
     let app = spawn_app().await;
     let admin = app.admin_token().await;

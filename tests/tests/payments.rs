@@ -547,6 +547,88 @@ async fn a_late_settlement_gets_tickets_while_stock_remains_and_a_refund_once_it
     let (_, order) = app.call("GET", &format!("/api/orders/{}", b.order), Some(&b.token), None).await;
     assert!(order["notice"].as_str().unwrap().contains("refunded"), "{order}");
     assert_eq!(count(&app, "select count(*) from tickets where order_id = $1", b.order).await, 0);
+    assert_every_settled_payment_ends_as_tickets_or_a_refund(&app).await;
+    stop.cancel();
+}
+
+/// The invariant behind every payment test: every payment that took money (settled, or captured and
+/// accepted) ends as tickets (a live paid order with valid tickets) or as a refund owed or made, never
+/// as a notification in the dead-letter list that a replay cannot apply.
+async fn assert_every_settled_payment_ends_as_tickets_or_a_refund(app: &TestApp) {
+    drained(app).await;
+    let stranded: Vec<(String, String, String)> = sqlx::query_as(
+        r#"select p.midtrans_order_id, p.status, o.status from payments p join orders o on o.id = p.order_id
+           where p.midtrans_status in ('settlement', 'capture') and p.status <> 'challenge'
+             and not (p.status in ('refund_pending', 'refunded')
+                      or (p.status in ('paid', 'partially_refunded')
+                          and o.status in ('paid', 'partially_refunded')
+                          and exists (select 1 from tickets t where t.order_id = o.id and t.status <> 'void')))"#,
+    )
+    .fetch_all(&app.db)
+    .await
+    .unwrap();
+    assert!(stranded.is_empty(), "money in without tickets or a refund owed: {stranded:?}");
+    let keys = keyspace::Keyspace::new(app.redis_prefix.clone());
+    let letters = webhooks::dead_letters(&app.state.redis, &keys).await.unwrap();
+    assert!(letters.is_empty(), "dead letters: {}", letters.len());
+}
+
+#[tokio::test]
+async fn a_late_payment_for_repeated_lines_of_one_category_is_refunded_when_their_sum_is_gone() {
+    let PayApp { app, midtrans, client } = spawn_app_with_midtrans().await;
+    let stop = app.webhook_processor(fast_processor()).await;
+    let admin = app.admin_token().await;
+    let (event, category, _) = app.published_event(&admin, 5, 5).await;
+    // A cart of 2 + 2 of one category (an older gateway, or a stream entry from before the intake merged
+    // lines); the allocator takes it as 4.
+    let (buyer, token) = app.quick_buyer().await;
+    let order = app.pending_order(buyer, event, vec![tickets(category, 2), tickets(category, 2)]).await;
+    let s = Setup { event, category, buyer, token, order };
+    let mid = snap(&app, &s).await;
+    end_hold(&app, order).await;
+    reconcile_once(&app.db, &client, Utc::now(), 100).await.unwrap();
+    assert_eq!(order_status(&app, order).await, "expired");
+    // Another buyer takes 2 of the 5: each line alone (2) would fit in the 3 left, their sum (4) does not.
+    let (other, _) = app.quick_buyer().await;
+    app.pending_order(other, event, vec![tickets(category, 2)]).await;
+
+    midtrans.pay(&mid).await.unwrap();
+    wait_for_payment(&app, &mid, "refund_pending").await;
+    assert_eq!(order_status(&app, order).await, "expired");
+    assert_eq!(category_counts(&app, category).await, (0, 2), "no oversell");
+    assert_every_settled_payment_ends_as_tickets_or_a_refund(&app).await;
+    stop.cancel();
+}
+
+#[tokio::test]
+async fn a_late_payment_that_would_pass_the_per_buyer_limit_is_refunded() {
+    let PayApp { app, midtrans, client } = spawn_app_with_midtrans().await;
+    let stop = app.webhook_processor(fast_processor()).await;
+    let admin = app.admin_token().await;
+    let (event, category, _) = app.published_event(&admin, 100, 5).await;
+    // Six tickets per buyer (the default). An order of 4 expires unpaid; the buyer orders 4 again.
+    let (buyer, token) = app.quick_buyer().await;
+    let first = app.pending_order(buyer, event, vec![tickets(category, 4)]).await;
+    let s = Setup { event, category, buyer, token, order: first };
+    let mid = snap(&app, &s).await;
+    end_hold(&app, first).await;
+    reconcile_once(&app.db, &client, Utc::now(), 100).await.unwrap();
+    assert_eq!(order_status(&app, first).await, "expired");
+    app.pending_order(buyer, event, vec![tickets(category, 4)]).await;
+
+    // The first order's payment arrives late: reviving it would give the buyer 8.
+    midtrans.pay(&mid).await.unwrap();
+    wait_for_payment(&app, &mid, "refund_pending").await;
+    assert_eq!(order_status(&app, first).await, "expired");
+    assert_eq!(category_counts(&app, category).await, (0, 4));
+    let reason: String =
+        sqlx::query_scalar("select refund_reason from payments where midtrans_order_id = $1")
+            .bind(&mid)
+            .fetch_one(&app.db)
+            .await
+            .unwrap();
+    assert_eq!(reason, "per_buyer_limit_after_hold");
+    assert_every_settled_payment_ends_as_tickets_or_a_refund(&app).await;
     stop.cancel();
 }
 

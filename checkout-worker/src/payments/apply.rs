@@ -287,8 +287,16 @@ async fn transition(
                     Ok(Effect::Paid)
                 }
                 "expired" | "cancelled" => {
+                    // The order comes back to life: the per-buyer limit holds as it did at allocation
+                    // (advisory lock first, then product rows, the allocator's order).
+                    let within_limit = crate::allocation::revival_within_buyer_limit(conn, order.id).await?;
                     stock::lock_products(conn, &[order.id]).await?;
-                    if stock::available(conn, order.id).await? {
+                    if !within_limit {
+                        let notice = "Your payment arrived after the hold ended, and you already hold as many tickets for this event as one buyer may; the full amount is being refunded.";
+                        require_refund(conn, order.id, payment.id, "per_buyer_limit_after_hold", notice)
+                            .await?;
+                        Ok(Effect::RefundRequired)
+                    } else if stock::available(conn, order.id).await? {
                         stock::shift(conn, &[order.id], Move::ClaimSold).await?;
                         let notice = "Your payment arrived after the hold ended; the items were still available, so the order is paid.";
                         mark_paid(conn, order.id, Some(notice)).await?;

@@ -3,6 +3,7 @@
 
 pub mod password;
 pub mod routes;
+pub mod sessions;
 pub mod store;
 pub mod token;
 

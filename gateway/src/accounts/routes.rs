@@ -70,7 +70,7 @@ async fn register(
     ip: ClientIp,
     ApiJson(req): ApiJson<RegisterRequest>,
 ) -> Result<(StatusCode, axum::Json<SessionResponse>), ApiError> {
-    state.limits.check(state.rules.register_ip, &ip.0.to_string()).await?;
+    state.limits.check(state.rules.register_ip, &ip.group()).await?;
     let email = Email::parse(&req.email).map_err(ApiError::validation)?;
     let password = NewPassword::parse(&req.password, &email).map_err(ApiError::validation)?;
     let name = parse_name(&req.name).map_err(ApiError::validation)?;
@@ -84,7 +84,7 @@ async fn register(
         })
     })?;
     tracing::info!(user_id = %user.id, "buyer registered");
-    let access_token = state.tokens.issue_access(user.id, user.role)?;
+    let access_token = state.tokens.issue_access(user.id, user.role, 0)?;
     Ok((
         StatusCode::CREATED,
         axum::Json(SessionResponse {
@@ -108,10 +108,14 @@ async fn login(
     ip: ClientIp,
     ApiJson(req): ApiJson<LoginRequest>,
 ) -> Result<axum::Json<SessionResponse>, ApiError> {
-    state.limits.check(state.rules.login_ip, &ip.0.to_string()).await?;
+    let address = ip.group();
+    state.limits.check(state.rules.login_ip, &address).await?;
     // A malformed email cannot belong to an account; answer like a wrong password.
     let email = Email::parse(&req.email).map_err(|_| ApiError::Unauthorized("invalid email or password"))?;
-    // Per-account limit: guessing one account's password is slow even from many addresses.
+    // The tight limit is per (account, address): wrong guesses from one place slow that place only, so
+    // nobody can lock the owner out from their own address. The per-account limit, far higher, keeps
+    // guessing slow when it is spread over many addresses.
+    state.limits.check(state.rules.login_account_address, &format!("{address}|{}", email.as_str())).await?;
     state.limits.check(state.rules.login_email, email.as_str()).await?;
     if req.password.len() > 4 * NewPassword::MAX_CHARS {
         return Err(ApiError::Unauthorized("invalid email or password"));
@@ -121,18 +125,18 @@ async fn login(
     let creds = store::credentials(&mut conn, &email).await?;
     drop(conn); // do not hold a pooled connection during the slow hash check
     let (id, stored) = match creds {
-        Some(c) => (Some((c.id, c.role)), Some(c.password_hash)),
+        Some(c) => (Some((c.id, c.role, c.token_version)), Some(c.password_hash)),
         None => (None, None),
     };
     let ok = state.passwords.verify(req.password, stored).await?;
-    let Some((user_id, role)) = id.filter(|_| ok) else {
+    let Some((user_id, role, version)) = id.filter(|_| ok) else {
         metrics::counter!("login_failures_total").increment(1);
         return Err(ApiError::Unauthorized("invalid email or password"));
     };
     let mut conn = state.db.acquire().await?;
     let user =
         store::by_id(&mut conn, user_id).await?.ok_or(ApiError::Unauthorized("invalid email or password"))?;
-    let access_token = state.tokens.issue_access(user_id, role)?;
+    let access_token = state.tokens.issue_access(user_id, role, version)?;
     Ok(axum::Json(SessionResponse {
         user: user.into(),
         access_token,

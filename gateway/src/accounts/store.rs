@@ -17,6 +17,7 @@ pub struct UserRow {
 pub struct Credentials {
     pub id: Uuid,
     pub role: Role,
+    pub token_version: i32,
     pub password_hash: String,
 }
 
@@ -45,7 +46,7 @@ pub async fn insert(
 pub async fn credentials(conn: &mut PgConnection, email: &Email) -> Result<Option<Credentials>, sqlx::Error> {
     sqlx::query_as!(
         Credentials,
-        r#"select id, role as "role: Role", password_hash from users where email = $1"#,
+        r#"select id, role as "role: Role", token_version, password_hash from users where email = $1"#,
         email.as_str()
     )
     .fetch_optional(conn)
@@ -74,10 +75,13 @@ pub async fn list(conn: &mut PgConnection, limit: i64, offset: i64) -> Result<Ve
     .await
 }
 
+/// Changes a role; a change ends the account's sessions (their tokens name the old role).
 pub async fn set_role(conn: &mut PgConnection, id: Uuid, role: Role) -> Result<Option<UserRow>, sqlx::Error> {
     sqlx::query_as!(
         UserRow,
-        r#"update users set role = $2, updated_at = now() where id = $1
+        r#"update users set role = $2, updated_at = now(),
+                  token_version = token_version + (role is distinct from $2)::int
+           where id = $1
            returning id, email, name, role as "role: Role", created_at"#,
         id,
         role.as_str()
@@ -86,34 +90,47 @@ pub async fn set_role(conn: &mut PgConnection, id: Uuid, role: Role) -> Result<O
     .await
 }
 
-/// Makes sure an admin with this email exists: creates it with `password_hash`, or promotes an existing
-/// account (whose password is left alone). Returns the user and whether it was created.
+/// What [`ensure_admin`] found.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Ensured {
+    /// No account had the email: an admin was created with the given password.
+    Created,
+    /// The account was an admin already: left as it is (its password may have been changed since).
+    Present,
+    /// A buyer or staff account had the email (anyone may register any address): it became an admin
+    /// *with the given password*, and its sessions ended, so whoever registered it cannot use it.
+    TakenOver,
+}
+
+/// Makes sure an admin with this email exists. An existing admin keeps its password; any other account
+/// with the email is never promoted as it is, since registration does not prove the address: it is
+/// taken over (the configured password replaces its own, and its session version moves on).
 pub async fn ensure_admin(
     conn: &mut PgConnection,
     email: &Email,
     name: &str,
     password_hash: &str,
-) -> Result<(UserRow, bool), sqlx::Error> {
-    let row = sqlx::query!(
+) -> Result<(Uuid, Ensured), sqlx::Error> {
+    let changed = sqlx::query!(
         r#"insert into users (id, email, password_hash, name, role)
            values ($1, $2, $3, $4, 'admin')
-           on conflict (email) do update set role = 'admin', updated_at = now()
-           returning id, email, name, created_at, (xmax = 0) as "created!""#,
+           on conflict (email) do update
+               set role = 'admin', password_hash = excluded.password_hash,
+                   token_version = users.token_version + 1, updated_at = now()
+               where users.role <> 'admin'
+           returning id, (xmax = 0) as "created!""#,
         Uuid::now_v7(),
         email.as_str(),
         password_hash,
         name,
     )
-    .fetch_one(conn)
+    .fetch_optional(&mut *conn)
     .await?;
-    Ok((
-        UserRow {
-            id: row.id,
-            email: row.email,
-            name: row.name,
-            role: Role::Admin,
-            created_at: row.created_at,
-        },
-        row.created,
-    ))
+    if let Some(row) = changed {
+        return Ok((row.id, if row.created { Ensured::Created } else { Ensured::TakenOver }));
+    }
+    let id = sqlx::query_scalar!("select id from users where email = $1", email.as_str())
+        .fetch_one(&mut *conn)
+        .await?;
+    Ok((id, Ensured::Present))
 }

@@ -1,5 +1,6 @@
-//! Access tokens: who the user is and the role at issue time, signed with the deployment's [`Signer`]
-//! under their own audience, so a waiting-room token is never accepted as an access token.
+//! Access tokens: who the user is, the role and the account's session version at issue time, signed with
+//! the deployment's [`Signer`] under their own audience, so a waiting-room token is never accepted as an
+//! access token. Whether the session still stands is [`super::sessions`]' question.
 
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -14,6 +15,9 @@ const ACCESS_AUDIENCE: &str = "access";
 pub struct AccessClaims {
     pub sub: Uuid,
     pub role: Role,
+    /// The account's `token_version` at issue: a role change or a password reset moves it on.
+    #[serde(default)]
+    pub ver: i32,
     pub iat: i64,
     pub exp: i64,
     pub iss: String,
@@ -35,11 +39,12 @@ impl TokenKeys {
         self.access_ttl_secs
     }
 
-    pub fn issue_access(&self, user: Uuid, role: Role) -> anyhow::Result<String> {
+    pub fn issue_access(&self, user: Uuid, role: Role, version: i32) -> anyhow::Result<String> {
         let now = chrono::Utc::now().timestamp();
         Ok(self.signer.sign(&AccessClaims {
             sub: user,
             role,
+            ver: version,
             iat: now,
             exp: now + self.access_ttl_secs,
             iss: ISSUER.into(),
@@ -63,6 +68,7 @@ mod tests {
         AccessClaims {
             sub: Uuid::new_v4(),
             role: Role::Admin,
+            ver: 0,
             iat: now,
             exp: now + exp_in,
             iss: ISSUER.into(),
@@ -74,24 +80,24 @@ mod tests {
     fn an_issued_token_verifies_and_carries_the_role() {
         let keys = TokenKeys::new(SECRET, 3600);
         let id = Uuid::new_v4();
-        let token = keys.issue_access(id, Role::Staff).unwrap();
+        let token = keys.issue_access(id, Role::Staff, 3).unwrap();
         let claims = keys.verify_access(&token).unwrap();
         assert_eq!(claims.sub, id);
-        assert_eq!(claims.role, Role::Staff);
+        assert_eq!((claims.role, claims.ver), (Role::Staff, 3));
     }
 
     #[test]
     fn a_token_signed_with_another_secret_is_refused() {
         let a = TokenKeys::new(SECRET, 3600);
         let b = TokenKeys::new(b"fedcba9876543210fedcba9876543210", 3600);
-        let token = a.issue_access(Uuid::new_v4(), Role::Admin).unwrap();
+        let token = a.issue_access(Uuid::new_v4(), Role::Admin, 0).unwrap();
         assert_eq!(b.verify_access(&token).unwrap_err(), TokenError::Invalid);
     }
 
     #[test]
     fn a_tampered_role_is_refused() {
         let keys = TokenKeys::new(SECRET, 3600);
-        let token = keys.issue_access(Uuid::new_v4(), Role::Buyer).unwrap();
+        let token = keys.issue_access(Uuid::new_v4(), Role::Buyer, 0).unwrap();
         let mut parts: Vec<String> = token.split('.').map(str::to_owned).collect();
         parts[1] = parts[1].replace('b', "c");
         assert!(keys.verify_access(&parts.join(".")).is_err());

@@ -290,7 +290,7 @@ async fn set_status(state: &AppState, user: AuthUser, id: Uuid, to: &str) -> Res
     Ok(detail)
 }
 
-/// Delete an event and everything on sale for it (only while it has no orders).
+/// Delete an event and everything on sale for it (only while it has no orders and no checkout requests).
 #[utoipa::path(delete, path = "/api/admin/events/{id}", tag = "admin", security(("bearer" = [])),
     params(("id" = Uuid, Path)),
     responses((status = 204), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
@@ -306,7 +306,10 @@ async fn delete_event(
         .await?
         .ok_or(ApiError::NotFound("event"))?;
     if has_orders(&mut tx, id).await? {
-        return Err(ApiError::conflict("event_has_orders", "an event with orders cannot be deleted"));
+        return Err(ApiError::conflict(
+            "event_has_orders",
+            "an event with orders or checkout requests cannot be deleted; unpublish or cancel it",
+        ));
     }
     sqlx::query!("delete from events where id = $1", id).execute(&mut *tx).await?;
     audit::record(&mut tx, admin.id, "event.delete", "event", Some(id), json!({ "name": name })).await?;
@@ -315,10 +318,16 @@ async fn delete_event(
     Ok(StatusCode::NO_CONTENT)
 }
 
+/// Whether buyers have anything for the event: orders, or checkout requests (still queued, or refused,
+/// whose ids buyers hold and may ask about).
 async fn has_orders(conn: &mut PgConnection, event: Uuid) -> Result<bool, sqlx::Error> {
-    sqlx::query_scalar!(r#"select exists(select 1 from orders where event_id = $1) as "e!""#, event)
-        .fetch_one(conn)
-        .await
+    sqlx::query_scalar!(
+        r#"select exists(select 1 from orders where event_id = $1)
+                  or exists(select 1 from order_requests where event_id = $1) as "e!""#,
+        event
+    )
+    .fetch_one(conn)
+    .await
 }
 
 pub async fn detail(conn: &mut PgConnection, id: Uuid) -> Result<EventDetail, ApiError> {

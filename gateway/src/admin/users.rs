@@ -41,7 +41,8 @@ pub struct SetRole {
     pub role: Role,
 }
 
-/// Give a user the buyer, staff or admin role. Takes effect at the user's next sign-in.
+/// Give a user the buyer, staff or admin role. A change ends the user's sessions at once: they sign in
+/// again and get the new role.
 #[utoipa::path(put, path = "/api/admin/users/{id}/role", tag = "admin", security(("bearer" = [])),
     params(("id" = Uuid, Path)), request_body = SetRole,
     responses((status = 200, body = User), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
@@ -59,5 +60,6 @@ async fn set_role(
     let row = store::set_role(&mut tx, id, req.role).await?.ok_or(ApiError::NotFound("user"))?;
     audit::record(&mut tx, admin.id, "user.set_role", "user", Some(id), json!({ "role": req.role })).await?;
     tx.commit().await?;
+    state.sessions.forget(id);
     Ok(axum::Json(row.into()))
 }

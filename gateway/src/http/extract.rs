@@ -34,6 +34,28 @@ pub struct ApiQuery<T>(pub T);
 #[derive(Clone, Copy, Debug)]
 pub struct ClientIp(pub IpAddr);
 
+impl ClientIp {
+    /// The address group that per-address limits count: an IPv4 address, or an IPv6 address's /64 (one
+    /// host or one home network usually holds a whole /64, so counting its addresses one by one would
+    /// give one machine millions of allowances). An IPv4-mapped IPv6 address counts as its IPv4 address.
+    pub fn group(&self) -> String {
+        address_group(self.0)
+    }
+}
+
+pub fn address_group(ip: IpAddr) -> String {
+    match ip {
+        IpAddr::V4(v4) => v4.to_string(),
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => v4.to_string(),
+            None => {
+                let s = v6.segments();
+                format!("{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
+            }
+        },
+    }
+}
+
 impl FromRequestParts<AppState> for ClientIp {
     type Rejection = ApiError;
 
@@ -88,6 +110,23 @@ impl FromRequestParts<AppState> for AuthUser {
             TokenError::Expired => ApiError::Unauthorized("token expired"),
             TokenError::Invalid | TokenError::WrongHolder => ApiError::Unauthorized("invalid token"),
         })?;
+        state.sessions.check(&state.db, &claims).await?;
         Ok(AuthUser { id: claims.sub, role: claims.role })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::address_group;
+
+    #[test]
+    fn per_address_limits_count_ipv4_addresses_and_ipv6_networks() {
+        let g = |s: &str| address_group(s.parse().unwrap());
+        assert_eq!(g("203.0.113.7"), "203.0.113.7");
+        assert_ne!(g("203.0.113.7"), g("203.0.113.8"));
+        assert_eq!(g("2001:db8:1:2::1"), g("2001:db8:1:2:ffff:ffff:ffff:ffff"), "one /64, one group");
+        assert_eq!(g("2001:db8:1:2::1"), "2001:db8:1:2::/64");
+        assert_ne!(g("2001:db8:1:2::1"), g("2001:db8:1:3::1"));
+        assert_eq!(g("::ffff:203.0.113.7"), "203.0.113.7");
     }
 }

@@ -29,7 +29,7 @@ use uuid::Uuid;
 use waiting_room::tokens::TokenError;
 
 use crate::{
-    error::{ApiError, ErrorBody},
+    error::{ApiError, ErrorBody, on_constraint},
     http::extract::{ApiJson, AuthUser, ClientIp},
     state::AppState,
 };
@@ -89,7 +89,7 @@ pub async fn submit(
     headers: HeaderMap,
     ApiJson(body): ApiJson<SubmitOrder>,
 ) -> Result<(StatusCode, axum::Json<Accepted>), ApiError> {
-    state.limits.check(state.rules.order_ip, &ip.0.to_string()).await?;
+    state.limits.check(state.rules.order_ip, &ip.group()).await?;
     if state.order_backlog.load(std::sync::atomic::Ordering::Relaxed) >= state.config.order_backlog_limit {
         metrics::counter!("orders_refused_backlog_total").increment(1);
         return Err(ApiError::Unavailable {
@@ -136,7 +136,11 @@ pub async fn submit(
         admission.jti
     )
     .fetch_optional(&state.db)
-    .await?;
+    .await
+    .map_err(|e| {
+        // The event was deleted a moment ago (the sale rules are cached for a second).
+        on_constraint(e, |c| (c == "order_requests_event_id_fkey").then_some(ApiError::NotFound("event")))
+    })?;
     if inserted.is_none() {
         return match find(&state, user.id, &key).await? {
             Some(existing) => same_answer(existing, &body_hash),
@@ -217,29 +221,37 @@ pub(crate) fn idempotency_key(headers: &HeaderMap) -> Result<String, ApiError> {
     Ok(key.to_owned())
 }
 
-/// The cart's shape: 1–20 lines, each naming exactly one product, quantities 1–100.
+/// The cart's shape: 1–20 lines, each naming exactly one product, quantities 1–100. Lines naming the
+/// same product are merged into one (in the place of the first), so every later check, the order and a
+/// late payment's availability check all see one quantity per product.
 fn cart(body: &SubmitOrder) -> Result<Vec<CartLine>, ApiError> {
     if body.items.is_empty() || body.items.len() > MAX_LINES {
         return Err(ApiError::validation(format!("a cart has between 1 and {MAX_LINES} lines")));
     }
-    body.items
-        .iter()
-        .map(|i| {
-            if i.ticket_category_id.is_some() == i.merchandise_id.is_some() {
-                return Err(ApiError::validation(
-                    "each line names exactly one of ticket_category_id and merchandise_id",
-                ));
-            }
-            if !(1..=100).contains(&i.quantity) {
-                return Err(ApiError::validation("quantity must be between 1 and 100"));
-            }
-            Ok(CartLine {
+    let mut lines: Vec<CartLine> = Vec::with_capacity(body.items.len());
+    for i in &body.items {
+        if i.ticket_category_id.is_some() == i.merchandise_id.is_some() {
+            return Err(ApiError::validation(
+                "each line names exactly one of ticket_category_id and merchandise_id",
+            ));
+        }
+        if !(1..=100).contains(&i.quantity) {
+            return Err(ApiError::validation("quantity must be between 1 and 100"));
+        }
+        let quantity = i.quantity as i32;
+        match lines
+            .iter_mut()
+            .find(|l| l.ticket_category_id == i.ticket_category_id && l.merchandise_id == i.merchandise_id)
+        {
+            Some(line) => line.quantity += quantity,
+            None => lines.push(CartLine {
                 ticket_category_id: i.ticket_category_id,
                 merchandise_id: i.merchandise_id,
-                quantity: i.quantity as i32,
-            })
-        })
-        .collect()
+                quantity,
+            }),
+        }
+    }
+    Ok(lines)
 }
 
 async fn find(state: &AppState, user: Uuid, key: &str) -> Result<Option<Existing>, ApiError> {

@@ -105,7 +105,7 @@ async fn pipeline(
     let now = Utc::now();
     let mut tasks = Vec::with_capacity(users.len());
     for (i, user) in users.iter().enumerate() {
-        let access = tokens.issue_access(*user, gateway::accounts::Role::Buyer)?;
+        let access = tokens.issue_access(*user, gateway::accounts::Role::Buyer, 0)?;
         let visitor = Uuid::new_v4();
         let visitor_token = signer.visitor(event, visitor, now.timestamp());
         let admission =
