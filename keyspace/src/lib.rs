@@ -15,7 +15,8 @@
 //! | `{event:E}:seq` | string | last sequence number handed out (INCR) |
 //! | `{event:E}:visitors` | hash | visitor id → sequence number, so a rejoin keeps its place |
 //! | `{event:E}:prequeue` | set | visitors who arrived before the sale opened, awaiting the draw |
-//! | `{event:E}:draw` | hash | the pre-queue draw: `seed_hash` before opening, `seed` and `drawn` after |
+//! | `{event:E}:draw` | hash | the pre-queue draw: `seed_secret` (kept until the draw), then `seed` (revealed), `drawn`, `placed`, `sorted` |
+//! | `{event:E}:drawn` | list | visitor ids in the order the draw placed them (published as participant hashes) |
 //! | `{event:E}:seen` | sorted set | visitor id → last time (ms) a socket or poll showed the visitor present |
 //! | `{event:E}:active` | sorted set | admitted visitor id → admission expiry (ms) |
 //! | `{event:E}:state` | hash | controller state: `admitted_through`, `left`, `admitted_total`, token-bucket `last_ms`/`allowance` |
@@ -146,7 +147,13 @@ impl Keyspace {
             self.queue_seen(event),
             self.queue_active(event),
             self.queue_state(event),
+            self.queue_drawn(event),
         ]
+    }
+
+    /// The visitors the opening draw placed, in the order it placed them.
+    pub fn queue_drawn(&self, event: Uuid) -> String {
+        self.event_key(event, "drawn")
     }
 
     fn event_key(&self, event: Uuid, what: &str) -> String {

@@ -12,7 +12,7 @@ use uuid::Uuid;
 use waiting_room::{
     controller::Controller,
     progress::Progress,
-    queue::{Standing, draw_key, seed_hash},
+    queue::{Standing, draw_key, participant, seed_hash},
 };
 
 fn controller(app: &TestApp) -> Controller {
@@ -117,7 +117,7 @@ async fn the_pre_queue_draw_is_a_permutation_fixed_by_the_published_seed() {
     sorted.sort();
     assert_eq!(sorted, (1..=40).collect::<Vec<i64>>(), "a permutation of 1..=40");
     let mut by_seed = visitors.clone();
-    by_seed.sort_by_key(|v| draw_key(&seed, &v.to_string()));
+    by_seed.sort_by_key(|v| draw_key(&seed, &participant(&v.to_string())));
     let mut by_seq: Vec<(i64, Uuid)> = seqs.iter().copied().zip(visitors.iter().copied()).collect();
     by_seq.sort();
     assert_eq!(
@@ -127,9 +127,54 @@ async fn the_pre_queue_draw_is_a_permutation_fixed_by_the_published_seed() {
     );
     assert_ne!(by_seed, visitors, "not arrival order");
 
+    // The published participants are the visitors in queue order, hashed, and recompute from the seed
+    // by the documented procedure (hex(sha256(seed ":" hex(sha256("participant:" visitor))))).
+    let (s, page) =
+        app.call("GET", &format!("/api/events/{event}/queue/draw/participants?limit=15"), None, None).await;
+    assert_eq!(s, 200, "{page}");
+    assert_eq!((page["total"].as_i64(), page["sorted"].as_i64()), (Some(40), Some(40)));
+    let sha = |t: String| {
+        use sha2::Digest;
+        hex::encode(sha2::Sha256::digest(t.as_bytes()))
+    };
+    let expected: Vec<String> = by_seed.iter().map(|v| sha(format!("participant:{v}"))).collect();
+    let first: Vec<String> =
+        page["participants"].as_array().unwrap().iter().map(|p| p.as_str().unwrap().to_owned()).collect();
+    assert_eq!(first, expected[..15]);
+    let mut resorted = expected.clone();
+    resorted.sort_by_key(|p| sha(format!("{seed}:{p}")));
+    assert_eq!(resorted, expected);
+    // Anyone can run the check: the script pages through everything and finds a visitor's own place.
+    let me = app.state.signer.visitor(event, by_seed[3], Utc::now().timestamp());
+    let args = [app.url(""), event.to_string(), "--visitor-token".into(), me];
+    let out = tokio::task::spawn_blocking(move || {
+        std::process::Command::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../scripts/verify-draw"))
+            .args(args)
+            .output()
+            .expect("python3 runs scripts/verify-draw")
+    })
+    .await
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(stdout.contains("the draw checks out") && stdout.contains("your place in the draw: 4"), "{stdout}");
+
     // Later arrivals queue behind the drawn visitors, first come first served.
     let late = app.state.queue.join(event, Uuid::new_v4(), Utc::now().timestamp_millis()).await.unwrap();
     assert!(matches!(late, Standing::Waiting { seq: 41, ahead: 40 }), "{late:?}");
+}
+
+#[tokio::test]
+async fn the_draw_participants_are_not_published_before_the_draw() {
+    let app = spawn_app().await;
+    let admin = app.admin_token().await;
+    let (event, _, _) = app.published_event(&admin, 10, 10).await;
+    let (s, body) = app.call("GET", &format!("/api/events/{event}/queue/draw/participants"), None, None).await;
+    assert_eq!(s, 409, "{body}");
+    assert_error(&body, "draw_pending");
+    let (s, _) =
+        app.call("GET", &format!("/api/events/{event}/queue/draw/participants?limit=0"), None, None).await;
+    assert_eq!(s, 422);
 }
 
 #[tokio::test]

@@ -178,13 +178,34 @@ impl Queue {
         Ok(seed_hash(&seed))
     }
 
+    /// The finished draw's record, `limit` participants from `offset`; `None` before the draw.
+    pub async fn draw_record(&self, event: Uuid, offset: i64, limit: i64) -> Result<Option<DrawRecord>, RedisError> {
+        use fred::interfaces::{HashesInterface, ListInterface};
+        let c = self.redis.next();
+        let fields: Vec<Option<String>> = c.hmget(self.keys.queue_draw(event), vec!["seed", "sorted"]).await?;
+        let (Some(seed), sorted) = (fields[0].clone(), fields[1].clone()) else { return Ok(None) };
+        let total: i64 = c.llen(self.keys.queue_drawn(event)).await?;
+        let visitors: Vec<String> = if limit > 0 {
+            c.lrange(self.keys.queue_drawn(event), offset, offset + limit - 1).await?
+        } else {
+            Vec::new()
+        };
+        Ok(Some(DrawRecord {
+            seed,
+            // Draws from before the count was recorded placed late joiners too; all count as sorted.
+            sorted: sorted.and_then(|s| s.parse().ok()).unwrap_or(total),
+            total,
+            participants: visitors.iter().map(|v| participant(v)).collect(),
+        }))
+    }
+
     /// The revealed seed, once the draw is done.
     pub async fn revealed_seed(&self, event: Uuid) -> Result<Option<String>, RedisError> {
         use fred::interfaces::HashesInterface;
         self.redis.next().hget(self.keys.queue_draw(event), "seed").await
     }
 
-    /// Runs the opening draw once: orders the pre-queue by `draw_order(seed, visitor)`.
+    /// Runs the opening draw once: orders the pre-queue by [`draw_key`] of each visitor's [`participant`].
     /// Returns the number placed, or `None` if the draw had already been done.
     pub async fn draw(&self, event: Uuid) -> Result<Option<i64>, RedisError> {
         use fred::interfaces::HashesInterface;
@@ -192,7 +213,7 @@ impl Queue {
         let seed: String = self.redis.next().hget(self.keys.queue_draw(event), "seed_secret").await?;
         let members: Vec<String> = self.redis.next().smembers(self.keys.queue_prequeue(event)).await?;
         let mut order: Vec<(String, String)> =
-            members.into_iter().map(|m| (draw_key(&seed, &m), m)).collect();
+            members.into_iter().map(|m| (draw_key(&seed, &participant(&m)), m)).collect();
         order.sort();
         let mut args = Vec::with_capacity(order.len() + 1);
         args.push(seed);
@@ -291,8 +312,27 @@ pub fn seed_hash(seed: &str) -> String {
     hex::encode(Sha256::digest(seed.as_bytes()))
 }
 
-/// The sort key of one visitor in the draw: `hex(sha256(seed ":" visitor))`. Anyone holding the revealed
-/// seed and the list of pre-queue visitors can recompute the order.
-pub fn draw_key(seed: &str, visitor: &str) -> String {
-    hex::encode(Sha256::digest(format!("{seed}:{visitor}").as_bytes()))
+/// How a visitor appears in the published draw: `hex(sha256("participant:" visitor))`, with the visitor id
+/// in its hyphenated form. The visitor id stays private (it is what the visitor credential names), yet each
+/// visitor can find itself in the list.
+pub fn participant(visitor: &str) -> String {
+    hex::encode(Sha256::digest(format!("participant:{visitor}").as_bytes()))
+}
+
+/// The sort key of one participant in the draw: `hex(sha256(seed ":" participant))`. Anyone holding the
+/// revealed seed and the published participants can recompute the order (`scripts/verify-draw`).
+pub fn draw_key(seed: &str, participant: &str) -> String {
+    hex::encode(Sha256::digest(format!("{seed}:{participant}").as_bytes()))
+}
+
+/// The published record of a finished draw (one page of its participants).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DrawRecord {
+    pub seed: String,
+    /// The first `sorted` participants were in the pre-queue when the draw read it and are in seed order;
+    /// any after them joined during the draw and are in arrival order.
+    pub sorted: i64,
+    pub total: i64,
+    /// Participant hashes from the requested offset, in queue order.
+    pub participants: Vec<String>,
 }

@@ -31,7 +31,7 @@ use waiting_room::queue::Standing;
 use self::push::{Push, ms_to_time};
 use crate::{
     error::{ApiError, ErrorBody},
-    http::extract::{ApiPath, ClientIp},
+    http::extract::{ApiPath, ApiQuery, ClientIp},
     state::AppState,
 };
 
@@ -46,14 +46,15 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(websocket))
         .routes(routes!(sse))
         .routes(routes!(draw))
+        .routes(routes!(draw_participants))
 }
 
 #[derive(Serialize, ToSchema)]
 pub struct DrawResponse {
     /// sha256 of the seed, published before the sale opens.
     pub seed_hash: String,
-    /// The seed, revealed once the draw is done: sort the pre-queue visitors by
-    /// `sha256(seed ":" visitor_id)` (hex) to recompute the order.
+    /// The seed, revealed once the draw is done: sort the participants (`/queue/draw/participants`) by
+    /// `hex(sha256(seed ":" participant))` to recompute the order.
     pub seed: Option<String>,
     pub drawn: bool,
 }
@@ -70,6 +71,64 @@ async fn draw(
     let seed_hash = state.queue.seed_hash(event).await.map_err(ApiError::redis_down(WAITING_ROOM_DOWN))?;
     let seed = state.queue.revealed_seed(event).await.map_err(ApiError::redis_down(WAITING_ROOM_DOWN))?;
     Ok(axum::Json(DrawResponse { seed_hash, drawn: seed.is_some(), seed }))
+}
+
+#[derive(Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct ParticipantsPage {
+    /// First participant to return (0-based), default 0.
+    pub offset: Option<i64>,
+    /// How many, 1–10,000, default 1,000.
+    pub limit: Option<i64>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct DrawParticipants {
+    pub seed_hash: String,
+    pub seed: String,
+    /// Everyone the draw placed.
+    pub total: i64,
+    /// The first `sorted` participants are in seed order (`hex(sha256(seed ":" participant))`, ascending);
+    /// the rest joined while the draw ran and follow in arrival order.
+    pub sorted: i64,
+    pub offset: i64,
+    /// `hex(sha256("participant:" visitor_id))` of each placed visitor, in queue order from `offset`. A
+    /// visitor finds itself by hashing the id its visitor credential names.
+    pub participants: Vec<String>,
+}
+
+/// After the opening draw: everyone it placed, in queue order, as participant hashes, with the seed, so
+/// that anyone can recompute the order (`scripts/verify-draw`).
+#[utoipa::path(get, path = "/api/events/{id}/queue/draw/participants", tag = "waiting room",
+    params(("id" = Uuid, Path, description = "event id"), ParticipantsPage),
+    responses((status = 200, body = DrawParticipants), (status = 400, body = ErrorBody),
+        (status = 404, body = ErrorBody), (status = 409, description = "the draw has not happened yet", body = ErrorBody),
+        (status = 422, body = ErrorBody)))]
+async fn draw_participants(
+    State(state): State<AppState>,
+    ApiPath(event): ApiPath<Uuid>,
+    ApiQuery(page): ApiQuery<ParticipantsPage>,
+) -> Result<axum::Json<DrawParticipants>, ApiError> {
+    let offset = page.offset.unwrap_or(0);
+    let limit = page.limit.unwrap_or(1_000);
+    if offset < 0 || !(1..=10_000).contains(&limit) {
+        return Err(ApiError::validation("offset must be 0 or more and limit between 1 and 10000"));
+    }
+    event_window(&state, event).await?;
+    let record = state
+        .queue
+        .draw_record(event, offset, limit)
+        .await
+        .map_err(ApiError::redis_down(WAITING_ROOM_DOWN))?
+        .ok_or_else(|| ApiError::conflict("draw_pending", "the opening draw has not happened yet"))?;
+    Ok(axum::Json(DrawParticipants {
+        seed_hash: waiting_room::queue::seed_hash(&record.seed),
+        seed: record.seed,
+        total: record.total,
+        sorted: record.sorted,
+        offset,
+        participants: record.participants,
+    }))
 }
 
 #[derive(Deserialize, IntoParams)]
