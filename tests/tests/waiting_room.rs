@@ -157,7 +157,10 @@ async fn the_pre_queue_draw_is_a_permutation_fixed_by_the_published_seed() {
     .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{stdout}{}", String::from_utf8_lossy(&out.stderr));
-    assert!(stdout.contains("the draw checks out") && stdout.contains("your place in the draw: 4"), "{stdout}");
+    assert!(
+        stdout.contains("the draw checks out") && stdout.contains("your place in the draw: 4"),
+        "{stdout}"
+    );
 
     // Later arrivals queue behind the drawn visitors, first come first served.
     let late = app.state.queue.join(event, Uuid::new_v4(), Utc::now().timestamp_millis()).await.unwrap();
@@ -169,7 +172,8 @@ async fn the_draw_participants_are_not_published_before_the_draw() {
     let app = spawn_app().await;
     let admin = app.admin_token().await;
     let (event, _, _) = app.published_event(&admin, 10, 10).await;
-    let (s, body) = app.call("GET", &format!("/api/events/{event}/queue/draw/participants"), None, None).await;
+    let (s, body) =
+        app.call("GET", &format!("/api/events/{event}/queue/draw/participants"), None, None).await;
     assert_eq!(s, 409, "{body}");
     assert_error(&body, "draw_pending");
     let (s, _) =

@@ -179,10 +179,16 @@ impl Queue {
     }
 
     /// The finished draw's record, `limit` participants from `offset`; `None` before the draw.
-    pub async fn draw_record(&self, event: Uuid, offset: i64, limit: i64) -> Result<Option<DrawRecord>, RedisError> {
+    pub async fn draw_record(
+        &self,
+        event: Uuid,
+        offset: i64,
+        limit: i64,
+    ) -> Result<Option<DrawRecord>, RedisError> {
         use fred::interfaces::{HashesInterface, ListInterface};
         let c = self.redis.next();
-        let fields: Vec<Option<String>> = c.hmget(self.keys.queue_draw(event), vec!["seed", "sorted"]).await?;
+        let fields: Vec<Option<String>> =
+            c.hmget(self.keys.queue_draw(event), vec!["seed", "sorted"]).await?;
         let (Some(seed), sorted) = (fields[0].clone(), fields[1].clone()) else { return Ok(None) };
         let total: i64 = c.llen(self.keys.queue_drawn(event)).await?;
         let visitors: Vec<String> = if limit > 0 {
