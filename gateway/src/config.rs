@@ -131,13 +131,32 @@ pub struct Config {
     #[arg(long, env = "REGISTER_PER_IP_PER_MIN", default_value_t = 300)]
     pub register_per_ip_per_min: u32,
 
-    /// Queue joins per client IP per minute; high because a whole campus may share one NAT address.
-    #[arg(long, env = "JOIN_PER_IP_PER_MIN", default_value_t = 6000)]
+    /// New visitors (joins without a visitor credential, each of which takes a place) per address group
+    /// (IPv4 address, IPv6 /64) per minute. Generous because a whole campus may share one NAT address; a
+    /// rejoin with a credential keeps its place and counts as a status call instead.
+    #[arg(long, env = "JOIN_PER_IP_PER_MIN", default_value_t = 1200)]
     pub join_per_ip_per_min: u32,
 
-    /// Queue status polls per client IP per minute.
-    #[arg(long, env = "STATUS_PER_IP_PER_MIN", default_value_t = 60000)]
+    /// Queue status polls (and rejoins) per address group per minute.
+    #[arg(long, env = "STATUS_PER_IP_PER_MIN", default_value_t = 12000)]
     pub status_per_ip_per_min: u32,
+
+    /// Queue status polls per visitor per minute (the widget polls every few seconds at most).
+    #[arg(long, env = "STATUS_PER_VISITOR_PER_MIN", default_value_t = 120)]
+    pub status_per_visitor_per_min: u32,
+
+    /// Push connections (WebSocket and SSE) one visitor may hold on one gateway: a few tabs.
+    #[arg(long, env = "PUSH_PER_VISITOR", default_value_t = 3)]
+    pub push_per_visitor: usize,
+
+    /// Push connections one address group may hold on one gateway (a campus NAT shares one).
+    #[arg(long, env = "PUSH_PER_ADDRESS", default_value_t = 5000)]
+    pub push_per_address: usize,
+
+    /// Push connections one gateway holds at most; kept under the process's open-file limit so that
+    /// ordinary requests still get sockets. More connections: more gateways.
+    #[arg(long, env = "MAX_PUSH_CONNECTIONS", default_value_t = 15000)]
+    pub max_push_connections: usize,
 
     /// Order submissions per buyer per minute (the tight limit: retries reuse their Idempotency-Key).
     #[arg(long, env = "ORDERS_PER_USER_PER_MIN", default_value_t = 20)]
@@ -234,6 +253,9 @@ impl Config {
         if self.body_limit_bytes < 1024 {
             bail!("BODY_LIMIT_BYTES must be at least 1024");
         }
+        if self.push_per_visitor == 0 || self.push_per_address == 0 || self.max_push_connections == 0 {
+            bail!("PUSH_PER_VISITOR, PUSH_PER_ADDRESS and MAX_PUSH_CONNECTIONS must be at least 1");
+        }
         if self.max_in_flight_requests == 0 {
             bail!("MAX_IN_FLIGHT_REQUESTS must be at least 1");
         }
@@ -247,6 +269,7 @@ impl Config {
             ("REGISTER_PER_IP_PER_MIN", self.register_per_ip_per_min),
             ("JOIN_PER_IP_PER_MIN", self.join_per_ip_per_min),
             ("STATUS_PER_IP_PER_MIN", self.status_per_ip_per_min),
+            ("STATUS_PER_VISITOR_PER_MIN", self.status_per_visitor_per_min),
             ("ORDERS_PER_USER_PER_MIN", self.orders_per_user_per_min),
             ("PAYMENTS_PER_USER_PER_MIN", self.payments_per_user_per_min),
             ("CHECKINS_PER_USER_PER_MIN", self.checkins_per_user_per_min),

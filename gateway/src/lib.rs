@@ -116,7 +116,14 @@ pub async fn build_state(config: Config) -> anyhow::Result<AppState> {
     let signer = waiting_room::tokens::Signer::new(config.jwt_secret().as_bytes());
     Ok(AppState {
         queue: waiting_room::queue::Queue::new(redis.clone(), keys.clone()),
-        hub: queue::hub::Hub::new(signer.clone()),
+        hub: queue::hub::Hub::new(
+            signer.clone(),
+            queue::hub::PushLimits {
+                per_visitor: config.push_per_visitor,
+                per_address: config.push_per_address,
+                total: config.max_push_connections,
+            },
+        ),
         signer,
         shutdown: tokio_util::sync::CancellationToken::new(),
         midtrans: gateway_midtrans(&config)?,

@@ -65,6 +65,7 @@ pub struct Rules {
     pub register_ip: Rule,
     pub join_ip: Rule,
     pub status_ip: Rule,
+    pub status_visitor: Rule,
     pub order_user: Rule,
     pub order_ip: Rule,
     pub payment_user: Rule,
@@ -80,6 +81,7 @@ impl Rules {
             register_ip: Rule::per_minute("register-ip", c.register_per_ip_per_min),
             join_ip: Rule::per_minute("join-ip", c.join_per_ip_per_min),
             status_ip: Rule::per_minute("status-ip", c.status_per_ip_per_min),
+            status_visitor: Rule::per_minute("status-visitor", c.status_per_visitor_per_min),
             // A generous burst: a storm of double clicks (same Idempotency-Key, all arriving before the
             // first is recorded) must get the one answer, not 429s; the sustained rate stays tight.
             order_user: Rule {
@@ -92,7 +94,7 @@ impl Rules {
         }
     }
 
-    pub fn all(&self) -> [Rule; 10] {
+    pub fn all(&self) -> [Rule; 11] {
         [
             self.login_account_address,
             self.login_email,
@@ -100,6 +102,7 @@ impl Rules {
             self.register_ip,
             self.join_ip,
             self.status_ip,
+            self.status_visitor,
             self.order_user,
             self.order_ip,
             self.payment_user,

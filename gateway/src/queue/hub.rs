@@ -5,6 +5,10 @@
 //! Each connection has a small bounded buffer; a client too slow to drain it is dropped rather than
 //! allowed to grow memory. Connected visitors are marked present in batches, so a visitor with an open
 //! socket is never skipped for absence.
+//!
+//! Connections are bounded three ways ([`PushLimits`]): a few per visitor (tabs), a cap per address group
+//! and a cap for the whole gateway (under its open-file limit). They are indexed by visitor too, so an order
+//! result reaches its visitor's sockets without scanning the event's connections.
 
 use std::{
     collections::HashMap,
@@ -38,10 +42,40 @@ pub struct Hub {
 }
 
 struct Inner {
-    conns: Mutex<HashMap<Uuid, HashMap<u64, Conn>>>,
+    conns: Mutex<Conns>,
     last: Mutex<HashMap<Uuid, Arc<Progress>>>,
     next_id: AtomicU64,
     signer: Signer,
+    limits: PushLimits,
+}
+
+/// How many push connections one gateway holds.
+#[derive(Clone, Copy, Debug)]
+pub struct PushLimits {
+    /// Per visitor of an event (several tabs are fine; thousands are an attack).
+    pub per_visitor: usize,
+    /// Per client address group (an IPv4 address or an IPv6 /64); a campus NAT shares one.
+    pub per_address: usize,
+    /// For the whole gateway: kept under the process's open-file limit, so other requests still get in.
+    pub total: usize,
+}
+
+/// Why a new connection was refused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Refused {
+    VisitorFull,
+    AddressFull,
+    GatewayFull,
+}
+
+/// Every connection of this gateway, by event and by visitor, with counts for the limits.
+#[derive(Default)]
+struct Conns {
+    by_event: HashMap<Uuid, HashMap<u64, Conn>>,
+    /// (event, visitor) → its connection ids: where order results go.
+    by_visitor: HashMap<(Uuid, Uuid), Vec<u64>>,
+    per_address: HashMap<String, usize>,
+    total: usize,
 }
 
 struct Conn {
@@ -56,60 +90,87 @@ struct Conn {
 pub struct Registration {
     hub: Hub,
     event: Uuid,
+    visitor: Uuid,
+    address: String,
     id: u64,
 }
 
 impl Drop for Registration {
     fn drop(&mut self) {
         let mut conns = self.hub.inner.conns.lock().expect("hub lock");
-        if let Some(m) = conns.get_mut(&self.event) {
+        if let Some(m) = conns.by_event.get_mut(&self.event) {
             m.remove(&self.id);
             if m.is_empty() {
-                conns.remove(&self.event);
+                conns.by_event.remove(&self.event);
             }
         }
+        let key = (self.event, self.visitor);
+        if let Some(ids) = conns.by_visitor.get_mut(&key) {
+            ids.retain(|id| *id != self.id);
+            if ids.is_empty() {
+                conns.by_visitor.remove(&key);
+            }
+        }
+        if let Some(n) = conns.per_address.get_mut(&self.address) {
+            *n -= 1;
+            if *n == 0 {
+                conns.per_address.remove(&self.address);
+            }
+        }
+        conns.total -= 1;
         metrics::gauge!("push_connections").decrement(1.0);
     }
 }
 
 impl Hub {
-    pub fn new(signer: Signer) -> Self {
+    pub fn new(signer: Signer, limits: PushLimits) -> Self {
         Self {
             inner: Arc::new(Inner {
-                conns: Mutex::new(HashMap::new()),
+                conns: Mutex::new(Conns::default()),
                 last: Mutex::new(HashMap::new()),
                 next_id: AtomicU64::new(1),
                 signer,
+                limits,
             }),
         }
     }
 
-    /// Registers a connection; its messages arrive on the returned receiver.
+    /// Registers a connection from `address` (its address group) if the limits allow; its messages arrive
+    /// on the returned receiver.
     pub fn register(
         &self,
         event: Uuid,
         visitor: Uuid,
-        seq: Option<i64>,
-        admitted: bool,
-    ) -> (Registration, mpsc::Receiver<Push>) {
+        address: String,
+    ) -> Result<(Registration, mpsc::Receiver<Push>), Refused> {
+        let limits = self.inner.limits;
+        let mut conns = self.inner.conns.lock().expect("hub lock");
+        if conns.total >= limits.total {
+            return Err(Refused::GatewayFull);
+        }
+        if conns.per_address.get(&address).is_some_and(|n| *n >= limits.per_address) {
+            return Err(Refused::AddressFull);
+        }
+        if conns.by_visitor.get(&(event, visitor)).is_some_and(|ids| ids.len() >= limits.per_visitor) {
+            return Err(Refused::VisitorFull);
+        }
         let (tx, rx) = mpsc::channel(CONNECTION_BUFFER);
         let id = self.inner.next_id.fetch_add(1, Ordering::Relaxed);
-        self.inner
-            .conns
-            .lock()
-            .expect("hub lock")
-            .entry(event)
-            .or_default()
-            .insert(id, Conn { visitor, seq, admitted, tx });
+        conns.by_event.entry(event).or_default().insert(id, Conn { visitor, seq: None, admitted: false, tx });
+        conns.by_visitor.entry((event, visitor)).or_default().push(id);
+        *conns.per_address.entry(address.clone()).or_default() += 1;
+        conns.total += 1;
         metrics::gauge!("push_connections").increment(1.0);
-        (Registration { hub: self.clone(), event, id }, rx)
+        Ok((Registration { hub: self.clone(), event, visitor, address, id }, rx))
     }
 
     /// Records the visitor's place once known (registration comes first so no tick is missed between the
     /// snapshot and the registration).
     pub fn set_place(&self, registration: &Registration, seq: Option<i64>, admitted: bool) {
         let mut conns = self.inner.conns.lock().expect("hub lock");
-        if let Some(conn) = conns.get_mut(&registration.event).and_then(|m| m.get_mut(&registration.id)) {
+        if let Some(conn) =
+            conns.by_event.get_mut(&registration.event).and_then(|m| m.get_mut(&registration.id))
+        {
             conn.seq = conn.seq.or(seq);
             conn.admitted |= admitted;
         }
@@ -121,7 +182,7 @@ impl Hub {
     }
 
     pub fn connections(&self) -> usize {
-        self.inner.conns.lock().expect("hub lock").values().map(HashMap::len).sum()
+        self.inner.conns.lock().expect("hub lock").total
     }
 
     /// Fans one tick out to this gateway's connections of its event.
@@ -136,7 +197,7 @@ impl Hub {
         let now = chrono::Utc::now().timestamp();
 
         let mut conns = self.inner.conns.lock().expect("hub lock");
-        let Some(of_event) = conns.get_mut(&event) else {
+        let Some(of_event) = conns.by_event.get_mut(&event) else {
             return;
         };
         let mut too_slow = Vec::new();
@@ -187,12 +248,17 @@ impl Hub {
         }
     }
 
-    /// Delivers a checkout result to the sockets of the visitor it belongs to.
+    /// Delivers a checkout result to the sockets of the visitor it belongs to (found through the visitor
+    /// index: a rush of results never scans an event's connections under the lock).
     pub fn deliver(&self, result: checkout_worker::stream::OrderResult) {
         let Some(visitor) = result.visitor else { return };
         let conns = self.inner.conns.lock().expect("hub lock");
-        let Some(of_event) = conns.get(&result.event) else { return };
-        for conn in of_event.values().filter(|c| c.visitor == visitor) {
+        let (Some(ids), Some(of_event)) =
+            (conns.by_visitor.get(&(result.event, visitor)), conns.by_event.get(&result.event))
+        else {
+            return;
+        };
+        for conn in ids.iter().filter_map(|id| of_event.get(id)) {
             let _ = conn.tx.try_send(Push::OrderResult {
                 request_id: result.request_id,
                 status: result.status.clone(),
@@ -205,13 +271,14 @@ impl Hub {
     /// Visitors connected per event (for presence).
     fn connected(&self) -> Vec<(Uuid, Vec<Uuid>)> {
         let conns = self.inner.conns.lock().expect("hub lock");
-        conns.iter().map(|(event, m)| (*event, m.values().map(|c| c.visitor).collect())).collect()
+        conns.by_event.iter().map(|(event, m)| (*event, m.values().map(|c| c.visitor).collect())).collect()
     }
 
     /// Connected visitors of `event` that have no place yet (pre-queue visitors until the draw).
     fn without_place(&self, event: Uuid) -> Vec<Uuid> {
         let conns = self.inner.conns.lock().expect("hub lock");
         conns
+            .by_event
             .get(&event)
             .map(|m| m.values().filter(|c| c.seq.is_none()).map(|c| c.visitor).collect())
             .unwrap_or_default()

@@ -204,13 +204,17 @@ async fn join(
     jar: CookieJar,
     Query(query): Query<VisitorQuery>,
 ) -> Result<Response, ApiError> {
-    state.limits.check(state.rules.join_ip, &ip.0.to_string()).await?;
+    // A new visitor takes a place: limited per address group. A rejoin keeps its place, so it costs what a
+    // status call costs.
+    let known = visitor_of(&state, event, &jar, &query);
+    let rule = if known.is_some() { state.rules.status_ip } else { state.rules.join_ip };
+    state.limits.check(rule, &ip.group()).await?;
     let window = event_window(&state, event).await?;
     let now = Utc::now();
     if window.sale_closes_at.is_some_and(|t| t <= now) {
         return Err(ApiError::conflict("sale_closed", "the sale for this event has closed"));
     }
-    let visitor = visitor_of(&state, event, &jar, &query).unwrap_or_else(Uuid::new_v4);
+    let visitor = known.unwrap_or_else(Uuid::new_v4);
     let standing = state
         .queue
         .join(event, visitor, now.timestamp_millis())
@@ -242,7 +246,8 @@ async fn join(
 /// Polling fallback: the visitor's standing and the latest messages for it.
 #[utoipa::path(get, path = "/api/events/{id}/queue/status", tag = "waiting room",
     params(("id" = Uuid, Path, description = "event id"), VisitorQuery),
-    responses((status = 200, body = StatusResponse), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
+    responses((status = 200, body = StatusResponse), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 429, body = ErrorBody)))]
 async fn status(
     State(state): State<AppState>,
     ApiPath(event): ApiPath<Uuid>,
@@ -250,8 +255,9 @@ async fn status(
     jar: CookieJar,
     Query(query): Query<VisitorQuery>,
 ) -> Result<axum::Json<StatusResponse>, ApiError> {
-    state.limits.check(state.rules.status_ip, &ip.0.to_string()).await?;
+    state.limits.check(state.rules.status_ip, &ip.group()).await?;
     let visitor = require_visitor(&state, event, &jar, &query)?;
+    state.limits.check(state.rules.status_visitor, &format!("{event}:{visitor}")).await?;
     let window = event_window(&state, event).await?;
     let (standing, messages) = snapshot(&state, event, visitor, window.sale_opens_at).await?;
     let (status, position) = match standing {
@@ -305,15 +311,18 @@ fn seq_of(standing: &Standing) -> Option<i64> {
 /// WebSocket push: `position`, `admitted`, `stock`, `paused` messages as JSON text frames.
 #[utoipa::path(get, path = "/api/events/{id}/queue/ws", tag = "waiting room",
     params(("id" = Uuid, Path, description = "event id"), VisitorQuery),
-    responses((status = 101, description = "switching to WebSocket"), (status = 401, body = ErrorBody)))]
+    responses((status = 101, description = "switching to WebSocket"), (status = 401, body = ErrorBody),
+        (status = 429, description = "this visitor or address holds all the connections it may", body = ErrorBody),
+        (status = 503, description = "this gateway holds all the connections it can", body = ErrorBody)))]
 async fn websocket(
     State(state): State<AppState>,
     ApiPath(event): ApiPath<Uuid>,
+    ip: ClientIp,
     jar: CookieJar,
     Query(query): Query<VisitorQuery>,
     upgrade: WebSocketUpgrade,
 ) -> Result<Response, ApiError> {
-    let (registration, rx, first) = subscribe(&state, event, &jar, &query).await?;
+    let (registration, rx, first) = subscribe(&state, event, ip, &jar, &query).await?;
     // Small buffers: a waiting visitor sends almost nothing and receives small messages, and with
     // 100,000 sockets the library's 128 KiB defaults would cost gigabytes. A write buffer of 0 flushes each
     // message at once.
@@ -328,17 +337,29 @@ async fn websocket(
 /// A new push connection, waiting for its first messages.
 type Subscription = (hub::Registration, tokio::sync::mpsc::Receiver<Push>, Vec<Push>);
 
-/// Checks the visitor, registers it with the hub, then reads its standing: registering first means a tick
-/// published in between is still delivered (it queues behind the snapshot).
+/// Checks the visitor, registers it with the hub (within the push limits), then reads its standing:
+/// registering first means a tick published in between is still delivered (it queues behind the snapshot).
 async fn subscribe(
     state: &AppState,
     event: Uuid,
+    ip: ClientIp,
     jar: &CookieJar,
     query: &VisitorQuery,
 ) -> Result<Subscription, ApiError> {
     let visitor = require_visitor(state, event, jar, query)?;
     let window = event_window(state, event).await?;
-    let (registration, rx) = state.hub.register(event, visitor, None, false);
+    let (registration, rx) = state.hub.register(event, visitor, ip.group()).map_err(|refused| {
+        metrics::counter!("push_refused_total", "why" => format!("{refused:?}")).increment(1);
+        match refused {
+            hub::Refused::VisitorFull | hub::Refused::AddressFull => {
+                ApiError::RateLimited { retry_after: Duration::from_secs(5) }
+            }
+            hub::Refused::GatewayFull => ApiError::Unavailable {
+                message: "this gateway holds all the live connections it can; retry (another may take you)",
+                retry_after: Duration::from_secs(2),
+            },
+        }
+    })?;
     let (standing, first) = snapshot(state, event, visitor, window.sale_opens_at).await?;
     let admitted = matches!(standing, Standing::Admitted { .. });
     state.hub.set_place(&registration, seq_of(&standing), admitted);
@@ -390,14 +411,17 @@ async fn send(socket: &mut WebSocket, push: &Push) -> Result<(), axum::Error> {
 /// the current state first.
 #[utoipa::path(get, path = "/api/events/{id}/queue/sse", tag = "waiting room",
     params(("id" = Uuid, Path, description = "event id"), VisitorQuery),
-    responses((status = 200, content_type = "text/event-stream"), (status = 401, body = ErrorBody)))]
+    responses((status = 200, content_type = "text/event-stream"), (status = 401, body = ErrorBody),
+        (status = 429, description = "this visitor or address holds all the connections it may", body = ErrorBody),
+        (status = 503, description = "this gateway holds all the connections it can", body = ErrorBody)))]
 async fn sse(
     State(state): State<AppState>,
     ApiPath(event): ApiPath<Uuid>,
+    ip: ClientIp,
     jar: CookieJar,
     Query(query): Query<VisitorQuery>,
 ) -> Result<Response, ApiError> {
-    let (registration, rx, first) = subscribe(&state, event, &jar, &query).await?;
+    let (registration, rx, first) = subscribe(&state, event, ip, &jar, &query).await?;
     let shutdown = state.shutdown.clone();
     let counter = std::sync::atomic::AtomicU64::new(0);
     let initial = futures::stream::iter(first);
