@@ -37,6 +37,11 @@ pub struct Config {
     #[arg(long, env = "HOLD_SWEEP_BATCH", default_value_t = 200)]
     pub hold_sweep_batch: i64,
 
+    /// A payment under review (amount mismatch) left unresolved this long is refunded and its order's
+    /// hold ends, so an unanswered review cannot keep stock out of the sale.
+    #[arg(long, env = "REVIEW_DEADLINE_SECS", default_value_t = 86_400)]
+    pub review_deadline_secs: i64,
+
     /// Midtrans (status checks, cancel, refunds).
     #[command(flatten)]
     pub midtrans: midtrans::MidtransArgs,
@@ -81,6 +86,9 @@ impl Config {
         }
         if !(1..=256).contains(&self.webhook_concurrency) {
             anyhow::bail!("WEBHOOK_CONCURRENCY must be between 1 and 256");
+        }
+        if !(60..=30 * 86_400).contains(&self.review_deadline_secs) {
+            anyhow::bail!("REVIEW_DEADLINE_SECS must be between 60 and 2592000 (30 days)");
         }
         if self.payment_reconcile_interval_ms == 0 {
             anyhow::bail!("PAYMENT_RECONCILE_INTERVAL_MS must be at least 1");

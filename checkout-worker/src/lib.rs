@@ -55,8 +55,11 @@ pub async fn run(config: config::Config, shutdown: CancellationToken) -> anyhow:
     );
     let sweeper = run_sweeper(
         db.clone(),
-        Duration::from_millis(config.hold_sweep_interval_ms),
-        config.hold_sweep_batch,
+        Sweep {
+            interval: Duration::from_millis(config.hold_sweep_interval_ms),
+            batch: config.hold_sweep_batch,
+            review_deadline: chrono::Duration::seconds(config.review_deadline_secs),
+        },
         shutdown.clone(),
     );
     // One Midtrans client (and connection pool) for the processor's status reads and the reconciler.
@@ -112,10 +115,25 @@ async fn run_orphans(
     }
 }
 
+/// How the sweeper paces itself.
+#[derive(Clone, Copy, Debug)]
+pub struct Sweep {
+    pub interval: Duration,
+    pub batch: i64,
+    /// A payment review left unresolved this long is refunded and its hold ends.
+    pub review_deadline: chrono::Duration,
+}
+
 /// Sweeps expired holds every `interval`, draining due orders in batches of `batch` before sleeping; also
-/// confirms free orders (nothing to pay).
-pub async fn run_sweeper(db: PgPool, interval: Duration, batch: i64, shutdown: CancellationToken) {
+/// confirms free orders (nothing to pay) and refunds payment reviews past their deadline.
+pub async fn run_sweeper(db: PgPool, sweep: Sweep, shutdown: CancellationToken) {
+    let Sweep { interval, batch, review_deadline } = sweep;
     loop {
+        if let Err(e) =
+            payments::review::refund_overdue(&db, chrono::Utc::now(), review_deadline, batch).await
+        {
+            tracing::warn!(error = %e, "refunding overdue payment reviews failed; retrying next tick");
+        }
         match payments::apply::settle_free_orders(&db, batch).await {
             Ok(0) => {}
             Ok(n) => tracing::info!(orders = n, "free orders confirmed"),

@@ -1147,3 +1147,103 @@ async fn a_free_order_is_confirmed_without_a_payment() {
     assert_eq!(checkout_worker::payments::apply::settle_free_orders(&app.db, 100).await.unwrap(), 0);
     assert_eq!(order_status(&app, s.order).await, "pending_payment");
 }
+
+/// A payment put under review by a settlement for the wrong amount: (arrangement, payment id, admin token).
+async fn payment_under_review(app: &TestApp) -> (Setup, Uuid, String) {
+    let s = setup(app, 10, 10).await;
+    let mid = snap(app, &s).await;
+    let body = json!({
+        "order_id": mid, "status_code": "200", "gross_amount": "1000.00", "transaction_id": "tx-odd",
+        "transaction_status": "settlement", "fraud_status": "accept",
+        "signature_key": midtrans::signature(&mid, "200", "1000.00", MIDTRANS_KEY)
+    });
+    assert_eq!(apply_body(app, &body).await, checkout_worker::payments::apply::Effect::AmountMismatch);
+    assert_eq!(order_status(app, s.order).await, "payment_review");
+    let payment: Uuid = sqlx::query_scalar("select id from payments where midtrans_order_id = $1")
+        .bind(&mid)
+        .fetch_one(&app.db)
+        .await
+        .unwrap();
+    let admin = app.admin_token().await;
+    (s, payment, admin)
+}
+
+async fn payment_row(app: &TestApp, payment: Uuid) -> (String, Option<String>) {
+    sqlx::query_as("select status, refund_reason from payments where id = $1")
+        .bind(payment)
+        .fetch_one(&app.db)
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn an_operator_accepts_a_payment_under_review_and_the_buyer_gets_tickets() {
+    let PayApp { app, midtrans: _midtrans, .. } = spawn_app_with_midtrans().await;
+    let (s, payment, admin) = payment_under_review(&app).await;
+    let path = format!("/api/admin/payments/{payment}/review");
+    // Buyers cannot resolve reviews; nonsense is refused.
+    assert_eq!(app.call("POST", &path, Some(&s.token), Some(json!({ "decision": "accept" }))).await.0, 403);
+    assert_eq!(app.call("POST", &path, Some(&admin), Some(json!({ "decision": "maybe" }))).await.0, 400);
+    let unknown = format!("/api/admin/payments/{}/review", Uuid::new_v4());
+    assert_eq!(app.call("POST", &unknown, Some(&admin), Some(json!({ "decision": "accept" }))).await.0, 404);
+
+    let (status, body) = app
+        .call("POST", &path, Some(&admin), Some(json!({ "decision": "accept", "note": "bank confirmed" })))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!((body["outcome"].as_str(), body["order_status"].as_str()), (Some("paid"), Some("paid")));
+    assert_eq!(category_counts(&app, s.category).await, (2, 0));
+    assert_eq!(count(&app, "select count(*) from tickets where order_id = $1", s.order).await, 3);
+    // Once: a second decision finds nothing under review.
+    let (status, body) = app.call("POST", &path, Some(&admin), Some(json!({ "decision": "refund" }))).await;
+    assert_eq!(status, 409);
+    assert_error(&body, "not_under_review");
+    assert_eq!(
+        count(
+            &app,
+            "select count(*) from audit_log where action = 'payment.review' and entity_id = $1",
+            payment
+        )
+        .await,
+        1
+    );
+}
+
+#[tokio::test]
+async fn an_operator_refunds_a_payment_under_review_and_the_stock_comes_back() {
+    let PayApp { app, midtrans: _midtrans, .. } = spawn_app_with_midtrans().await;
+    let (s, payment, admin) = payment_under_review(&app).await;
+    assert_eq!(category_counts(&app, s.category).await, (0, 2), "held while under review");
+    let (status, body) = app
+        .call(
+            "POST",
+            &format!("/api/admin/payments/{payment}/review"),
+            Some(&admin),
+            Some(json!({ "decision": "refund" })),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["outcome"], "refund_owed");
+    assert_eq!(order_status(&app, s.order).await, "cancelled");
+    assert_eq!(category_counts(&app, s.category).await, (0, 0));
+    assert_eq!(payment_row(&app, payment).await, ("refund_pending".into(), Some("review_refund".into())));
+    assert_eq!(count(&app, "select count(*) from tickets where order_id = $1", s.order).await, 0);
+}
+
+#[tokio::test]
+async fn a_review_left_unresolved_past_its_deadline_releases_the_hold_and_owes_the_money_back() {
+    use checkout_worker::payments::review::refund_overdue;
+    let PayApp { app, midtrans: _midtrans, .. } = spawn_app_with_midtrans().await;
+    let (s, payment, _) = payment_under_review(&app).await;
+    let day = chrono::Duration::days(1);
+    // Not yet due: nothing happens.
+    assert_eq!(refund_overdue(&app.db, Utc::now(), day, 100).await.unwrap(), 0);
+    assert_eq!(order_status(&app, s.order).await, "payment_review");
+    // A day and a minute later (the clock moved forward): refunded once, the hold ends.
+    let later = Utc::now() + day + chrono::Duration::minutes(1);
+    assert_eq!(refund_overdue(&app.db, later, day, 100).await.unwrap(), 1);
+    assert_eq!(refund_overdue(&app.db, later, day, 100).await.unwrap(), 0);
+    assert_eq!(order_status(&app, s.order).await, "cancelled");
+    assert_eq!(category_counts(&app, s.category).await, (0, 0));
+    assert_eq!(payment_row(&app, payment).await, ("refund_pending".into(), Some("review_deadline".into())));
+}

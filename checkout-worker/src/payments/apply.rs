@@ -161,7 +161,7 @@ pub async fn apply(
         // keeps its hold (the sweeper leaves orders under review alone) until someone looks at it.
         if matches!(payment.status.as_str(), "pending" | "challenge") {
             sqlx::query!(
-                "update payments set status = 'needs_review', updated_at = now() where id = $1",
+                "update payments set status = 'needs_review', review_started_at = now(), updated_at = now() where id = $1",
                 payment.id
             )
             .execute(&mut *tx)
@@ -481,7 +481,11 @@ async fn set_payment(
     Ok(())
 }
 
-async fn mark_paid(conn: &mut PgConnection, order: Uuid, notice: Option<&str>) -> Result<(), sqlx::Error> {
+pub(crate) async fn mark_paid(
+    conn: &mut PgConnection,
+    order: Uuid,
+    notice: Option<&str>,
+) -> Result<(), sqlx::Error> {
     sqlx::query!(
         r#"update orders set status = 'paid', paid_at = now(), cancelled_at = null, updated_at = now(),
                   notice = coalesce($2, notice)
@@ -494,7 +498,7 @@ async fn mark_paid(conn: &mut PgConnection, order: Uuid, notice: Option<&str>) -
     Ok(())
 }
 
-async fn require_refund(
+pub(crate) async fn require_refund(
     conn: &mut PgConnection,
     order: Uuid,
     payment: Uuid,

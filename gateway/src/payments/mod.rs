@@ -17,4 +17,5 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(dead_letters::list))
         .routes(routes!(dead_letters::replay))
         .routes(routes!(review::list))
+        .routes(routes!(review::resolve))
 }

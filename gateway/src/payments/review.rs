@@ -1,5 +1,6 @@
 //! Admin: payments that need people — under review (amount mismatch, card fraud challenge) or owed a
-//! refund that Midtrans has not confirmed yet — newest change first.
+//! refund that Midtrans has not confirmed yet — newest change first; and resolving a review (accept or
+//! refund; see `checkout_worker::payments::review`).
 
 use axum::extract::State;
 use chrono::{DateTime, Utc};
@@ -7,10 +8,13 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
+use serde_json::json;
+
 use crate::{
     accounts::Permission,
+    admin::audit,
     error::{ApiError, ErrorBody},
-    http::extract::{ApiQuery, AuthUser},
+    http::extract::{ApiJson, ApiPath, ApiQuery, AuthUser},
     state::AppState,
 };
 
@@ -38,6 +42,8 @@ pub struct PaymentToReview {
     pub refund_reason: Option<String>,
     pub order_status: String,
     pub updated_at: DateTime<Utc>,
+    /// When the review began (`needs_review`); unresolved past `REVIEW_DEADLINE_SECS` it is refunded.
+    pub review_started_at: Option<DateTime<Utc>>,
 }
 
 /// Payments waiting for people (at most 200).
@@ -60,7 +66,7 @@ pub async fn list(
             PaymentToReview,
             r#"select p.id as payment_id, p.order_id, p.midtrans_order_id, u.email as buyer_email, p.status,
                       p.midtrans_status, p.gross_amount, p.refunded_amount, p.refund_reason,
-                      o.status as order_status, p.updated_at
+                      o.status as order_status, p.updated_at, p.review_started_at
                from payments p join orders o on o.id = p.order_id join users u on u.id = o.user_id
                where p.status = $1
                order by p.updated_at desc limit 200"#,
@@ -69,4 +75,88 @@ pub async fn list(
         .fetch_all(&state.db)
         .await?,
     ))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ResolveReview {
+    /// `accept`: the payment is honoured (order paid, tickets issued); `refund`: the order is cancelled
+    /// and the payment refunded.
+    pub decision: ReviewDecision,
+    /// Why, for the audit log (at most 500 characters).
+    pub note: Option<String>,
+}
+
+#[derive(Clone, Copy, Deserialize, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ReviewDecision {
+    Accept,
+    Refund,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ReviewResolved {
+    pub payment_id: Uuid,
+    /// `paid`, `paid_late` (after the hold ended, the items were still free) or `refund_owed`.
+    pub outcome: &'static str,
+    pub payment_status: String,
+    pub order_status: String,
+}
+
+/// Resolve a payment under review (`needs_review`: its amount did not match): accept it or refund it.
+#[utoipa::path(post, path = "/api/admin/payments/{id}/review", tag = "admin", security(("bearer" = [])),
+    params(("id" = Uuid, Path, description = "payment id")), request_body = ResolveReview,
+    responses((status = 200, body = ReviewResolved), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody),
+        (status = 409, description = "not under review, or accepting is no longer possible", body = ErrorBody),
+        (status = 422, body = ErrorBody)))]
+pub async fn resolve(
+    State(state): State<AppState>,
+    user: AuthUser,
+    ApiPath(id): ApiPath<Uuid>,
+    ApiJson(req): ApiJson<ResolveReview>,
+) -> Result<axum::Json<ReviewResolved>, ApiError> {
+    use checkout_worker::payments::review::{self, Decision, ReviewError};
+    let admin = user.require(Permission::ManagePayments)?;
+    if req.note.as_ref().is_some_and(|n| n.chars().count() > 500) {
+        return Err(ApiError::validation("note must be at most 500 characters"));
+    }
+    let decision = match req.decision {
+        ReviewDecision::Accept => Decision::Accept,
+        ReviewDecision::Refund => Decision::Refund,
+    };
+    let mut tx = state.db.begin().await?;
+    let resolved = review::resolve(&mut tx, id, decision, "review_refund").await.map_err(|e| match e {
+        ReviewError::NotFound => ApiError::NotFound("payment"),
+        ReviewError::NotUnderReview(_) => ApiError::conflict("not_under_review", e.to_string()),
+        ReviewError::ItemsGone => {
+            ApiError::conflict("items_gone", format!("{e}; refund this payment instead"))
+        }
+        ReviewError::OrderClosed(_) => ApiError::conflict("order_closed", e.to_string()),
+        ReviewError::Db(e) => e.into(),
+    })?;
+    audit::record(
+        &mut tx,
+        admin.id,
+        "payment.review",
+        "payment",
+        Some(id),
+        json!({ "decision": req.decision, "outcome": resolved.as_str(), "note": req.note }),
+    )
+    .await?;
+    let now = sqlx::query!(
+        r#"select p.status as payment_status, o.status as order_status
+           from payments p join orders o on o.id = p.order_id where p.id = $1"#,
+        id
+    )
+    .fetch_one(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    state.catalog_changed(); // stock moved
+    Ok(axum::Json(ReviewResolved {
+        payment_id: id,
+        outcome: resolved.as_str(),
+        payment_status: now.payment_status,
+        order_status: now.order_status,
+    }))
 }
