@@ -86,6 +86,28 @@ pub async fn decided(app: &TestApp, token: &str, request: &str) -> Value {
     }
 }
 
+/// An event on sale (100 tickets, 10 T-shirts) with a worker deciding requests, and an admitted buyer.
+pub struct OnSale {
+    pub event: Uuid,
+    pub category: Uuid,
+    pub shirt: Uuid,
+    /// The buyer's access token.
+    pub token: String,
+    pub visitor_token: String,
+    pub admission: String,
+    /// Stops the worker when dropped.
+    pub worker: tokio_util::sync::DropGuard,
+}
+
+pub async fn on_sale_with_worker(app: &TestApp) -> OnSale {
+    let admin = app.admin_token().await;
+    let (event, category, shirt) = app.published_event(&admin, 100, 10).await;
+    let worker = worker(app, settings()).drop_guard();
+    let (_, token) = app.quick_buyer().await;
+    let (_, visitor_token, admission) = admitted(app, event);
+    OnSale { event, category, shirt, token, visitor_token, admission, worker }
+}
+
 /// A count from this test's database.
 pub async fn count(app: &TestApp, sql: &str) -> i64 {
     sqlx::query_scalar(sqlx::AssertSqlSafe(sql.to_owned())).fetch_one(&app.db).await.unwrap()

@@ -6,7 +6,7 @@ use std::time::Duration;
 use chrono::Utc;
 use e2e::{
     TestApp, assert_error,
-    checkout::{admitted, count, decided, settings, submit, worker},
+    checkout::{OnSale, admitted, count, decided, on_sale_with_worker, settings, submit, worker},
     spawn_app,
 };
 use futures::StreamExt;
@@ -16,11 +16,8 @@ use uuid::Uuid;
 #[tokio::test]
 async fn a_buyer_orders_tickets_and_merchandise_in_one_cart_and_sees_only_its_own_orders() {
     let app = spawn_app().await;
-    let admin = app.admin_token().await;
-    let (event, category, shirt) = app.published_event(&admin, 100, 10).await;
-    let _stop = worker(&app, settings()).drop_guard();
-    let (_, token) = app.quick_buyer().await;
-    let (_, vt, at) = admitted(&app, event);
+    let OnSale { event, category, shirt, token, visitor_token: vt, admission: at, worker: _worker } =
+        on_sale_with_worker(&app).await;
     let body = json!({ "event_id": event, "items": [
         { "ticket_category_id": category, "quantity": 2 }, { "merchandise_id": shirt, "quantity": 1 } ] });
     let (s, accepted) = submit(&app, &token, "cart-1", &vt, &at, &body).await;
@@ -115,11 +112,8 @@ async fn a_thousand_concurrent_buyers_on_a_hundred_tickets_get_exactly_a_hundred
 #[tokio::test]
 async fn the_same_idempotency_key_fifty_times_at_once_and_later_makes_one_order() {
     let app = spawn_app().await;
-    let admin = app.admin_token().await;
-    let (event, category, _) = app.published_event(&admin, 100, 10).await;
-    let _stop = worker(&app, settings()).drop_guard();
-    let (_, token) = app.quick_buyer().await;
-    let (_, vt, at) = admitted(&app, event);
+    let OnSale { event, category, token, visitor_token: vt, admission: at, worker: _worker, .. } =
+        on_sale_with_worker(&app).await;
     let body = json!({ "event_id": event, "items": [{ "ticket_category_id": category, "quantity": 1 }] });
     let answers =
         futures::future::join_all((0..50).map(|_| submit(&app, &token, "double-click", &vt, &at, &body)))
@@ -148,11 +142,8 @@ async fn the_same_idempotency_key_fifty_times_at_once_and_later_makes_one_order(
 #[tokio::test]
 async fn an_admission_buys_once_for_its_own_visitor() {
     let app = spawn_app().await;
-    let admin = app.admin_token().await;
-    let (event, category, _) = app.published_event(&admin, 100, 10).await;
-    let _stop = worker(&app, settings()).drop_guard();
-    let (_, token) = app.quick_buyer().await;
-    let (_, vt, at) = admitted(&app, event);
+    let OnSale { event, category, token, visitor_token: vt, admission: at, worker: _worker, .. } =
+        on_sale_with_worker(&app).await;
     let body = json!({ "event_id": event, "items": [{ "ticket_category_id": category, "quantity": 1 }] });
     assert_eq!(submit(&app, &token, "first", &vt, &at, &body).await.0, 202);
     // The same admission again, under a new key (a replay): refused, and so is that key's retry.
@@ -188,11 +179,8 @@ async fn an_admission_buys_once_for_its_own_visitor() {
 #[tokio::test]
 async fn repeated_lines_of_one_product_become_one_line_and_count_together() {
     let app = spawn_app().await;
-    let admin = app.admin_token().await;
-    let (event, category, shirt) = app.published_event(&admin, 100, 10).await;
-    let _stop = worker(&app, settings()).drop_guard();
-    let (_, token) = app.quick_buyer().await;
-    let (_, vt, at) = admitted(&app, event);
+    let OnSale { event, category, shirt, token, visitor_token: vt, admission: at, worker: _worker } =
+        on_sale_with_worker(&app).await;
     let body = json!({ "event_id": event, "items": [
         { "ticket_category_id": category, "quantity": 2 }, { "merchandise_id": shirt, "quantity": 1 },
         { "ticket_category_id": category, "quantity": 2 } ] });
