@@ -1,8 +1,9 @@
 // Admin console: an admin builds and publishes an event that guests then see; a buyer is kept out; the
-// Payments tab lists payment notifications that failed every attempt and replays them.
+// Payments tab lists payment notifications that failed every attempt and replays them, and resolves
+// payments under review (a signed notification with another amount than was charged): refund and accept.
 
 import assert from 'node:assert/strict';
-import { randomBytes, randomUUID } from 'node:crypto';
+import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import { after, before, test } from 'node:test';
 
 import { apiCall, launchBrowser, newVisitor, redisCommand, screenshot, startGateway } from './lib/harness.js';
@@ -11,7 +12,8 @@ let gateway;
 let chrome;
 
 before(async () => {
-  gateway = await startGateway();
+  // The fake Midtrans: payments can be started, and the webhook accepts notifications signed with its key.
+  gateway = await startGateway({ midtrans: true });
   chrome = await launchBrowser();
 });
 
@@ -296,6 +298,246 @@ test('the Payments tab shows the failed notifications (none at first), the raw n
     assert.deepEqual(errors.filter((e) => !/Failed to load resource/.test(e)), []);
   } finally {
     await redisCommand('DEL', deadKey).catch(() => {});
+    await context.close();
+  }
+});
+
+// ---- payments under review ------------------------------------------------------------------------
+
+const uniqueEmail = (who) => `${who}.${randomBytes(5).toString('hex')}@mahasiswa.ac.id`;
+const pause = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** A published event on sale now with one ticket category, through the admin API. */
+async function publishedEvent(name) {
+  const token = await adminToken();
+  const made = await apiCall(gateway.baseURL, 'POST', '/api/admin/events', {
+    token,
+    body: { name, venue: 'Gedung Serbaguna', starts_at: new Date(Date.now() + 45 * 86_400_000).toISOString(), description: '' },
+  });
+  assert.equal(made.status, 201, JSON.stringify(made.body));
+  const cat = await apiCall(gateway.baseURL, 'POST', `/api/admin/events/${made.body.id}/ticket-categories`, {
+    token,
+    body: { name: 'Reguler', price: 80_000, quota: 20, max_per_order: 2 },
+  });
+  assert.equal(cat.status, 201, JSON.stringify(cat.body));
+  const published = await apiCall(gateway.baseURL, 'POST', `/api/admin/events/${made.body.id}/publish`, { token });
+  assert.equal(published.status, 200, JSON.stringify(published.body));
+  return { id: made.body.id, categoryId: cat.body.id };
+}
+
+/** POST with the extra headers checkout needs (Idempotency-Key, admission); the JSON answer and status. */
+async function postWith(pathname, token, headers, body) {
+  const res = await fetch(`${gateway.baseURL}${pathname}`, {
+    method: 'POST',
+    headers: { 'Content-Type': 'application/json', Accept: 'application/json', Authorization: `Bearer ${token}`, ...headers },
+    body: JSON.stringify(body),
+  });
+  const text = await res.text();
+  return { status: res.status, body: text ? JSON.parse(text) : null };
+}
+
+/**
+ * A new buyer through the real checkout: registers, queues until admitted, orders one ticket, and starts a
+ * Snap payment at the fake Midtrans. Resolves with the buyer and the payment as the API answered it.
+ */
+async function buyerWithPendingPayment(event) {
+  const base = gateway.baseURL;
+  const email = uniqueEmail('dewi');
+  const reg = await apiCall(base, 'POST', '/api/auth/register', { body: { email, password: 'bayar-ditinjau-7', name: 'Dewi Lestari' } });
+  assert.equal(reg.status, 201, JSON.stringify(reg.body));
+  const token = reg.body.access_token;
+  const joined = await apiCall(base, 'POST', `/api/events/${event.id}/queue`);
+  assert.ok(joined.status < 300, JSON.stringify(joined.body));
+  const visitor = joined.body.visitor_token;
+  let admission = null;
+  for (let i = 0; i < 60 && !admission; i++) {
+    const st = await apiCall(base, 'GET', `/api/events/${event.id}/queue/status?visitor_token=${encodeURIComponent(visitor)}`);
+    admission = (st.body.messages || []).find((m) => m.type === 'admitted')?.admission_token ?? null;
+    if (!admission) await pause(500);
+  }
+  assert.ok(admission, 'the buyer was admitted');
+  const accepted = await postWith('/api/orders', token,
+    { 'Idempotency-Key': randomBytes(16).toString('hex'), 'Admission-Token': admission, 'Visitor-Token': visitor },
+    { event_id: event.id, items: [{ ticket_category_id: event.categoryId, quantity: 1 }] });
+  assert.equal(accepted.status, 202, JSON.stringify(accepted.body));
+  let answer = accepted.body;
+  for (let i = 0; i < 60 && answer.status === 'queued'; i++) {
+    await pause(250);
+    answer = (await apiCall(base, 'GET', `/api/orders/requests/${accepted.body.request_id}`, { token })).body;
+  }
+  assert.equal(answer.status, 'confirmed', JSON.stringify(answer));
+  const payment = await postWith(`/api/orders/${answer.order_id}/payment`, token, { 'Idempotency-Key': randomUUID() }, { method: 'snap' });
+  assert.equal(payment.status, 200, JSON.stringify(payment.body));
+  assert.equal(payment.body.status, 'pending');
+  return { email, token, orderId: answer.order_id, payment: payment.body };
+}
+
+/**
+ * What Midtrans would send for a settlement of `amount` rupiah (another amount than was charged), signed
+ * with the server key the harness gave the gateway: sha512(order_id + status_code + gross_amount + key).
+ */
+async function notifyAmount(midtransOrderId, amount) {
+  const grossAmount = `${amount}.00`;
+  const statusCode = '200';
+  const signature = createHash('sha512').update(`${midtransOrderId}${statusCode}${grossAmount}${gateway.midtrans.serverKey}`).digest('hex');
+  const sent = await apiCall(gateway.baseURL, 'POST', '/api/webhooks/midtrans', {
+    body: {
+      order_id: midtransOrderId,
+      status_code: statusCode,
+      gross_amount: grossAmount,
+      signature_key: signature,
+      transaction_status: 'settlement',
+      transaction_id: randomUUID(),
+      fraud_status: 'accept',
+      payment_type: 'qris',
+      status_message: 'midtrans payment notification',
+    },
+  });
+  assert.equal(sent.status, 200, JSON.stringify(sent.body));
+}
+
+/** Waits (bounded) until the checkout worker has put every one of `paymentIds` under review. */
+async function underReview(paymentIds) {
+  let listed = [];
+  for (let i = 0; i < 75; i++) {
+    const res = await apiCall(gateway.baseURL, 'GET', '/api/admin/payments?status=needs_review', { token: await adminToken() });
+    assert.equal(res.status, 200, JSON.stringify(res.body));
+    listed = res.body;
+    if (paymentIds.every((id) => listed.some((p) => p.payment_id === id))) return listed;
+    await pause(200);
+  }
+  assert.fail(`payments ${paymentIds.join(', ')} not under review within 15 s (listed: ${JSON.stringify(listed)})`);
+}
+
+async function orderStatus(buyer) {
+  const res = await apiCall(gateway.baseURL, 'GET', `/api/orders/${buyer.orderId}`, { token: buyer.token });
+  assert.equal(res.status, 200, JSON.stringify(res.body));
+  return res.body.status;
+}
+
+test('the Payments tab lists payments under review; Refund cancels the order and Accept makes it paid, each after a confirmation, and one resolved elsewhere leaves the list', async () => {
+  // Arrange, through the real system: three buyers' orders with a Snap payment each, then a signed
+  // notification for each that reports another amount than was charged.
+  const event = await publishedEvent(`Malam Keroncong ${randomBytes(3).toString('hex')}`);
+  const refunded = await buyerWithPendingPayment(event);
+  const elsewhere = await buyerWithPendingPayment(event);
+  const accepted = await buyerWithPendingPayment(event);
+  assert.equal(refunded.payment.gross_amount, 80_000);
+  await notifyAmount(refunded.payment.midtrans_order_id, 8_000);
+  await notifyAmount(elsewhere.payment.midtrans_order_id, 800_000);
+  await notifyAmount(accepted.payment.midtrans_order_id, 79_000);
+  const all = [refunded, elsewhere, accepted];
+  await underReview(all.map((b) => b.payment.payment_id));
+  for (const b of all) assert.equal(await orderStatus(b), 'payment_review');
+
+  const { context, page, errors } = await newVisitor(chrome.browser, gateway.baseURL);
+  try {
+    await signInToConsole(page, '#payments');
+    const table = page.locator('#admin-reviews');
+    const refundRow = table.locator(`tbody tr[data-payment-id="${refunded.payment.payment_id}"]`);
+    const elsewhereRow = table.locator(`tbody tr[data-payment-id="${elsewhere.payment.payment_id}"]`);
+    const acceptRow = table.locator(`tbody tr[data-payment-id="${accepted.payment.payment_id}"]`);
+    await refundRow.waitFor();
+    await elsewhereRow.waitFor();
+    await acceptRow.waitFor();
+    assert.equal(await table.locator('tbody tr[data-payment-id]').count(), 3);
+    assert.equal(await page.locator('#reviews-title').innerText(), 'Payments under review');
+    assert.equal(await page.locator('section[aria-labelledby="reviews-title"]').count(), 1);
+    assert.match(await page.locator('section[aria-labelledby="reviews-title"]').innerText(), /unresolved for a day is refunded automatically/);
+    // Above the failed notifications, which still load.
+    await page.locator('#admin-dead-letters tbody').getByText('No failed notifications').waitFor();
+    assert.equal(await page.evaluate(() => {
+      const reviews = document.getElementById('admin-reviews');
+      const letters = document.getElementById('admin-dead-letters');
+      return Boolean(reviews.compareDocumentPosition(letters) & Node.DOCUMENT_POSITION_FOLLOWING);
+    }), true, 'the review section comes first');
+    const cells = await refundRow.locator('td').allInnerTexts();
+    assert.equal(await refundRow.locator('.review-order').innerText(), refunded.payment.midtrans_order_id);
+    assert.equal(await refundRow.locator('.review-buyer').innerText(), refunded.email);
+    assert.equal(await refundRow.locator('.review-charged').innerText(), 'Rp 80.000');
+    assert.equal(await refundRow.locator('.review-reported').innerText(), 'Midtrans: Rp 8.000');
+    assert.equal(cells[2], 'Payment under review');
+    assert.match(cells[3], /^\w{3}, \d{1,2} \w{3} \d{4}, \d{2}:\d{2} WIB$/);
+    assert.ok(await refundRow.locator('.review-accept').isVisible() && await refundRow.locator('.review-refund').isVisible());
+    assert.deepEqual(await table.locator('thead th').evaluateAll((ths) => ths.map((th) => th.getAttribute('scope'))), Array(5).fill('col'));
+    assert.equal(await table.locator('thead th .sr-only').textContent(), 'Actions');
+    await screenshot(page, 'admin-payments-review');
+
+    const reviews = [];
+    page.on('request', (r) => {
+      if (r.method() === 'POST' && /\/api\/admin\/payments\/[^/]+\/review$/.test(new URL(r.url()).pathname)) reviews.push(r);
+    });
+
+    // Refund asks first: dismissed, nothing is sent.
+    const dialogs = [];
+    page.once('dialog', (d) => {
+      dialogs.push(d.message());
+      d.dismiss();
+    });
+    await refundRow.getByRole('button', { name: 'Refund' }).click();
+    await page.waitForFunction(() => !document.querySelector('#admin-reviews [aria-busy]'));
+    assert.equal(dialogs.length, 1);
+    assert.ok(dialogs[0].includes(refunded.payment.midtrans_order_id), dialogs[0]);
+    assert.match(dialogs[0], /cancelled/);
+    assert.match(dialogs[0], /back on sale/);
+    assert.match(dialogs[0], /refunded/);
+    assert.equal(reviews.length, 0);
+
+    // Accepted at the dialog: one request, the row goes, the message says so, the order is cancelled.
+    page.once('dialog', (d) => {
+      dialogs.push(d.message());
+      d.accept();
+    });
+    await refundRow.getByRole('button', { name: 'Refund' }).dblclick();
+    await refundRow.waitFor({ state: 'detached' });
+    assert.equal(reviews.length, 1, `sent ${reviews.length} review requests`);
+    assert.deepEqual(reviews[0].postDataJSON(), { decision: 'refund' });
+    assert.equal(new URL(reviews[0].url()).pathname, `/api/admin/payments/${refunded.payment.payment_id}/review`);
+    assert.match(await page.locator('#reviews-msg').innerText(), new RegExp(`^Refunding: the order ${refunded.payment.midtrans_order_id} is cancelled`));
+    assert.equal(await page.evaluate(() => document.activeElement?.textContent), 'Accept', 'focus moves to the next payment');
+    assert.equal(await orderStatus(refunded), 'cancelled');
+
+    // Resolved meanwhile by someone else (another admin): the 409 not_under_review takes the row off too.
+    const other = await apiCall(gateway.baseURL, 'POST', `/api/admin/payments/${elsewhere.payment.payment_id}/review`, {
+      token: await adminToken(),
+      body: { decision: 'refund' },
+    });
+    assert.equal(other.status, 200, JSON.stringify(other.body));
+    assert.equal(other.body.outcome, 'refund_owed');
+    page.once('dialog', (d) => {
+      dialogs.push(d.message());
+      d.accept();
+    });
+    await elsewhereRow.getByRole('button', { name: 'Accept' }).click();
+    await elsewhereRow.waitFor({ state: 'detached' });
+    assert.equal(reviews.length, 2);
+    assert.deepEqual(reviews[1].postDataJSON(), { decision: 'accept' });
+    assert.match(await page.locator('#reviews-msg').innerText(), new RegExp(`^The payment for ${elsewhere.payment.midtrans_order_id} was already resolved`));
+    assert.equal(await orderStatus(elsewhere), 'cancelled', 'the late Accept changed nothing');
+
+    // Accept: the dialog says what happens, the order becomes paid, the list is empty.
+    page.once('dialog', (d) => {
+      dialogs.push(d.message());
+      d.accept();
+    });
+    await acceptRow.getByRole('button', { name: 'Accept' }).click();
+    await table.locator('tbody').getByText('No payments under review.').waitFor();
+    assert.equal(dialogs.length, 4);
+    assert.ok(dialogs[3].includes(accepted.payment.midtrans_order_id), dialogs[3]);
+    assert.match(dialogs[3], /paid/);
+    assert.match(dialogs[3], /tickets/);
+    assert.equal(reviews.length, 3);
+    assert.deepEqual(reviews[2].postDataJSON(), { decision: 'accept' });
+    assert.match(await page.locator('#reviews-msg').innerText(), new RegExp(`^Accepted: the order ${accepted.payment.midtrans_order_id} is paid`));
+    assert.equal(await page.evaluate(() => document.activeElement?.id), 'reviews-reload');
+    assert.equal(await orderStatus(accepted), 'paid');
+    const left = await apiCall(gateway.baseURL, 'GET', '/api/admin/payments?status=needs_review', { token: await adminToken() });
+    assert.deepEqual(left.body.filter((p) => all.some((b) => b.payment.payment_id === p.payment_id)), []);
+    await screenshot(page, 'admin-payments-review-empty');
+
+    // The 409 of the late Accept is logged by the browser as a failed resource; nothing else.
+    assert.deepEqual(errors.filter((e) => !/Failed to load resource/.test(e)), []);
+  } finally {
     await context.close();
   }
 });

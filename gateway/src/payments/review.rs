@@ -44,6 +44,9 @@ pub struct PaymentToReview {
     pub updated_at: DateTime<Utc>,
     /// When the review began (`needs_review`); unresolved past `REVIEW_DEADLINE_SECS` it is refunded.
     pub review_started_at: Option<DateTime<Utc>>,
+    /// For a payment under review: the amount Midtrans reported (as it sent it, e.g. `"1000.00"`), which
+    /// differs from `gross_amount`, the amount charged.
+    pub reported_gross_amount: Option<String>,
 }
 
 /// Payments waiting for people (at most 200).
@@ -66,7 +69,10 @@ pub async fn list(
             PaymentToReview,
             r#"select p.id as payment_id, p.order_id, p.midtrans_order_id, u.email as buyer_email, p.status,
                       p.midtrans_status, p.gross_amount, p.refunded_amount, p.refund_reason,
-                      o.status as order_status, p.updated_at, p.review_started_at
+                      o.status as order_status, p.updated_at, p.review_started_at,
+                      (select e.gross_amount from payment_events e
+                       where e.payment_id = p.id and e.outcome = 'amount_mismatch'
+                       order by e.id desc limit 1) as reported_gross_amount
                from payments p join orders o on o.id = p.order_id join users u on u.id = o.user_id
                where p.status = $1
                order by p.updated_at desc limit 200"#,

@@ -1,12 +1,13 @@
 // Admin console: events (drafts included), schedules, ticket categories, merchandise, publishing,
-// waiting-room settings, users and roles, payment notifications that failed (with replay), and the audit
-// log. Access is decided by the server: the page asks for the admin event list and shows a clear message
-// on 401 or 403.
+// waiting-room settings, users and roles, payments (those under review, accepted or refunded; payment
+// notifications that failed, with replay), and the audit log. Access is decided by the server: the page
+// asks for the admin event list and shows a clear message on 401 or 403.
 
 import { del, describeError, get, getSession, onSessionChange, patch, post, put } from '../api.js';
 import { wireSignIn } from '../auth.js';
 import { onAction, onSubmit, optionalWhole, text, whole } from '../forms.js';
 import { renderChrome } from '../layout.js';
+import { statusPillClass, statusText } from '../orders.js';
 import { count, el, etaText, fill, formatWIB, fromWibInput, isUuid, rupiah, say, timeWIB, toWibInput } from '../util.js';
 
 renderChrome({ active: 'admin' });
@@ -746,6 +747,119 @@ function usersView() {
   load().catch((err) => say(status, describeError(err), 'error'));
 }
 
+// ---- payments: under review ----------------------------------------------------------------------
+
+/**
+ * Payments whose Midtrans notification reported another amount than was charged: neither paid nor
+ * released, the order keeps its hold until an operator accepts or refunds (or the workers refund it at
+ * the review deadline).
+ */
+function reviewsSection() {
+  const status = msg('reviews-msg');
+  const tbody = el('tbody', {}, emptyRow(5, 'Loading…'));
+  const reload = el('button', { type: 'button', id: 'reviews-reload', class: 'btn btn-secondary btn-small', text: 'Reload list' });
+  const empty = () => emptyRow(5, 'No payments under review.');
+
+  /**
+   * Takes a payment's row off the table; focus goes to the next (or else the previous) payment's Accept
+   * button, or to Reload when none is left.
+   */
+  const drop = (row) => {
+    const next = row.nextElementSibling || row.previousElementSibling;
+    row.remove();
+    if (!tbody.querySelector('tr[data-payment-id]')) tbody.append(empty());
+    const target = next && next.querySelector('.review-accept');
+    (target || reload).focus();
+  };
+
+  const row = (p) => {
+    const order = p.midtrans_order_id;
+    const amount = rupiah(p.gross_amount);
+    // Midtrans sends amounts as decimal strings ("150000.00").
+    const reportedValue = Number.parseFloat(p.reported_gross_amount);
+    const reported = Number.isFinite(reportedValue) ? rupiah(Math.round(reportedValue)) : '—';
+    const accept = el('button', { type: 'button', class: 'btn btn-small btn-teal review-accept', text: 'Accept' });
+    const refund = el('button', { type: 'button', class: 'btn btn-small btn-danger review-refund', text: 'Refund' });
+    const tr = el('tr', { data: { paymentId: p.payment_id } },
+      el('td', {},
+        el('div', { class: 'mono review-order', text: order }),
+        el('div', { class: 'muted small review-buyer', text: p.buyer_email })),
+      el('td', { class: 'num' },
+        el('div', { class: 'review-charged', text: amount }),
+        el('div', { class: 'muted small review-reported', text: `Midtrans: ${reported}` })),
+      el('td', {}, el('span', { class: `${statusPillClass(p.order_status)} review-order-status`, text: statusText(p.order_status) })),
+      el('td', { text: formatWIB(p.review_started_at || p.updated_at) }),
+      el('td', {}, el('div', { class: 'actions' }, accept, refund)));
+
+    // One decision at a time per payment: onAction keeps the clicked button from a double submit, and the
+    // other one is disabled until the answer is in.
+    const decide = (decision, other, question, done) => async () => {
+      if (!window.confirm(question)) return undefined;
+      other.disabled = true;
+      try {
+        const resolved = await post(`/api/admin/payments/${encodeURIComponent(p.payment_id)}/review`, { decision });
+        drop(tr);
+        return done(resolved);
+      } catch (err) {
+        if (err.status === 409 && err.code === 'not_under_review') {
+          drop(tr);
+          return `The payment for ${order} was already resolved (by someone else, or refunded at its deadline); it is off the list.`;
+        }
+        if (err.status === 409 && err.code === 'items_gone') {
+          throw new Error(`The payment for ${order} cannot be accepted: the order's hold ended and its items are no longer available (or the buyer's limit is reached). Refund it instead.`);
+        }
+        if (err.status === 409 && err.code === 'order_closed') {
+          throw new Error(`The payment for ${order} cannot be accepted: ${err.message.replace(/\.$/, '')}.`);
+        }
+        throw err;
+      } finally {
+        other.disabled = false;
+      }
+    };
+
+    onAction(accept, decide('accept', refund,
+      `Accept the payment of ${amount} for ${order}?\n\n`
+        + `Midtrans reported ${reported}. The order becomes paid and ${p.buyer_email} gets the tickets. Accept only after checking the amount in the Midtrans dashboard.`,
+      (r) => (r.outcome === 'paid_late'
+        ? `Accepted: the hold on ${order} had ended but its items were still available, so the order is paid and the tickets are issued.`
+        : `Accepted: the order ${order} is paid and the tickets are issued.`)), { status });
+    onAction(refund, decide('refund', accept,
+      `Refund the payment for ${order}?\n\n`
+        + `The order is cancelled, its items go back on sale and the payment of ${amount} is refunded to ${p.buyer_email} through Midtrans.`,
+      () => `Refunding: the order ${order} is cancelled, its items are back on sale and the payment is being refunded.`), { status });
+    return tr;
+  };
+
+  const load = async () => {
+    const payments = await get('/api/admin/payments?status=needs_review');
+    fill(tbody, payments.length ? payments.map(row) : empty());
+    return undefined;
+  };
+  onAction(reload, load, { status });
+
+  const node = el('section', { class: 'card admin-section', attrs: { 'aria-labelledby': 'reviews-title' } },
+    el('h2', { id: 'reviews-title', text: 'Payments under review' }),
+    el('p', { class: 'muted small', text: 'Midtrans reported a different amount than was charged for these payments, so they were neither honoured nor released: '
+      + 'each order keeps its items until you decide. Accept makes the order paid and issues the tickets; Refund cancels the order, puts its items back on sale and refunds the payment. '
+      + 'A review left unresolved for a day is refunded automatically.' }),
+    status,
+    el('div', { class: 'table-wrap' },
+      el('table', { id: 'admin-reviews' },
+        el('thead', {}, el('tr', {},
+          el('th', { scope: 'col', text: 'Order and buyer' }),
+          el('th', { scope: 'col', class: 'num', text: 'Charged / reported' }),
+          el('th', { scope: 'col', text: 'Order status' }),
+          el('th', { scope: 'col', text: 'Under review since (WIB)' }),
+          el('th', { scope: 'col' }, el('span', { class: 'sr-only', text: 'Actions' })))),
+        tbody)),
+    el('p', { class: 'actions' }, reload));
+  load().catch((err) => {
+    fill(tbody, emptyRow(5, 'Could not load the payments under review.'));
+    say(status, describeError(err), 'error');
+  });
+  return node;
+}
+
 // ---- payments: notifications that failed ---------------------------------------------------------
 
 function paymentsView() {
@@ -814,7 +928,7 @@ function paymentsView() {
   };
   onAction(refresh, load, { status });
 
-  fill(view, el('section', { class: 'card admin-section', attrs: { 'aria-labelledby': 'payments-title' } },
+  fill(view, reviewsSection(), el('section', { class: 'card admin-section', attrs: { 'aria-labelledby': 'payments-title' } },
     el('h2', { id: 'payments-title', text: 'Payment notifications that failed' }),
     el('p', { class: 'muted small', text: 'Notifications from Midtrans that could not be applied after every retry, oldest first. '
       + 'None of them has changed its order yet. Fix the cause shown as the last error, then replay the notification: it is applied once.' }),
