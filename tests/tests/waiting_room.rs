@@ -575,3 +575,57 @@ async fn joins_are_rate_limited_per_address() {
     }
     assert_eq!(codes, vec![200, 200, 200, 429, 429]);
 }
+
+/// Joins `n` new visitors over HTTP; their (status, position) answers in order.
+async fn join_http(app: &TestApp, event: Uuid, n: usize) -> Vec<(String, Option<i64>)> {
+    let mut out = Vec::new();
+    for _ in 0..n {
+        let (s, body) = app.call("POST", &format!("/api/events/{event}/queue"), None, None).await;
+        assert_eq!(s, 200, "{body}");
+        out.push((body["status"].as_str().unwrap().to_owned(), body["position"].as_i64()));
+    }
+    out
+}
+
+#[tokio::test]
+async fn after_the_opening_a_join_gets_its_place_at_once_even_paused_and_before_any_tick() {
+    let app = spawn_app().await;
+    let admin = app.admin_token().await;
+    // On sale since long ago; paused right after publishing; no controller has ever ticked for it.
+    let (event, _, _) = app.published_event(&admin, 100, 10).await;
+    settings(&app, &admin, event, json!({ "paused": true })).await;
+    let answers = join_http(&app, event, 30).await;
+    let expected: Vec<(String, Option<i64>)> = (1..=30).map(|p| ("waiting".to_owned(), Some(p))).collect();
+    assert_eq!(answers, expected, "first come, first served, positions at join time");
+}
+
+#[tokio::test]
+async fn joins_in_the_second_after_the_opening_queue_behind_the_drawn_early_arrivals() {
+    let app = spawn_app().await;
+    let admin = app.admin_token().await;
+    let (event, _, _) = app.published_event(&admin, 100, 10).await;
+    let opens = Utc::now() + Duration::milliseconds(1_500);
+    let (s, _) = app
+        .call(
+            "PATCH",
+            &format!("/api/admin/events/{event}"),
+            Some(&admin),
+            Some(json!({ "sale_opens_at": opens })),
+        )
+        .await;
+    assert_eq!(s, 200);
+    settings(&app, &admin, event, json!({ "paused": true })).await;
+    // Five arrive before the opening: the pre-queue, no place yet.
+    let early = join_http(&app, event, 5).await;
+    assert!(early.iter().all(|(s, p)| s == "pre_queue" && p.is_none()), "{early:?}");
+    let wait = (opens - Utc::now()).to_std().unwrap_or_default() + std::time::Duration::from_millis(50);
+    tokio::time::sleep(wait).await;
+    // In the second after the opening, paused, no tick: the draw places the five first, then each new
+    // arrival gets the next place.
+    let late = join_http(&app, event, 30).await;
+    let expected: Vec<(String, Option<i64>)> = (6..=35).map(|p| ("waiting".to_owned(), Some(p))).collect();
+    assert_eq!(late, expected);
+    let (_, proof) =
+        app.call("GET", &format!("/api/events/{event}/queue/draw/participants"), None, None).await;
+    assert_eq!((proof["sorted"].as_i64(), proof["total"].as_i64()), (Some(5), Some(5)), "{proof}");
+}

@@ -78,6 +78,10 @@ pub struct Queue {
     redis: Pool,
     keys: Keyspace,
     scripts: Arc<Scripts>,
+    /// Events whose opening draw this process knows is done (a draw happens once, so this only grows),
+    /// and one lock so that a rush of joins at the opening runs the draw once per process, not once each.
+    drawn: Arc<std::sync::Mutex<std::collections::HashSet<Uuid>>>,
+    draw_lock: Arc<tokio::sync::Mutex<()>>,
 }
 
 struct Scripts {
@@ -101,7 +105,34 @@ impl Queue {
                 draw: Script::from_lua(include_str!("lua/draw.lua")),
                 admit: Script::from_lua(include_str!("lua/admit.lua")),
             }),
+            drawn: Default::default(),
+            draw_lock: Default::default(),
         }
+    }
+
+    /// Makes sure the event's opening draw is done; call once the sale has opened. A join right after the
+    /// opening (or while the room is paused, or before any controller has ticked for the event) then gets
+    /// its first-come-first-served place at once, behind everyone who arrived before the opening. Cheap
+    /// after the first call: the answer is remembered.
+    pub async fn ensure_drawn(&self, event: Uuid) -> Result<(), RedisError> {
+        if self.drawn.lock().expect("drawn events").contains(&event) {
+            return Ok(());
+        }
+        let _one_at_a_time = self.draw_lock.lock().await;
+        if self.drawn.lock().expect("drawn events").contains(&event) {
+            return Ok(());
+        }
+        if self.revealed_seed(event).await?.is_none()
+            && let Some(placed) = self.draw(event).await?
+        {
+            tracing::info!(event_id = %event, placed, "opening draw done (at a join)");
+        }
+        let mut drawn = self.drawn.lock().expect("drawn events");
+        if drawn.len() > 100_000 {
+            drawn.clear(); // bounded whatever ids arrive; forgetting only costs one more look
+        }
+        drawn.insert(event);
+        Ok(())
     }
 
     pub fn keys(&self) -> &Keyspace {

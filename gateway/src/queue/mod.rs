@@ -215,6 +215,11 @@ async fn join(
         return Err(ApiError::conflict("sale_closed", "the sale for this event has closed"));
     }
     let visitor = known.unwrap_or_else(Uuid::new_v4);
+    if window.sale_opens_at.is_none_or(|t| t <= now) {
+        // Only arrivals before the opening take part in the draw: once it has passed, this join gets a
+        // first-come-first-served place now, paused room or not, even before a controller has ticked.
+        state.queue.ensure_drawn(event).await.map_err(ApiError::redis_down(WAITING_ROOM_DOWN))?;
+    }
     let standing = state
         .queue
         .join(event, visitor, now.timestamp_millis())
@@ -277,6 +282,10 @@ async fn snapshot(
     sale_opens_at: Option<DateTime<Utc>>,
 ) -> Result<(Standing, Vec<Push>), ApiError> {
     let now = Utc::now();
+    if sale_opens_at.is_none_or(|t| t <= now) {
+        // A pre-queue visitor learns its drawn place as soon as the sale has opened.
+        state.queue.ensure_drawn(event).await.map_err(ApiError::redis_down(WAITING_ROOM_DOWN))?;
+    }
     let standing = state
         .queue
         .standing(event, visitor, now.timestamp_millis())
