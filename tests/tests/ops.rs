@@ -112,3 +112,47 @@ async fn the_storefront_is_served_at_the_root() {
     assert_eq!(resp.status(), 200);
     assert!(resp.headers()["content-type"].to_str().unwrap().starts_with("text/html"));
 }
+
+#[test]
+fn every_path_the_architecture_code_map_names_exists() {
+    let root = std::path::Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/.."));
+    let doc = std::fs::read_to_string(root.join("ARCHITECTURE.md")).unwrap();
+    let section = doc.split("## Where the code lives").nth(1).expect("the code map section");
+    let block = section.split("```").nth(1).expect("the code map block");
+    // A line at the margin names a folder; an indented entry a file or folder inside it; inside a folder
+    // entry's description (and its continuation lines), every `name.rs`-like word is a file in it.
+    let (mut folder, mut entry_dir) = (String::new(), None::<String>);
+    let mut missing = Vec::new();
+    let mut check = |path: String| {
+        if !root.join(&path).exists() {
+            missing.push(path);
+        }
+    };
+    for line in block.lines().filter(|l| !l.trim().is_empty()) {
+        let indent = line.len() - line.trim_start().len();
+        let first = line.split_whitespace().next().unwrap().to_owned();
+        let rest: String =
+            if indent <= 2 { line.trim_start()[first.len()..].to_owned() } else { line.to_owned() };
+        match indent {
+            0 => {
+                folder = first.clone();
+                entry_dir = first.ends_with('/').then(|| first.clone());
+                check(first);
+            }
+            2 => {
+                let path = format!("{folder}{first}");
+                entry_dir = first.ends_with('/').then(|| path.clone());
+                check(path);
+            }
+            _ => {}
+        }
+        if let Some(dir) = &entry_dir {
+            for word in rest.split(|c: char| !(c.is_alphanumeric() || "._/-".contains(c))) {
+                if [".rs", ".lua", ".html"].iter().any(|ext| word.ends_with(ext)) {
+                    check(format!("{dir}{word}"));
+                }
+            }
+        }
+    }
+    assert!(missing.is_empty(), "ARCHITECTURE.md names paths that do not exist: {missing:?}");
+}
