@@ -15,27 +15,10 @@
 use std::collections::{BTreeSet, HashMap};
 
 use chrono::{DateTime, Duration, Utc};
-use serde::{Deserialize, Serialize};
+use pipeline::orders::{CheckoutRequest, ProductId};
 use sha2::{Digest, Sha256};
 use sqlx::PgPool;
 use uuid::Uuid;
-
-/// One line of a cart: exactly one of the two ids is set (checked at intake and again here).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct CartLine {
-    pub ticket_category_id: Option<Uuid>,
-    pub merchandise_id: Option<Uuid>,
-    pub quantity: i32,
-}
-
-/// A checkout request as it travels on the order stream.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct CheckoutRequest {
-    pub request_id: Uuid,
-    pub user_id: Uuid,
-    pub event_id: Uuid,
-    pub items: Vec<CartLine>,
-}
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Reason {
@@ -118,7 +101,7 @@ struct Writes {
     item_name: Vec<String>,
     item_qty: Vec<i32>,
     item_price: Vec<i64>,
-    held: HashMap<(bool, Uuid), i32>,
+    held: HashMap<ProductId, i32>,
 }
 
 /// Allocates `batch` (in order) at `now`; unpaid orders hold their stock until `now + hold`.
@@ -171,7 +154,7 @@ pub async fn allocate(
     }
     let category_ids: Vec<Uuid> = category_ids.into_iter().collect();
     let merch_ids: Vec<Uuid> = merch_ids.into_iter().collect();
-    let mut products: HashMap<(bool, Uuid), Product> = HashMap::new();
+    let mut products: HashMap<ProductId, Product> = HashMap::new();
     for c in sqlx::query!(
         r#"select id, event_id, name, price, quota - sold - held as "remaining!", max_per_order,
                   (sale_starts_at is null or sale_starts_at <= $2)
@@ -184,7 +167,7 @@ pub async fn allocate(
     .await?
     {
         products.insert(
-            (true, c.id),
+            ProductId::Category(c.id),
             Product {
                 event_id: Some(c.event_id),
                 name: c.name,
@@ -205,7 +188,7 @@ pub async fn allocate(
     .await?
     {
         products.insert(
-            (false, m.id),
+            ProductId::Merchandise(m.id),
             Product {
                 event_id: m.event_id,
                 name: m.name,
@@ -271,7 +254,7 @@ pub async fn allocate(
                 let order_id = Uuid::now_v7();
                 let mut total = 0i64;
                 for line in &r.items {
-                    let pk = product_key(line).expect("checked");
+                    let pk = line.product().expect("checked");
                     let p = products.get_mut(&pk).expect("checked");
                     p.remaining -= line.quantity;
                     total += p.price * i64::from(line.quantity);
@@ -312,20 +295,12 @@ pub async fn allocate(
     Ok(decisions)
 }
 
-fn product_key(line: &CartLine) -> Option<(bool, Uuid)> {
-    match (line.ticket_category_id, line.merchandise_id) {
-        (Some(c), None) => Some((true, c)),
-        (None, Some(m)) => Some((false, m)),
-        _ => None,
-    }
-}
-
 /// Checks one cart against the locked rows; returns the number of ticket units on success.
 fn check_cart(
     r: &CheckoutRequest,
     event_id: Uuid,
     event: Option<&EventRow>,
-    products: &HashMap<(bool, Uuid), Product>,
+    products: &HashMap<ProductId, Product>,
     already: i64,
 ) -> Result<i64, Reason> {
     let event = event.ok_or(Reason::UnknownItem)?;
@@ -335,10 +310,10 @@ fn check_cart(
     if r.items.is_empty() {
         return Err(Reason::UnknownItem);
     }
-    let mut wanted: HashMap<(bool, Uuid), i32> = HashMap::new();
+    let mut wanted: HashMap<ProductId, i32> = HashMap::new();
     let mut tickets = 0i64;
     for line in &r.items {
-        let pk = product_key(line).ok_or(Reason::UnknownItem)?;
+        let pk = line.product().ok_or(Reason::UnknownItem)?;
         let p = products.get(&pk).ok_or(Reason::UnknownItem)?;
         if p.event_id.is_some_and(|e| e != event_id) || (p.ticket && p.event_id != Some(event_id)) {
             return Err(Reason::UnknownItem);
@@ -405,8 +380,14 @@ async fn write(
         .await?;
     }
     for ticket in [true, false] {
-        let (ids, qty): (Vec<Uuid>, Vec<i32>) =
-            w.held.iter().filter(|((t, _), _)| *t == ticket).map(|((_, id), q)| (*id, *q)).unzip();
+        let (ids, qty): (Vec<Uuid>, Vec<i32>) = w
+            .held
+            .iter()
+            .filter_map(|(pk, q)| match (pk, ticket) {
+                (ProductId::Category(id), true) | (ProductId::Merchandise(id), false) => Some((*id, *q)),
+                _ => None,
+            })
+            .unzip();
         if ids.is_empty() {
             continue;
         }

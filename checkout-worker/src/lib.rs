@@ -4,8 +4,8 @@
 //!
 //! - [`allocation`]: batched allocation of checkout requests into orders under row locks.
 //! - [`expiry`]: the hold sweeper that expires unpaid orders and returns their stock.
-//! - [`stream`]: the order stream: append, the consumer loop, reclaiming and re-queueing.
-//! - [`group`]: one consumer of a stream's consumer group (read, reclaim, acknowledge).
+//! - [`stream`]: the order stream's consumer loop, reclaiming and re-queueing (the stream's entries and
+//!   appending them are the processes' contract, in the `pipeline` crate).
 //! - [`stock`]: moving an order's units between held and sold under ordered row locks.
 //! - [`payments`]: Midtrans notifications applied once, the webhook stream, e-tickets, reconciliation.
 //! - [`config`]: the worker process's settings.
@@ -14,7 +14,6 @@
 pub mod allocation;
 pub mod config;
 pub mod expiry;
-pub mod group;
 pub mod payments;
 pub mod stock;
 pub mod stream;

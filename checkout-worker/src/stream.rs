@@ -2,7 +2,8 @@
 //! (`checkout`) in bounded batches, allocate each batch in one transaction, and acknowledge only after the
 //! commit. An entry left pending by a worker that died is reclaimed (XAUTOCLAIM) and decided once: the
 //! request row in PostgreSQL, not the stream, records the decision. A request whose entry was lost (a
-//! Redis restart) is appended again from PostgreSQL by [`requeue_orphans`].
+//! Redis restart) is appended again from PostgreSQL by [`requeue_orphans`]. The entry, its append and the
+//! published result are the processes' contract, in [`pipeline::orders`].
 
 use std::time::Duration;
 
@@ -12,36 +13,19 @@ use fred::{
     interfaces::PubsubInterface,
 };
 use keyspace::Keyspace;
-use serde::{Deserialize, Serialize};
+use pipeline::{
+    group::{Entry, GroupReader, Pace},
+    orders::{CheckoutRequest, FIELD, GROUP, OrderResult, append},
+};
 use sqlx::PgPool;
 use tokio_util::sync::CancellationToken;
-use uuid::Uuid;
 
-use crate::{
-    allocation::{CheckoutRequest, Decision, Outcome, allocate},
-    group::{Entry, GroupReader, Pace},
-};
+use crate::allocation::{Decision, Outcome, allocate};
 
-pub const GROUP: &str = "checkout";
-/// Field holding the request's JSON in each stream entry.
-const FIELD: &str = "request";
 /// A queued request older than this with no decision is appended to the stream again.
 const ORPHAN_AGE_SECS: i64 = 60;
 /// After this many appends without a decision a request is rejected rather than retried forever.
 const MAX_ATTEMPTS: i32 = 5;
-
-/// What the gateways push to the buyer's sockets (`order_result`).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct OrderResult {
-    pub event: Uuid,
-    pub visitor: Option<Uuid>,
-    pub user: Uuid,
-    pub request_id: Uuid,
-    /// `confirmed` or `rejected`.
-    pub status: String,
-    pub order_id: Option<Uuid>,
-    pub reason: Option<String>,
-}
 
 impl From<&Decision> for OrderResult {
     fn from(d: &Decision) -> Self {
@@ -59,16 +43,6 @@ impl From<&Decision> for OrderResult {
             reason,
         }
     }
-}
-
-/// Appends one accepted request; returns the entry id.
-pub async fn append(
-    redis: &Pool,
-    keys: &Keyspace,
-    request: &CheckoutRequest,
-) -> Result<String, fred::error::Error> {
-    let body = serde_json::to_string(request).expect("requests serialise");
-    crate::group::append(redis, keys.orders_stream(), vec![(FIELD, body)]).await
 }
 
 /// Settings of one consumer.
@@ -256,11 +230,4 @@ pub async fn requeue_orphans(db: &PgPool, redis: &Pool, keys: &Keyspace) -> anyh
         append(redis, keys, r).await?;
     }
     Ok(again.len() + given_up.len())
-}
-
-/// Requests accepted but not yet decided: entries never delivered to a worker (the group's lag) plus
-/// entries delivered but not acknowledged. Gateways refuse new submissions and the admission controller
-/// slows down when this grows.
-pub async fn backlog(redis: &Pool, keys: &Keyspace) -> Result<i64, fred::error::Error> {
-    crate::group::backlog(redis, &keys.orders_stream(), GROUP).await
 }

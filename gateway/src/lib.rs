@@ -195,7 +195,7 @@ async fn watch_backlog(state: AppState) {
     let mut tick = tokio::time::interval(Duration::from_millis(500));
     loop {
         tick.tick().await;
-        match checkout_worker::stream::backlog(&state.redis, &state.keys).await {
+        match pipeline::orders::backlog(&state.redis, &state.keys).await {
             Ok(n) => state.order_backlog.store(n, std::sync::atomic::Ordering::Relaxed),
             Err(e) => tracing::warn!(error = %e, "order backlog unknown"),
         }

@@ -381,8 +381,8 @@ impl TestApp {
         &self,
         user: Uuid,
         event: Uuid,
-        items: Vec<checkout_worker::allocation::CartLine>,
-    ) -> checkout_worker::allocation::CheckoutRequest {
+        items: Vec<pipeline::orders::CartLine>,
+    ) -> pipeline::orders::CheckoutRequest {
         let id = Uuid::now_v7();
         sqlx::query(
             "insert into order_requests (id, user_id, event_id, idempotency_key, body_hash) values ($1, $2, $3, $4, 'h')",
@@ -394,7 +394,7 @@ impl TestApp {
         .execute(&self.db)
         .await
         .expect("request row");
-        checkout_worker::allocation::CheckoutRequest { request_id: id, user_id: user, event_id: event, items }
+        pipeline::orders::CheckoutRequest { request_id: id, user_id: user, event_id: event, items }
     }
 
     /// An order awaiting payment, made by the real allocator from an accepted request.
@@ -402,7 +402,7 @@ impl TestApp {
         &self,
         user: Uuid,
         event: Uuid,
-        items: Vec<checkout_worker::allocation::CartLine>,
+        items: Vec<pipeline::orders::CartLine>,
     ) -> Uuid {
         use checkout_worker::allocation::{Outcome, allocate};
         let request = self.record_request(user, event, items).await;

@@ -386,7 +386,7 @@ async fn an_event_with_checkout_requests_but_no_orders_is_not_deleted() {
     assert_eq!(s, 200, "no orders yet");
     // A buyer's request is still queued (the workers have not decided it).
     let (buyer, _) = app.quick_buyer().await;
-    let items = vec![checkout_worker::allocation::CartLine {
+    let items = vec![pipeline::orders::CartLine {
         ticket_category_id: Some(category),
         merchandise_id: None,
         quantity: 1,

@@ -3,9 +3,10 @@
 
 use std::sync::Arc;
 
-use checkout_worker::allocation::{CartLine, CheckoutRequest, Decision, Outcome, allocate};
+use checkout_worker::allocation::{Decision, Outcome, allocate};
 use chrono::{Duration, Utc};
 use e2e::{TestApp, spawn_app};
+use pipeline::orders::{CartLine, CheckoutRequest};
 use tokio::sync::Barrier;
 use uuid::Uuid;
 

@@ -323,8 +323,7 @@ async fn an_entry_left_pending_by_a_dead_worker_is_decided_once_by_another() {
         .unwrap();
     let entries = &read[&keys.orders_stream()];
     assert_eq!(entries.len(), 3);
-    let first: checkout_worker::allocation::CheckoutRequest =
-        serde_json::from_str(&entries[0].1["request"]).unwrap();
+    let first: pipeline::orders::CheckoutRequest = serde_json::from_str(&entries[0].1["request"]).unwrap();
     checkout_worker::allocation::allocate(&app.db, &[first], Utc::now(), chrono::Duration::minutes(15))
         .await
         .unwrap();

@@ -4,19 +4,14 @@
 
 use std::{sync::Arc, time::Duration};
 
-use checkout_worker::{
-    allocation::CartLine,
-    payments::{
-        reconcile::reconcile_once,
-        webhooks::{self, ProcessorSettings},
-    },
-};
+use checkout_worker::payments::{reconcile::reconcile_once, webhooks::ProcessorSettings};
 use chrono::Utc;
 use e2e::{
     MIDTRANS_KEY, PayApp, TestApp, assert_error, fast_processor, spawn_app_with_midtrans,
     spawn_app_with_midtrans_and,
 };
 use fred::interfaces::StreamsInterface;
+use pipeline::orders::CartLine;
 use serde_json::{Value, json};
 use tokio::sync::Barrier;
 use uuid::Uuid;
@@ -132,7 +127,7 @@ async fn drained(app: &TestApp) {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
     let keys = keyspace::Keyspace::new(app.redis_prefix.clone());
     loop {
-        let left = webhooks::backlog(&app.state.redis, &keys).await.unwrap();
+        let left = pipeline::webhooks::backlog(&app.state.redis, &keys).await.unwrap();
         if left == 0 {
             return;
         }
@@ -380,10 +375,10 @@ async fn a_processor_crash_mid_notification_is_applied_exactly_once_after_redeli
 
     // A worker takes the entry and dies before committing (never acknowledges).
     let keys = keyspace::Keyspace::new(app.redis_prefix.clone());
-    let dead = checkout_worker::group::GroupReader::connect(
+    let dead = pipeline::group::GroupReader::connect(
         &e2e::redis_url(),
         keys.webhooks_stream(),
-        webhooks::GROUP,
+        pipeline::webhooks::GROUP,
     )
     .await
     .unwrap();
@@ -569,7 +564,7 @@ async fn assert_every_settled_payment_ends_as_tickets_or_a_refund(app: &TestApp)
     .unwrap();
     assert!(stranded.is_empty(), "money in without tickets or a refund owed: {stranded:?}");
     let keys = keyspace::Keyspace::new(app.redis_prefix.clone());
-    let letters = webhooks::dead_letters(&app.state.redis, &keys).await.unwrap();
+    let letters = pipeline::webhooks::dead_letters(&app.state.redis, &keys).await.unwrap();
     assert!(letters.is_empty(), "dead letters: {}", letters.len());
 }
 

@@ -176,7 +176,7 @@ async fn an_order_result_reaches_only_its_own_visitors_sockets() {
     let (_tab1, mut rx1) = hub.register(event, buyer, "b".into()).unwrap();
     let (_tab2, mut rx2) = hub.register(event, buyer, "b".into()).unwrap();
     let request_id = Uuid::new_v4();
-    hub.deliver(checkout_worker::stream::OrderResult {
+    hub.deliver(pipeline::orders::OrderResult {
         event,
         visitor: Some(buyer),
         user: Uuid::new_v4(),

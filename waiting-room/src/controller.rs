@@ -92,7 +92,7 @@ impl Controller {
         if events.is_empty() {
             return Ok(Vec::new());
         }
-        let backlog = match checkout_worker::stream::backlog(self.queue.redis(), self.queue.keys()).await {
+        let backlog = match pipeline::orders::backlog(self.queue.redis(), self.queue.keys()).await {
             Ok(n) => n,
             Err(e) => {
                 tracing::warn!(error = %e, "order backlog unknown; admitting at the configured rate");

@@ -25,11 +25,9 @@ use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 use super::apply::{Effect, apply};
-use crate::group::{Entry, GroupReader, Pace};
+use pipeline::group::{Entry, GroupReader, Pace};
 
-pub const GROUP: &str = "webhooks";
-const FIELD: &str = "notification";
-const ATTEMPTS: &str = "attempts";
+use pipeline::webhooks::{ATTEMPTS, DeadLetter, FIELD, GROUP, append};
 
 #[derive(Clone, Debug)]
 pub struct ProcessorSettings {
@@ -60,40 +58,12 @@ impl Default for ProcessorSettings {
     }
 }
 
-/// A notification that failed every attempt.
-#[derive(Clone, Debug, Serialize, Deserialize)]
-pub struct DeadLetter {
-    pub id: Uuid,
-    pub midtrans_order_id: Option<String>,
-    pub transaction_status: Option<String>,
-    /// The notification as Midtrans sent it.
-    pub notification: String,
-    pub attempts: u32,
-    pub last_error: String,
-    pub failed_at: chrono::DateTime<Utc>,
-}
-
 #[derive(Serialize, Deserialize)]
 struct Retry {
     notification: String,
     attempts: u32,
     /// Keeps two identical notifications apart in the sorted set.
     nonce: Uuid,
-}
-
-/// Appends a verified notification (the raw body); returns the entry id.
-pub async fn append(
-    redis: &Pool,
-    keys: &Keyspace,
-    raw: &str,
-    attempts: u32,
-) -> Result<String, fred::error::Error> {
-    crate::group::append(
-        redis,
-        keys.webhooks_stream(),
-        vec![(FIELD, raw.to_owned()), (ATTEMPTS, attempts.to_string())],
-    )
-    .await
 }
 
 /// Reads and applies notifications until `shutdown`, moving due retries back onto the stream.
@@ -335,28 +305,4 @@ async fn dead_letter(
     let _: i64 = redis.next().hset(keys.webhooks_dead_letters(), (letter.id.to_string(), body)).await?;
     metrics::counter!("webhook_dead_letters_total").increment(1);
     Ok(())
-}
-
-/// Notifications received but not yet applied (undelivered plus unacknowledged).
-pub async fn backlog(redis: &Pool, keys: &Keyspace) -> Result<i64, fred::error::Error> {
-    crate::group::backlog(redis, &keys.webhooks_stream(), GROUP).await
-}
-
-/// Every dead letter, oldest first.
-pub async fn dead_letters(redis: &Pool, keys: &Keyspace) -> Result<Vec<DeadLetter>, fred::error::Error> {
-    let values: Vec<String> = redis.next().hvals(keys.webhooks_dead_letters()).await?;
-    let mut letters: Vec<DeadLetter> = values.iter().filter_map(|v| serde_json::from_str(v).ok()).collect();
-    letters.sort_by_key(|l| l.id);
-    Ok(letters)
-}
-
-/// Puts a dead letter back on the stream with a fresh attempt count. `false` if there is no such letter.
-pub async fn replay(redis: &Pool, keys: &Keyspace, id: Uuid) -> Result<bool, fred::error::Error> {
-    let body: Option<String> = redis.next().hget(keys.webhooks_dead_letters(), id.to_string()).await?;
-    let Some(letter) = body.and_then(|b| serde_json::from_str::<DeadLetter>(&b).ok()) else {
-        return Ok(false);
-    };
-    append(redis, keys, &letter.notification, 0).await?;
-    let removed: i64 = redis.next().hdel(keys.webhooks_dead_letters(), id.to_string()).await?;
-    Ok(removed == 1)
 }

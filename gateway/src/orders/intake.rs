@@ -19,9 +19,9 @@ use axum::{
     extract::State,
     http::{HeaderMap, StatusCode},
 };
-use checkout_worker::allocation::{CartLine, CheckoutRequest};
 use chrono::{DateTime, Utc};
 use fred::interfaces::HashesInterface;
+use pipeline::orders::{CartLine, CheckoutRequest};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use utoipa::ToSchema;
@@ -167,7 +167,7 @@ pub async fn submit(
     }
 
     let request = CheckoutRequest { request_id, user_id: user.id, event_id: event, items: lines };
-    if let Err(e) = checkout_worker::stream::append(&state.redis, &state.keys, &request).await {
+    if let Err(e) = pipeline::orders::append(&state.redis, &state.keys, &request).await {
         // Recorded but not on the stream: the workers' orphan pass will queue it; a retry with the same
         // key gets this request.
         tracing::warn!(error = %e, %request_id, "order stream unavailable; request will be re-queued");

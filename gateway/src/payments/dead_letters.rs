@@ -1,7 +1,7 @@
 //! Admin: notifications that failed every attempt, and replaying one once its cause is fixed.
 
 use axum::extract::State;
-use checkout_worker::payments::webhooks::{self, DeadLetter};
+use pipeline::webhooks::{self, DeadLetter};
 use serde::Serialize;
 use utoipa::ToSchema;
 use uuid::Uuid;

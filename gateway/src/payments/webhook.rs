@@ -44,7 +44,7 @@ pub async fn receive(State(state): State<AppState>, body: Bytes) -> Result<axum:
         tracing::warn!(midtrans_order_id = %notification.order_id, "Midtrans notification with a bad signature refused");
         return Err(ApiError::Unauthorized("invalid signature"));
     }
-    if let Err(e) = checkout_worker::payments::webhooks::append(&state.redis, &state.keys, raw, 0).await {
+    if let Err(e) = pipeline::webhooks::append(&state.redis, &state.keys, raw, 0).await {
         tracing::warn!(error = %e, "webhook stream unavailable; Midtrans will retry");
         return Err(ApiError::Unavailable {
             message: "cannot accept notifications right now",

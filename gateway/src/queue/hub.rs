@@ -250,7 +250,7 @@ impl Hub {
 
     /// Delivers a checkout result to the sockets of the visitor it belongs to (found through the visitor
     /// index: a rush of results never scans an event's connections under the lock).
-    pub fn deliver(&self, result: checkout_worker::stream::OrderResult) {
+    pub fn deliver(&self, result: pipeline::orders::OrderResult) {
         let Some(visitor) = result.visitor else { return };
         let conns = self.inner.conns.lock().expect("hub lock");
         let (Some(ids), Some(of_event)) =

@@ -245,10 +245,8 @@ async fn allocation(
     category: Uuid,
     users: Vec<Uuid>,
 ) -> anyhow::Result<Report> {
-    use checkout_worker::{
-        allocation::{CartLine, CheckoutRequest},
-        stream::{ConsumerSettings, append, run_consumer},
-    };
+    use checkout_worker::stream::{ConsumerSettings, run_consumer};
+    use pipeline::orders::{CartLine, CheckoutRequest, append};
     let keys = keyspace::Keyspace::new(format!("{}{}:", args.redis_prefix, Uuid::new_v4().simple()));
     let redis = keyspace::connect(&args.redis_url, 4).await?;
     let line = CartLine { ticket_category_id: Some(category), merchandise_id: None, quantity: 1 };

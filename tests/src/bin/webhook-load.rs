@@ -167,7 +167,7 @@ async fn main() -> anyhow::Result<()> {
     }
     loop {
         tokio::time::sleep(Duration::from_millis(100)).await;
-        let left = checkout_worker::payments::webhooks::backlog(&redis, &keys).await?;
+        let left = pipeline::webhooks::backlog(&redis, &keys).await?;
         eprintln!("processing: {left} left, {:.1} s", started.elapsed().as_secs_f64());
         if left == 0 {
             break;

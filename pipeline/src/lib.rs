@@ -1,0 +1,15 @@
+//! The contracts between the processes: what gateways put on the Redis streams, what workers read back,
+//! and what workers publish to the buyers' sockets. Every process that speaks to another through Redis
+//! depends on this crate, and on nothing of the other's.
+//!
+//! # Layout
+//!
+//! - [`orders`]: the order stream's entry (a checkout request and its cart lines), appending to it, its
+//!   backlog, and the result published for each decided request.
+//! - [`webhooks`]: the webhook stream's entry (a verified Midtrans notification, raw) and appending it.
+//! - [`group`]: one consumer of a stream's consumer group: read, take over a dead consumer's entries,
+//!   acknowledge; one append with one trimming rule; the backlog of a group.
+
+pub mod group;
+pub mod orders;
+pub mod webhooks;

@@ -1,0 +1,78 @@
+//! The order stream: gateways append each accepted checkout request (after recording it in PostgreSQL),
+//! checkout workers read it as one consumer group (`checkout`) and publish each decision as an
+//! [`OrderResult`] to every gateway, which pushes it to the buyer's sockets.
+
+use fred::clients::Pool;
+use keyspace::Keyspace;
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+/// The consumer group of the checkout workers.
+pub const GROUP: &str = "checkout";
+/// Field holding the request's JSON in each stream entry.
+pub const FIELD: &str = "request";
+
+/// One line of a cart: exactly one of the two ids is set (checked at intake and again here).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CartLine {
+    pub ticket_category_id: Option<Uuid>,
+    pub merchandise_id: Option<Uuid>,
+    pub quantity: i32,
+}
+
+/// A checkout request as it travels on the order stream.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CheckoutRequest {
+    pub request_id: Uuid,
+    pub user_id: Uuid,
+    pub event_id: Uuid,
+    pub items: Vec<CartLine>,
+}
+
+/// What a cart line names.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum ProductId {
+    Category(Uuid),
+    Merchandise(Uuid),
+}
+
+impl CartLine {
+    /// The product this line names; `None` when the line names both or neither (checked at intake).
+    pub fn product(&self) -> Option<ProductId> {
+        match (self.ticket_category_id, self.merchandise_id) {
+            (Some(id), None) => Some(ProductId::Category(id)),
+            (None, Some(id)) => Some(ProductId::Merchandise(id)),
+            _ => None,
+        }
+    }
+}
+
+/// What the gateways push to the buyer's sockets (`order_result`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OrderResult {
+    pub event: Uuid,
+    pub visitor: Option<Uuid>,
+    pub user: Uuid,
+    pub request_id: Uuid,
+    /// `confirmed` or `rejected`.
+    pub status: String,
+    pub order_id: Option<Uuid>,
+    pub reason: Option<String>,
+}
+
+/// Appends one accepted request; returns the entry id.
+pub async fn append(
+    redis: &Pool,
+    keys: &Keyspace,
+    request: &CheckoutRequest,
+) -> Result<String, fred::error::Error> {
+    let body = serde_json::to_string(request).expect("requests serialise");
+    crate::group::append(redis, keys.orders_stream(), vec![(FIELD, body)]).await
+}
+
+/// Requests accepted but not yet decided: entries never delivered to a worker (the group's lag) plus
+/// entries delivered but not acknowledged. Gateways refuse new submissions and the admission controller
+/// slows down when this grows.
+pub async fn backlog(redis: &Pool, keys: &Keyspace) -> Result<i64, fred::error::Error> {
+    crate::group::backlog(redis, &keys.orders_stream(), GROUP).await
+}

@@ -1,0 +1,69 @@
+//! The webhook stream: gateways append each verified Midtrans notification, raw, and answer Midtrans at
+//! once; checkout workers apply them as one consumer group (`webhooks`), retrying failures (an entry
+//! appended again carries its attempt count). A notification that failed every attempt waits in the
+//! dead-letter hash for people to replay it.
+
+use chrono::{DateTime, Utc};
+use fred::{clients::Pool, interfaces::HashesInterface};
+use keyspace::Keyspace;
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+/// The consumer group of the checkout workers' webhook processors.
+pub const GROUP: &str = "webhooks";
+/// Field holding the notification as Midtrans sent it.
+pub const FIELD: &str = "notification";
+/// Field holding how many times applying it was tried before.
+pub const ATTEMPTS: &str = "attempts";
+
+/// Appends a verified notification (the raw body); returns the entry id.
+pub async fn append(
+    redis: &Pool,
+    keys: &Keyspace,
+    raw: &str,
+    attempts: u32,
+) -> Result<String, fred::error::Error> {
+    crate::group::append(
+        redis,
+        keys.webhooks_stream(),
+        vec![(FIELD, raw.to_owned()), (ATTEMPTS, attempts.to_string())],
+    )
+    .await
+}
+
+/// Notifications received but not yet applied (undelivered plus unacknowledged).
+pub async fn backlog(redis: &Pool, keys: &Keyspace) -> Result<i64, fred::error::Error> {
+    crate::group::backlog(redis, &keys.webhooks_stream(), GROUP).await
+}
+
+/// A notification that failed every attempt.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct DeadLetter {
+    pub id: Uuid,
+    pub midtrans_order_id: Option<String>,
+    pub transaction_status: Option<String>,
+    /// The notification as Midtrans sent it.
+    pub notification: String,
+    pub attempts: u32,
+    pub last_error: String,
+    pub failed_at: DateTime<Utc>,
+}
+
+/// Every dead letter, oldest first.
+pub async fn dead_letters(redis: &Pool, keys: &Keyspace) -> Result<Vec<DeadLetter>, fred::error::Error> {
+    let values: Vec<String> = redis.next().hvals(keys.webhooks_dead_letters()).await?;
+    let mut letters: Vec<DeadLetter> = values.iter().filter_map(|v| serde_json::from_str(v).ok()).collect();
+    letters.sort_by_key(|l| l.id);
+    Ok(letters)
+}
+
+/// Puts a dead letter back on the stream with a fresh attempt count. `false` if there is no such letter.
+pub async fn replay(redis: &Pool, keys: &Keyspace, id: Uuid) -> Result<bool, fred::error::Error> {
+    let body: Option<String> = redis.next().hget(keys.webhooks_dead_letters(), id.to_string()).await?;
+    let Some(letter) = body.and_then(|b| serde_json::from_str::<DeadLetter>(&b).ok()) else {
+        return Ok(false);
+    };
+    append(redis, keys, &letter.notification, 0).await?;
+    let removed: i64 = redis.next().hdel(keys.webhooks_dead_letters(), id.to_string()).await?;
+    Ok(removed == 1)
+}
