@@ -7,6 +7,7 @@
 //! - [`TestApp`] holds the address, an HTTP client, a direct database pool for arranging and asserting,
 //!   and helpers to make users of each role.
 //! - [`checkout`]: admitted visitors, submissions, a worker, waiting for decisions.
+//! - [`payments`]: orders awaiting payment, Snap payments, waits, the settled-payments invariant.
 //! - [`private_redis`]: a Redis server of one test's own, to kill, restart or pause.
 //!
 //! `TEST_PG_URL` (default `postgres://postgres@127.0.0.1:5432`) and `TEST_REDIS_URL` (default
@@ -14,6 +15,7 @@
 
 pub mod checkout;
 pub mod load;
+pub mod payments;
 pub mod private_redis;
 
 use std::{net::SocketAddr, time::Duration};
