@@ -25,20 +25,17 @@ use tokio_util::sync::CancellationToken;
 
 /// Runs the worker's tasks until `shutdown` is cancelled; each task finishes its current batch first.
 pub async fn run(config: config::Config, shutdown: CancellationToken) -> anyhow::Result<()> {
-    let options =
-        <sqlx::postgres::PgConnectOptions as std::str::FromStr>::from_str(&config.process.database_url)
-            .map_err(|e| anyhow::anyhow!("DATABASE_URL is not a valid PostgreSQL URL: {e}"))?
-            .application_name("checkout-worker")
-            .options([
-                ("lock_timeout", config.lock_timeout_ms.to_string()),
-                ("statement_timeout", config.statement_timeout_ms.to_string()),
-            ]);
-    let db = sqlx::postgres::PgPoolOptions::new()
-        .max_connections(config.db_max_connections)
-        .acquire_timeout(Duration::from_secs(5))
-        .connect_with(options)
-        .await
-        .map_err(|e| anyhow::anyhow!("cannot connect to PostgreSQL (DATABASE_URL): {e}"))?;
+    let db = database::connect(
+        &config.process.database_url,
+        &database::PoolSettings {
+            application_name: "checkout-worker",
+            max_connections: config.db_max_connections,
+            acquire_timeout: Duration::from_secs(5),
+            statement_timeout: Duration::from_millis(config.statement_timeout_ms),
+            lock_timeout: Some(Duration::from_millis(config.lock_timeout_ms)),
+        },
+    )
+    .await?;
     let redis = keyspace::connect(&config.process.redis_url, 2).await?;
     let keys = keyspace::Keyspace::new(config.process.redis_key_prefix.clone());
     tracing::info!("checkout worker started");

@@ -92,9 +92,11 @@ pub async fn build_state(config: Config) -> anyhow::Result<AppState> {
     let db = db::connect(
         &db_url,
         &db::PoolSettings {
+            application_name: "gateway",
             max_connections: config.db_max_connections,
             acquire_timeout: Duration::from_millis(config.db_acquire_timeout_ms),
             statement_timeout: Duration::from_millis(config.db_statement_timeout_ms),
+            lock_timeout: None,
         },
     )
     .await?;
