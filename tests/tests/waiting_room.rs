@@ -42,6 +42,21 @@ async fn open_event(app: &TestApp, admin: &str, rate: i32) -> (Uuid, Controller,
     (event, c, t0)
 }
 
+/// Moves the event's sale opening to `after` from now; returns it.
+async fn opening_in(app: &TestApp, admin: &str, event: Uuid, after: Duration) -> DateTime<Utc> {
+    let opens = Utc::now() + after;
+    let (s, body) = app
+        .call(
+            "PATCH",
+            &format!("/api/admin/events/{event}"),
+            Some(admin),
+            Some(json!({ "sale_opens_at": opens })),
+        )
+        .await;
+    assert_eq!(s, 200, "{body}");
+    opens
+}
+
 async fn join_many(app: &TestApp, event: Uuid, n: usize) -> Vec<Uuid> {
     let mut out = Vec::new();
     for _ in 0..n {
@@ -73,16 +88,7 @@ async fn the_pre_queue_draw_is_a_permutation_fixed_by_the_published_seed() {
     let app = spawn_app().await;
     let admin = app.admin_token().await;
     let (event, _, _) = app.published_event(&admin, 1000, 100).await;
-    let opens = Utc::now() + Duration::hours(1);
-    let (s, _) = app
-        .call(
-            "PATCH",
-            &format!("/api/admin/events/{event}"),
-            Some(&admin),
-            Some(json!({ "sale_opens_at": opens })),
-        )
-        .await;
-    assert_eq!(s, 200);
+    let opens = opening_in(&app, &admin, event, Duration::hours(1)).await;
     let mut visitors = Vec::new();
     for _ in 0..40 {
         let (s, body) = app.call("POST", &format!("/api/events/{event}/queue"), None, None).await;
@@ -604,16 +610,7 @@ async fn joins_in_the_second_after_the_opening_queue_behind_the_drawn_early_arri
     let app = spawn_app().await;
     let admin = app.admin_token().await;
     let (event, _, _) = app.published_event(&admin, 100, 10).await;
-    let opens = Utc::now() + Duration::milliseconds(1_500);
-    let (s, _) = app
-        .call(
-            "PATCH",
-            &format!("/api/admin/events/{event}"),
-            Some(&admin),
-            Some(json!({ "sale_opens_at": opens })),
-        )
-        .await;
-    assert_eq!(s, 200);
+    let opens = opening_in(&app, &admin, event, Duration::milliseconds(1_500)).await;
     settings(&app, &admin, event, json!({ "paused": true })).await;
     // Five arrive before the opening: the pre-queue, no place yet.
     let early = join_http(&app, event, 5).await;
