@@ -279,33 +279,24 @@ async fn transition(
             .await?;
             match order.status.as_str() {
                 "pending_payment" | "payment_review" => {
-                    mark_paid(conn, order.id, None).await?;
-                    tickets::issue(conn, order.id).await?;
-                    // Last: a hot category's row lock is then held only until the commit.
-                    stock::lock_products(conn, &[order.id]).await?;
-                    stock::shift(conn, &[order.id], Move::HeldToSold).await?;
+                    pay_held(conn, order.id).await?;
                     Ok(Effect::Paid)
                 }
                 "expired" | "cancelled" => {
-                    // The order comes back to life: the per-buyer limit holds as it did at allocation
-                    // (advisory lock first, then product rows, the allocator's order).
-                    let within_limit = crate::allocation::revival_within_buyer_limit(conn, order.id).await?;
-                    stock::lock_products(conn, &[order.id]).await?;
-                    if !within_limit {
-                        let notice = "Your payment arrived after the hold ended, and you already hold as many tickets for this event as one buyer may; the full amount is being refunded.";
-                        require_refund(conn, order.id, payment.id, "per_buyer_limit_after_hold", notice)
-                            .await?;
-                        Ok(Effect::RefundRequired)
-                    } else if stock::available(conn, order.id).await? {
-                        stock::shift(conn, &[order.id], Move::ClaimSold).await?;
-                        let notice = "Your payment arrived after the hold ended; the items were still available, so the order is paid.";
-                        mark_paid(conn, order.id, Some(notice)).await?;
-                        tickets::issue(conn, order.id).await?;
-                        Ok(Effect::PaidLate)
-                    } else {
-                        let notice = "Your payment arrived after the hold ended and the items had sold out; the full amount is being refunded.";
-                        require_refund(conn, order.id, payment.id, "sold_out_after_hold", notice).await?;
-                        Ok(Effect::RefundRequired)
+                    let notice = "Your payment arrived after the hold ended; the items were still available, so the order is paid.";
+                    match pay_late(conn, order.id, notice).await? {
+                        Ok(()) => Ok(Effect::PaidLate),
+                        Err(Unrevivable::BuyerLimit) => {
+                            let notice = "Your payment arrived after the hold ended, and you already hold as many tickets for this event as one buyer may; the full amount is being refunded.";
+                            require_refund(conn, order.id, payment.id, "per_buyer_limit_after_hold", notice)
+                                .await?;
+                            Ok(Effect::RefundRequired)
+                        }
+                        Err(Unrevivable::SoldOut) => {
+                            let notice = "Your payment arrived after the hold ended and the items had sold out; the full amount is being refunded.";
+                            require_refund(conn, order.id, payment.id, "sold_out_after_hold", notice).await?;
+                            Ok(Effect::RefundRequired)
+                        }
                     }
                 }
                 _ => {
@@ -481,11 +472,47 @@ async fn set_payment(
     Ok(())
 }
 
-pub(crate) async fn mark_paid(
+/// Pays an order whose hold stands: paid, tickets issued, held units sold. The product rows are locked
+/// last, so a hot category's row lock is held only until the commit.
+pub(crate) async fn pay_held(conn: &mut PgConnection, order: Uuid) -> Result<(), sqlx::Error> {
+    mark_paid(conn, order, None).await?;
+    tickets::issue(conn, order).await?;
+    stock::lock_products(conn, &[order]).await?;
+    stock::shift(conn, &[order], Move::HeldToSold).await
+}
+
+/// Why an order whose hold ended cannot come back to life for a late payment.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Unrevivable {
+    /// Its buyer would pass the event's per-buyer limit.
+    BuyerLimit,
+    /// Its items (each product's lines added up) are no longer free.
+    SoldOut,
+}
+
+/// Pays an order whose hold ended (expired or cancelled) if it can come back to life: within its buyer's
+/// limit and with its items still free. Locks as the allocator does: the buyer's advisory lock, then the
+/// product rows. On success the order is paid with `notice`, its units sold and its tickets issued.
+pub(crate) async fn pay_late(
     conn: &mut PgConnection,
     order: Uuid,
-    notice: Option<&str>,
-) -> Result<(), sqlx::Error> {
+    notice: &str,
+) -> Result<Result<(), Unrevivable>, sqlx::Error> {
+    let within_limit = crate::allocation::revival_within_buyer_limit(conn, order).await?;
+    stock::lock_products(conn, &[order]).await?;
+    if !within_limit {
+        return Ok(Err(Unrevivable::BuyerLimit));
+    }
+    if !stock::available(conn, order).await? {
+        return Ok(Err(Unrevivable::SoldOut));
+    }
+    stock::shift(conn, &[order], Move::ClaimSold).await?;
+    mark_paid(conn, order, Some(notice)).await?;
+    tickets::issue(conn, order).await?;
+    Ok(Ok(()))
+}
+
+async fn mark_paid(conn: &mut PgConnection, order: Uuid, notice: Option<&str>) -> Result<(), sqlx::Error> {
     sqlx::query!(
         r#"update orders set status = 'paid', paid_at = now(), cancelled_at = null, updated_at = now(),
                   notice = coalesce($2, notice)

@@ -11,8 +11,7 @@ use chrono::{DateTime, Utc};
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
-use super::{apply, tickets};
-use crate::stock::{self, Move};
+use super::apply;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Decision {
@@ -80,22 +79,12 @@ pub async fn resolve(
         Decision::Accept => {
             let resolved = match order_status.as_str() {
                 "pending_payment" | "payment_review" => {
-                    apply::mark_paid(tx, order, None).await?;
-                    tickets::issue(tx, order).await?;
-                    stock::lock_products(tx, &[order]).await?;
-                    stock::shift(tx, &[order], Move::HeldToSold).await?;
+                    apply::pay_held(tx, order).await?;
                     Resolved::Paid
                 }
                 "expired" | "cancelled" => {
-                    let within_limit = crate::allocation::revival_within_buyer_limit(tx, order).await?;
-                    stock::lock_products(tx, &[order]).await?;
-                    if !within_limit || !stock::available(tx, order).await? {
-                        return Err(ReviewError::ItemsGone);
-                    }
-                    stock::shift(tx, &[order], Move::ClaimSold).await?;
                     let notice = "Your payment was checked by our team after the hold ended; the items were still available, so the order is paid.";
-                    apply::mark_paid(tx, order, Some(notice)).await?;
-                    tickets::issue(tx, order).await?;
+                    apply::pay_late(tx, order, notice).await?.map_err(|_| ReviewError::ItemsGone)?;
                     Resolved::PaidLate
                 }
                 other => return Err(ReviewError::OrderClosed(other.to_owned())),

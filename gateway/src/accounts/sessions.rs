@@ -46,11 +46,14 @@ impl Sessions {
                 .fetch_optional(db)
                 .await?
                 .map(|r| (r.role, r.token_version));
-                let mut entries = self.entries.lock().expect("sessions");
-                if entries.len() >= MAX_ENTRIES {
-                    entries.clear();
+                if claims.role == Role::Buyer {
+                    // Only buyer sessions are read from the cache; staff and admin are always asked anew.
+                    let mut entries = self.entries.lock().expect("sessions");
+                    if entries.len() >= MAX_ENTRIES {
+                        entries.clear();
+                    }
+                    entries.insert(claims.sub, (Instant::now(), current));
                 }
-                entries.insert(claims.sub, (Instant::now(), current));
                 current
             }
         };

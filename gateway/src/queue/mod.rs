@@ -174,6 +174,19 @@ async fn event_window(state: &AppState, event: Uuid) -> Result<EventWindow, ApiE
     Ok(EventWindow { sale_opens_at: rules.sale_opens_at, sale_closes_at: rules.sale_closes_at })
 }
 
+/// Once the sale has opened, makes sure its opening draw is done (cheap after the first time).
+async fn draw_if_opened(
+    state: &AppState,
+    event: Uuid,
+    sale_opens_at: Option<DateTime<Utc>>,
+    now: DateTime<Utc>,
+) -> Result<(), ApiError> {
+    if sale_opens_at.is_none_or(|t| t <= now) {
+        state.queue.ensure_drawn(event).await.map_err(ApiError::redis_down(WAITING_ROOM_DOWN))?;
+    }
+    Ok(())
+}
+
 /// The visitor named by the cookie or the `visitor_token` parameter, if it is valid for `event`.
 fn visitor_of(state: &AppState, event: Uuid, jar: &CookieJar, query: &VisitorQuery) -> Option<Uuid> {
     let token = query.visitor_token.as_deref().or_else(|| jar.get(COOKIE).map(|c| c.value()))?;
@@ -215,11 +228,9 @@ async fn join(
         return Err(ApiError::conflict("sale_closed", "the sale for this event has closed"));
     }
     let visitor = known.unwrap_or_else(Uuid::new_v4);
-    if window.sale_opens_at.is_none_or(|t| t <= now) {
-        // Only arrivals before the opening take part in the draw: once it has passed, this join gets a
-        // first-come-first-served place now, paused room or not, even before a controller has ticked.
-        state.queue.ensure_drawn(event).await.map_err(ApiError::redis_down(WAITING_ROOM_DOWN))?;
-    }
+    // Only arrivals before the opening take part in the draw: once it has passed, this join gets a
+    // first-come-first-served place now, paused room or not, even before a controller has ticked.
+    draw_if_opened(&state, event, window.sale_opens_at, now).await?;
     let standing = state
         .queue
         .join(event, visitor, now.timestamp_millis())
@@ -282,10 +293,8 @@ async fn snapshot(
     sale_opens_at: Option<DateTime<Utc>>,
 ) -> Result<(Standing, Vec<Push>), ApiError> {
     let now = Utc::now();
-    if sale_opens_at.is_none_or(|t| t <= now) {
-        // A pre-queue visitor learns its drawn place as soon as the sale has opened.
-        state.queue.ensure_drawn(event).await.map_err(ApiError::redis_down(WAITING_ROOM_DOWN))?;
-    }
+    // A pre-queue visitor learns its drawn place as soon as the sale has opened.
+    draw_if_opened(state, event, sale_opens_at, now).await?;
     let standing = state
         .queue
         .standing(event, visitor, now.timestamp_millis())
