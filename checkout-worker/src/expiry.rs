@@ -9,6 +9,8 @@ use chrono::{DateTime, Utc};
 use sqlx::PgPool;
 use uuid::Uuid;
 
+use pipeline::states::OrderStatus;
+
 use crate::stock;
 
 /// What one sweep did.
@@ -45,27 +47,41 @@ pub async fn sweep_once(db: &PgPool, now: DateTime<Utc>, batch: i64) -> Result<S
     let mut events: Vec<Uuid> = due.iter().map(|r| r.event_id).collect();
     events.sort();
     events.dedup();
-    release(&mut tx, &orders, "expired").await?;
+    release(&mut tx, &orders, Ended::Expired).await?;
     tx.commit().await?;
     Ok(Swept { orders, events })
 }
 
-/// Gives the held units of `orders` back to their products and moves the orders to `status` (`expired` or
-/// `cancelled`). The caller has locked the order rows and checked they are unpaid.
+/// How an unpaid order ends.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Ended {
+    /// Its hold ran out.
+    Expired,
+    /// The buyer, the bank or an operator called it off.
+    Cancelled,
+}
+
+/// Gives the held units of `orders` back to their products and moves the orders to `expired` or
+/// `cancelled`. The caller has locked the order rows and checked they are unpaid.
 pub async fn release(
     conn: &mut sqlx::PgConnection,
     orders: &[Uuid],
-    status: &str,
+    ended: Ended,
 ) -> Result<(), sqlx::Error> {
+    let (status, cancelled) = match ended {
+        Ended::Expired => (OrderStatus::Expired, false),
+        Ended::Cancelled => (OrderStatus::Cancelled, true),
+    };
     // Product rows in id order before changing them (deadlock-free with allocation).
     stock::lock_products(conn, orders).await?;
     stock::shift(conn, orders, stock::Move::ReleaseHeld).await?;
     sqlx::query!(
         r#"update orders set status = $2, updated_at = now(),
-                  cancelled_at = case when $2 = 'cancelled' then now() else cancelled_at end
+                  cancelled_at = case when $3 then now() else cancelled_at end
            where id = any($1)"#,
         orders,
-        status
+        status as _,
+        cancelled
     )
     .execute(&mut *conn)
     .await?;

@@ -60,12 +60,12 @@ pub async fn run(config: config::Config, shutdown: CancellationToken) -> anyhow:
     );
     // One Midtrans client (and connection pool) for the processor's status reads and the reconciler.
     let midtrans = config.midtrans.client()?;
-    let webhooks = payments::webhooks::run_processor(
+    let webhooks = payments::processor::run_processor(
         db.clone(),
         config.process.redis_url.clone(),
         redis.clone(),
         keys.clone(),
-        payments::webhooks::ProcessorSettings {
+        payments::processor::ProcessorSettings {
             max_attempts: config.webhook_max_attempts,
             concurrency: config.webhook_concurrency,
             base_backoff: Duration::from_millis(config.webhook_retry_base_ms),

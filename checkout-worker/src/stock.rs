@@ -8,6 +8,8 @@ use uuid::Uuid;
 /// What happens to the units of the given orders.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Move {
+    /// A new order takes its units: they become held.
+    Hold,
     /// An unpaid order ends (expired, cancelled, payment failed): held units go back on sale.
     ReleaseHeld,
     /// An order is paid while its hold stands: held units become sold.
@@ -22,6 +24,7 @@ impl Move {
     /// (change of `held`, change of `sold`) per unit.
     fn deltas(self) -> (i32, i32) {
         match self {
+            Move::Hold => (1, 0),
             Move::ReleaseHeld => (-1, 0),
             Move::HeldToSold => (-1, 1),
             Move::ReleaseSold => (0, -1),
@@ -30,20 +33,16 @@ impl Move {
     }
 }
 
-/// Locks the product rows of `orders`' items, each family in id order.
+/// Locks the product rows of `orders`' items: ticket categories in id order, then merchandise in id order
+/// (one statement; each family's rows are locked as its part of the union is read, in its order).
 pub async fn lock_products(conn: &mut PgConnection, orders: &[Uuid]) -> Result<(), sqlx::Error> {
     sqlx::query!(
-        r#"select c.id from ticket_categories c
-           where c.id in (select ticket_category_id from order_items where order_id = any($1))
-           order by c.id for update"#,
-        orders
-    )
-    .fetch_all(&mut *conn)
-    .await?;
-    sqlx::query!(
-        r#"select m.id from merchandise m
-           where m.id in (select merchandise_id from order_items where order_id = any($1))
-           order by m.id for update"#,
+        r#"with items as (select ticket_category_id, merchandise_id from order_items where order_id = any($1)),
+                c as (select id from ticket_categories where id in (select ticket_category_id from items)
+                      order by id for update),
+                m as (select id from merchandise where id in (select merchandise_id from items)
+                      order by id for update)
+           select id as "id!" from c union all select id from m"#,
         orders
     )
     .fetch_all(&mut *conn)
@@ -68,33 +67,26 @@ pub async fn available(conn: &mut PgConnection, order: Uuid) -> Result<bool, sql
     Ok(short == 0)
 }
 
-/// Applies `mv` to the units of `orders`. The caller holds the order rows and has called
-/// [`lock_products`] in this transaction.
+/// Applies `mv` to the units of `orders` (their lines of one product added up), both families in one
+/// statement. The caller holds the order rows and has called [`lock_products`] in this transaction (or
+/// locked the product rows itself, as allocation does).
 pub async fn shift(conn: &mut PgConnection, orders: &[Uuid], mv: Move) -> Result<(), sqlx::Error> {
     let (held, sold) = mv.deltas();
     sqlx::query!(
-        r#"update ticket_categories c
-           set held = c.held + $2 * x.qty, sold = c.sold + $3 * x.qty, updated_at = now()
-           from (select ticket_category_id as id, sum(quantity)::int as qty from order_items
-                 where order_id = any($1) and ticket_category_id is not null group by 1) x
-           where c.id = x.id"#,
+        r#"with x as (select ticket_category_id, merchandise_id, sum(quantity)::int as qty from order_items
+                      where order_id = any($1) group by 1, 2),
+                c as (update ticket_categories c
+                      set held = c.held + $2 * x.qty, sold = c.sold + $3 * x.qty, updated_at = now()
+                      from x where c.id = x.ticket_category_id returning c.id),
+                m as (update merchandise m
+                      set held = m.held + $2 * x.qty, sold = m.sold + $3 * x.qty, updated_at = now()
+                      from x where m.id = x.merchandise_id returning m.id)
+           select (select count(*) from c) + (select count(*) from m) as "rows!""#,
         orders,
         held,
         sold
     )
-    .execute(&mut *conn)
-    .await?;
-    sqlx::query!(
-        r#"update merchandise m
-           set held = m.held + $2 * x.qty, sold = m.sold + $3 * x.qty, updated_at = now()
-           from (select merchandise_id as id, sum(quantity)::int as qty from order_items
-                 where order_id = any($1) and merchandise_id is not null group by 1) x
-           where m.id = x.id"#,
-        orders,
-        held,
-        sold
-    )
-    .execute(&mut *conn)
+    .fetch_one(&mut *conn)
     .await?;
     Ok(())
 }

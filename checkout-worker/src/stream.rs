@@ -16,6 +16,7 @@ use keyspace::Keyspace;
 use pipeline::{
     group::{Entry, GroupReader, Pace},
     orders::{CheckoutRequest, FIELD, GROUP, OrderResult, append},
+    states::{Reason, RequestStatus},
 };
 use sqlx::PgPool;
 use tokio_util::sync::CancellationToken;
@@ -30,15 +31,15 @@ const MAX_ATTEMPTS: i32 = 5;
 impl From<&Decision> for OrderResult {
     fn from(d: &Decision) -> Self {
         let (status, order_id, reason) = match &d.outcome {
-            Outcome::Confirmed { order_id } => ("confirmed", Some(*order_id), None),
-            Outcome::Rejected { reason } => ("rejected", None, Some(reason.clone())),
+            Outcome::Confirmed { order_id } => (RequestStatus::Confirmed, Some(*order_id), None),
+            Outcome::Rejected { reason } => (RequestStatus::Rejected, None, Some(*reason)),
         };
         OrderResult {
             event: d.event_id,
             visitor: d.visitor_id,
             user: d.user_id,
             request_id: d.request_id,
-            status: status.into(),
+            status,
             order_id,
             reason,
         }
@@ -209,7 +210,7 @@ pub async fn requeue_orphans(db: &PgPool, redis: &Pool, keys: &Keyspace) -> anyh
         let letters: Vec<String> = given_up
             .iter()
             .map(|id| {
-                serde_json::json!({ "request_id": id, "reason": "internal_error", "at": Utc::now() })
+                serde_json::json!({ "request_id": id, "reason": Reason::InternalError, "at": Utc::now() })
                     .to_string()
             })
             .collect();
@@ -218,8 +219,10 @@ pub async fn requeue_orphans(db: &PgPool, redis: &Pool, keys: &Keyspace) -> anyh
             tracing::warn!(error = %e, "recording dead letters failed");
         }
         sqlx::query!(
-            "update order_requests set status = 'rejected', reason = 'internal_error', decided_at = now() where id = any($1)",
-            &given_up
+            "update order_requests set status = $2, reason = $3, decided_at = now() where id = any($1)",
+            &given_up,
+            RequestStatus::Rejected as _,
+            Reason::InternalError as _
         )
         .execute(&mut *tx)
         .await?;

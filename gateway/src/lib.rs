@@ -130,7 +130,9 @@ pub async fn build_state(config: Config) -> anyhow::Result<AppState> {
         shutdown: tokio_util::sync::CancellationToken::new(),
         midtrans: gateway_midtrans(&config)?,
         order_backlog: Arc::new(std::sync::atomic::AtomicI64::new(0)),
-        intake_cache: orders::intake::IntakeCache::new(Duration::from_millis(config.catalog_cache_ttl_ms)),
+        sale_rules: catalog::sale_rules::SaleRulesCache::new(Duration::from_millis(
+            config.catalog_cache_ttl_ms,
+        )),
         limits: RateLimiter::new(redis.clone(), keys.clone(), &rules.all()),
         rules,
         tokens: TokenKeys::new(config.jwt_secret().as_bytes(), config.access_token_ttl_secs),

@@ -38,7 +38,7 @@ pub struct AppState {
     /// This gateway's push connections.
     pub hub: Hub,
     /// Per-event sale rules for the order intake, kept for a second.
-    pub intake_cache: crate::orders::intake::IntakeCache,
+    pub sale_rules: crate::catalog::sale_rules::SaleRulesCache,
     /// Undecided checkout requests, refreshed twice a second from the order stream.
     pub order_backlog: Arc<std::sync::atomic::AtomicI64>,
     /// Midtrans, when a server key is configured (payments answer 503 otherwise).
@@ -52,7 +52,7 @@ impl AppState {
     /// (the public pages and the order intake's sale rules) so the change shows at once.
     pub fn catalog_changed(&self) {
         self.catalog_cache.clear();
-        self.intake_cache.clear();
+        self.sale_rules.clear();
     }
 }
 

@@ -118,11 +118,14 @@ impl Notification {
         let fraud = self.fraud_status.as_deref();
         match self.transaction_status.as_str() {
             "settlement" | "capture" if fraud == Some("challenge") => Outcome::Challenge,
+            // Refused by fraud detection at capture: never paid (unlike a `deny` after a settlement).
             "settlement" | "capture" if fraud == Some("deny") => Outcome::Failed,
             "settlement" | "capture" if self.status_code == "200" => Outcome::Paid,
             "settlement" | "capture" => Outcome::Unknown,
             "pending" | "authorize" => Outcome::Pending,
-            "deny" | "cancel" | "failure" => Outcome::Failed,
+            "deny" => Outcome::Denied,
+            "cancel" => Outcome::Cancelled,
+            "failure" => Outcome::Failed,
             "expire" => Outcome::Expired,
             "refund" | "chargeback" => Outcome::Refunded { amount: self.refunded_amount() },
             "partial_refund" | "partial_chargeback" => {
@@ -140,6 +143,12 @@ impl Notification {
         })
     }
 
+    /// Whether a payment Midtrans last reported as `status` was a captured card payment (which a `cancel`
+    /// voids, taking the money back).
+    pub fn was_card_capture(status: Option<&str>) -> bool {
+        status == Some("capture")
+    }
+
     /// Refund notifications come twice; the one to act on carries the bank's confirmation.
     pub fn refund_confirmed(&self) -> bool {
         self.refunds.as_ref().is_none_or(|r| r.iter().all(|r| r.bank_confirmed_at.is_some()))
@@ -155,7 +164,11 @@ pub enum Outcome {
     Challenge,
     /// Money received: settlement, or capture with fraud `accept`, with `status_code` 200.
     Paid,
-    /// Denied, cancelled or failed: not paid.
+    /// Denied by the bank or by fraud detection: not paid. After a settlement, a reversal.
+    Denied,
+    /// Cancelled (by the merchant, or a captured card payment voided): not paid.
+    Cancelled,
+    /// Failed: not paid.
     Failed,
     /// Not paid in time.
     Expired,
@@ -237,7 +250,7 @@ mod tests {
         assert_eq!(n("settlement", None, "200").outcome(), Outcome::Paid);
         assert_eq!(n("settlement", Some("deny"), "202").outcome(), Outcome::Failed);
         assert_eq!(n("pending", Some("accept"), "201").outcome(), Outcome::Pending);
-        assert_eq!(n("deny", None, "202").outcome(), Outcome::Failed);
+        assert_eq!(n("deny", None, "202").outcome(), Outcome::Denied);
         assert_eq!(n("expire", None, "202").outcome(), Outcome::Expired);
         assert_eq!(n("something_new", None, "200").outcome(), Outcome::Unknown);
     }

@@ -1,6 +1,7 @@
 //! The contracts between the processes: what gateways put on the Redis streams, what workers read back,
 //! and what workers publish to the buyers' sockets. Every process that speaks to another through Redis
-//! depends on this crate, and on nothing of the other's.
+//! depends on this crate, and on nothing of the other's. The stored states are part of that contract:
+//! gateways and workers read and write the same rows.
 //!
 //! # Layout
 //!
@@ -9,7 +10,10 @@
 //! - [`webhooks`]: the webhook stream's entry (a verified Midtrans notification, raw) and appending it.
 //! - [`group`]: one consumer of a stream's consumer group: read, take over a dead consumer's entries,
 //!   acknowledge; one append with one trimming rule; the backlog of a group.
+//! - [`states`]: the states of requests, orders, payments and tickets (and why a request was rejected),
+//!   as PostgreSQL stores them: the one place their names are spelled.
 
 pub mod group;
 pub mod orders;
+pub mod states;
 pub mod webhooks;

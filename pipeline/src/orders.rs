@@ -7,6 +7,8 @@ use keyspace::Keyspace;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use crate::states::{Reason, RequestStatus};
+
 /// The consumer group of the checkout workers.
 pub const GROUP: &str = "checkout";
 /// Field holding the request's JSON in each stream entry.
@@ -55,9 +57,9 @@ pub struct OrderResult {
     pub user: Uuid,
     pub request_id: Uuid,
     /// `confirmed` or `rejected`.
-    pub status: String,
+    pub status: RequestStatus,
     pub order_id: Option<Uuid>,
-    pub reason: Option<String>,
+    pub reason: Option<Reason>,
 }
 
 /// Appends one accepted request; returns the entry id.

@@ -158,8 +158,8 @@ pub async fn spawn_app_with_midtrans_and(configure: fn(&mut Config)) -> PayApp {
 }
 
 /// Webhook processor settings for tests: quick retries and reclaiming.
-pub fn fast_processor() -> checkout_worker::payments::webhooks::ProcessorSettings {
-    checkout_worker::payments::webhooks::ProcessorSettings {
+pub fn fast_processor() -> checkout_worker::payments::processor::ProcessorSettings {
+    checkout_worker::payments::processor::ProcessorSettings {
         batch: 50,
         concurrency: 8,
         max_attempts: 3,
@@ -349,10 +349,10 @@ impl TestApp {
     /// Starts a webhook processor on this test's database and Redis prefix; cancel the token to stop it.
     pub async fn webhook_processor(
         &self,
-        settings: checkout_worker::payments::webhooks::ProcessorSettings,
+        settings: checkout_worker::payments::processor::ProcessorSettings,
     ) -> tokio_util::sync::CancellationToken {
         let stop = tokio_util::sync::CancellationToken::new();
-        tokio::spawn(checkout_worker::payments::webhooks::run_processor(
+        tokio::spawn(checkout_worker::payments::processor::run_processor(
             self.db.clone(),
             redis_url(),
             self.state.redis.clone(),

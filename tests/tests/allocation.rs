@@ -37,9 +37,9 @@ fn merch(item: Uuid, quantity: i32) -> CartLine {
     CartLine { ticket_category_id: None, merchandise_id: Some(item), quantity }
 }
 
-fn reason(d: &Decision) -> &str {
+fn reason(d: &Decision) -> &'static str {
     match &d.outcome {
-        Outcome::Rejected { reason } => reason,
+        Outcome::Rejected { reason } => reason.as_str(),
         Outcome::Confirmed { .. } => "confirmed",
     }
 }

@@ -113,6 +113,24 @@ async fn the_storefront_is_served_at_the_root() {
     assert!(resp.headers()["content-type"].to_str().unwrap().starts_with("text/html"));
 }
 
+#[tokio::test]
+async fn storefront_pages_carry_a_same_origin_content_security_policy() {
+    let app = spawn_app().await;
+    for page in ["/", "/cart.html", "/admin.html"] {
+        let resp = app.get(page).send().await.unwrap();
+        assert_eq!(resp.status(), 200, "{page}");
+        let policy = resp.headers()["content-security-policy"].to_str().unwrap();
+        for directive in
+            ["default-src 'self'", "script-src 'self'", "object-src 'none'", "frame-ancestors 'self'"]
+        {
+            assert!(policy.contains(directive), "{page}: {policy} lacks {directive}");
+        }
+        assert!(!policy.contains("unsafe-inline"), "{page}: {policy}");
+        assert_eq!(resp.headers()["referrer-policy"], "same-origin", "{page}");
+        assert_eq!(resp.headers()["x-content-type-options"], "nosniff", "{page}");
+    }
+}
+
 #[test]
 fn every_path_the_architecture_code_map_names_exists() {
     let root = std::path::Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/.."));
@@ -155,4 +173,44 @@ fn every_path_the_architecture_code_map_names_exists() {
         }
     }
     assert!(missing.is_empty(), "ARCHITECTURE.md names paths that do not exist: {missing:?}");
+}
+
+/// The values a CHECK constraint `<column> in ('a', 'b', …)` allows, read from PostgreSQL.
+async fn allowed_values(db: &sqlx::PgPool, constraint: &str) -> Vec<String> {
+    let definition: String =
+        sqlx::query_scalar("select pg_get_constraintdef(oid) from pg_constraint where conname = $1")
+            .bind(constraint)
+            .fetch_one(db)
+            .await
+            .unwrap_or_else(|e| panic!("{constraint}: {e}"));
+    let mut values: Vec<String> = definition.split('\'').skip(1).step_by(2).map(str::to_owned).collect();
+    values.sort();
+    values
+}
+
+fn names<T: Copy>(all: &[T], name: fn(T) -> &'static str) -> Vec<String> {
+    let mut v: Vec<String> = all.iter().map(|s| name(*s).to_owned()).collect();
+    v.sort();
+    v
+}
+
+#[tokio::test]
+async fn every_state_enum_lists_exactly_what_its_column_allows() {
+    use pipeline::states::*;
+    let app = spawn_app().await;
+    let cases = [
+        ("order_requests_status_check", names(RequestStatus::ALL, RequestStatus::as_str)),
+        ("orders_status_check", names(OrderStatus::ALL, OrderStatus::as_str)),
+        ("payments_status_check", names(PaymentStatus::ALL, PaymentStatus::as_str)),
+        ("tickets_status_check", names(TicketStatus::ALL, TicketStatus::as_str)),
+        ("events_status_check", names(EventStatus::ALL, EventStatus::as_str)),
+    ];
+    for (constraint, enum_values) in cases {
+        assert_eq!(allowed_values(&app.db, constraint).await, enum_values, "{constraint}");
+    }
+    assert_eq!(
+        allowed_values(&app.db, "order_requests_reason_check").await,
+        names(Reason::ALL, Reason::as_str),
+        "order_requests_reason_check"
+    );
 }

@@ -181,7 +181,7 @@ async fn an_order_result_reaches_only_its_own_visitors_sockets() {
         visitor: Some(buyer),
         user: Uuid::new_v4(),
         request_id,
-        status: "confirmed".into(),
+        status: pipeline::states::RequestStatus::Confirmed,
         order_id: Some(Uuid::new_v4()),
         reason: None,
     });

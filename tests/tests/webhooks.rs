@@ -3,7 +3,7 @@
 
 use std::{sync::Arc, time::Duration};
 
-use checkout_worker::payments::webhooks::ProcessorSettings;
+use checkout_worker::payments::processor::ProcessorSettings;
 use chrono::Utc;
 use e2e::{MIDTRANS_KEY, PayApp, assert_error, fast_processor, payments::*, spawn_app_with_midtrans};
 use fred::interfaces::StreamsInterface;

@@ -11,7 +11,10 @@ use chrono::{DateTime, Utc};
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
+use pipeline::states::{OrderStatus, PaymentStatus};
+
 use super::apply;
+use crate::expiry::{self, Ended};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Decision {
@@ -45,11 +48,11 @@ pub enum ReviewError {
     #[error("no such payment")]
     NotFound,
     #[error("the payment is not under review (it is {0})")]
-    NotUnderReview(String),
+    NotUnderReview(PaymentStatus),
     #[error("the order's hold ended and its items are no longer available (or the buyer's limit is reached)")]
     ItemsGone,
     #[error("the order is already {0}; refund this payment instead")]
-    OrderClosed(String),
+    OrderClosed(OrderStatus),
     #[error(transparent)]
     Db(#[from] sqlx::Error),
 }
@@ -66,34 +69,43 @@ pub async fn resolve(
         .fetch_optional(&mut *tx)
         .await?
         .ok_or(ReviewError::NotFound)?;
-    let order_status = sqlx::query_scalar!("select status from orders where id = $1 for update", order)
-        .fetch_one(&mut *tx)
-        .await?;
-    let status = sqlx::query_scalar!("select status from payments where id = $1 for update", payment)
-        .fetch_one(&mut *tx)
-        .await?;
-    if status != "needs_review" {
+    let order_status = sqlx::query_scalar!(
+        r#"select status as "status: OrderStatus" from orders where id = $1 for update"#,
+        order
+    )
+    .fetch_one(&mut *tx)
+    .await?;
+    let status = sqlx::query_scalar!(
+        r#"select status as "status: PaymentStatus" from payments where id = $1 for update"#,
+        payment
+    )
+    .fetch_one(&mut *tx)
+    .await?;
+    if status != PaymentStatus::NeedsReview {
         return Err(ReviewError::NotUnderReview(status));
     }
     let resolved = match decision {
         Decision::Accept => {
-            let resolved = match order_status.as_str() {
-                "pending_payment" | "payment_review" => {
+            let resolved = match order_status {
+                OrderStatus::PendingPayment | OrderStatus::PaymentReview => {
                     apply::pay_held(tx, order).await?;
                     Resolved::Paid
                 }
-                "expired" | "cancelled" => {
+                OrderStatus::Expired | OrderStatus::Cancelled => {
                     let notice = "Your payment was checked by our team after the hold ended; the items were still available, so the order is paid.";
                     apply::pay_late(tx, order, notice).await?.map_err(|_| ReviewError::ItemsGone)?;
                     Resolved::PaidLate
                 }
-                other => return Err(ReviewError::OrderClosed(other.to_owned())),
+                closed @ (OrderStatus::Paid | OrderStatus::PartiallyRefunded | OrderStatus::Refunded) => {
+                    return Err(ReviewError::OrderClosed(closed));
+                }
             };
             sqlx::query!(
-                r#"update payments set status = 'paid', paid_at = coalesce(paid_at, now()),
+                r#"update payments set status = $2, paid_at = coalesce(paid_at, now()),
                           paid_transaction_id = coalesce(paid_transaction_id, transaction_id), updated_at = now()
                    where id = $1"#,
-                payment
+                payment,
+                PaymentStatus::Paid as _
             )
             .execute(&mut *tx)
             .await?;
@@ -102,8 +114,8 @@ pub async fn resolve(
         Decision::Refund => {
             let notice = "Your payment could not be matched to this order, so the order was cancelled and the payment is being refunded.";
             apply::require_refund(tx, order, payment, reason, notice).await?;
-            if matches!(order_status.as_str(), "pending_payment" | "payment_review") {
-                crate::expiry::release(tx, &[order], "cancelled").await?;
+            if order_status.is_holding() {
+                expiry::release(tx, &[order], Ended::Cancelled).await?;
             }
             Resolved::RefundOwed
         }

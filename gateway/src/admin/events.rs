@@ -2,6 +2,7 @@
 
 use axum::{extract::State, http::StatusCode};
 use chrono::{DateTime, Utc};
+use pipeline::states::EventStatus;
 use serde::Deserialize;
 use serde_json::json;
 use sqlx::PgConnection;
@@ -241,7 +242,7 @@ async fn publish_event(
     user: AuthUser,
     ApiPath(id): ApiPath<Uuid>,
 ) -> Result<axum::Json<EventDetail>, ApiError> {
-    set_status(&state, user, id, "published").await.map(axum::Json)
+    set_status(&state, user, id, EventStatus::Published).await.map(axum::Json)
 }
 
 /// Take an event back to draft (only while it has no orders).
@@ -254,33 +255,42 @@ async fn unpublish_event(
     user: AuthUser,
     ApiPath(id): ApiPath<Uuid>,
 ) -> Result<axum::Json<EventDetail>, ApiError> {
-    set_status(&state, user, id, "draft").await.map(axum::Json)
+    set_status(&state, user, id, EventStatus::Draft).await.map(axum::Json)
 }
 
-async fn set_status(state: &AppState, user: AuthUser, id: Uuid, to: &str) -> Result<EventDetail, ApiError> {
+async fn set_status(
+    state: &AppState,
+    user: AuthUser,
+    id: Uuid,
+    to: EventStatus,
+) -> Result<EventDetail, ApiError> {
     let admin = user.require(Permission::ManageCatalog)?;
     let mut tx = state.db.begin().await?;
-    let from = sqlx::query_scalar!("select status from events where id = $1 for update", id)
-        .fetch_optional(&mut *tx)
-        .await?
-        .ok_or(ApiError::NotFound("event"))?;
-    if from == "cancelled" {
+    let from = sqlx::query_scalar!(
+        r#"select status as "status: EventStatus" from events where id = $1 for update"#,
+        id
+    )
+    .fetch_optional(&mut *tx)
+    .await?
+    .ok_or(ApiError::NotFound("event"))?;
+    if from == EventStatus::Cancelled {
         return Err(ApiError::conflict("event_cancelled", "a cancelled event cannot change status"));
     }
-    if to == "draft" && has_orders(&mut tx, id).await? {
+    if to == EventStatus::Draft && has_orders(&mut tx, id).await? {
         return Err(ApiError::conflict("event_has_orders", "an event with orders cannot go back to draft"));
     }
     if from != to {
         sqlx::query!(
             r#"update events set status = $2, updated_at = now(),
-                      published_at = case when $2 = 'published' then coalesce(published_at, now()) else published_at end
+                      published_at = case when $3 then coalesce(published_at, now()) else published_at end
                where id = $1"#,
             id,
-            to
+            to as _,
+            to == EventStatus::Published
         )
         .execute(&mut *tx)
         .await?;
-        let action = if to == "published" { "event.publish" } else { "event.unpublish" };
+        let action = if to == EventStatus::Published { "event.publish" } else { "event.unpublish" };
         audit::record(&mut tx, admin.id, action, "event", Some(id), json!({ "from": from, "to": to }))
             .await?;
     }

@@ -5,6 +5,9 @@
 
 pub mod cache;
 pub mod routes;
+pub mod sale_rules;
+
+pub use pipeline::states::EventStatus;
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;

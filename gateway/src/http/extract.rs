@@ -79,6 +79,34 @@ impl FromRequestParts<AppState> for ClientIp {
     }
 }
 
+/// The `Idempotency-Key` header: one per purchase or payment attempt (a retry sends the same), 1–255
+/// visible ASCII characters.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct IdempotencyKey(pub String);
+
+impl<S: Send + Sync> FromRequestParts<S> for IdempotencyKey {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, ApiError> {
+        let key = parts
+            .headers
+            .get("idempotency-key")
+            .and_then(|v| v.to_str().ok())
+            .map(str::trim)
+            .filter(|v| !v.is_empty())
+            .ok_or_else(|| {
+                ApiError::bad_request("missing_idempotency_key", "send an Idempotency-Key header")
+            })?;
+        if key.len() > 255 || !key.bytes().all(|b| b.is_ascii_graphic()) {
+            return Err(ApiError::bad_request(
+                "invalid_idempotency_key",
+                "Idempotency-Key must be 1-255 visible ASCII characters",
+            ));
+        }
+        Ok(IdempotencyKey(key.to_owned()))
+    }
+}
+
 /// A request carrying a valid access token.
 #[derive(Clone, Copy, Debug)]
 pub struct AuthUser {

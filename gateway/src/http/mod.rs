@@ -25,6 +25,7 @@ use tower_http::{
     cors::{AllowOrigin, CorsLayer},
     request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer},
     services::ServeDir,
+    set_header::SetResponseHeaderLayer,
     trace::TraceLayer,
 };
 use utoipa::OpenApi;
@@ -36,6 +37,10 @@ use crate::{
 };
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+/// The storefront's pages load scripts, styles and images from this origin only and call only its API;
+/// they may not be framed elsewhere (the embeddable widget is a script, not a frame).
+const PAGE_POLICY: &str = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self'; \
+connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'self'";
 
 /// The full application router for `state`.
 pub fn router(state: AppState) -> Router {
@@ -52,7 +57,20 @@ pub fn router(state: AppState) -> Router {
     let doc_json = serde_json::to_string(&doc).expect("the OpenAPI document serialises");
 
     let config = state.config.clone();
-    let web = ServeDir::new(&config.web_dir).not_found_service(not_found.into_service());
+    let web = ServiceBuilder::new()
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static(PAGE_POLICY),
+        ))
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::REFERRER_POLICY,
+            HeaderValue::from_static("same-origin"),
+        ))
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        ))
+        .service(ServeDir::new(&config.web_dir).not_found_service(not_found.into_service()));
 
     api.route(
         "/api/openapi.json",

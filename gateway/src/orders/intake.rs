@@ -2,8 +2,8 @@
 //! on the order stream and answers 202 at once. Workers decide it (see `checkout_worker::allocation`).
 //!
 //! Order of checks, so that nothing is written for a bad request and a retry gets the same answer:
-//! sign-in and the per-address limit → Idempotency-Key and cart shape → admission and visitor tokens →
-//! event and items on sale → early sold-out from the Redis stock counters (which may only ever say no) →
+//! sign-in and Idempotency-Key → the per-address limit and the order backlog → cart shape → admission and visitor tokens →
+//! event and items on sale ([`crate::catalog::sale_rules`]) → early sold-out from the Redis stock counters (which may only ever say no) →
 //! record and spend the admission (one insert: the admission's `jti` is stored with the request under a
 //! unique constraint, so recording the request and spending its admission are one fact in PostgreSQL; an
 //! existing request with this key answers instead: same cart, same answer; other cart, 422; a refusal
@@ -13,15 +13,15 @@
 //! is never removed: a 202 once given (to a double click racing this call) always names a request that
 //! gets a definitive answer, and a request whose append failed is queued again by the workers.
 
-use std::collections::HashMap;
-
 use axum::{
     extract::State,
     http::{HeaderMap, StatusCode},
 };
-use chrono::{DateTime, Utc};
 use fred::interfaces::HashesInterface;
-use pipeline::orders::{CartLine, CheckoutRequest};
+use pipeline::{
+    orders::{CartLine, CheckoutRequest},
+    states::{Reason, RequestStatus},
+};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use utoipa::ToSchema;
@@ -29,8 +29,9 @@ use uuid::Uuid;
 use waiting_room::tokens::TokenError;
 
 use crate::{
+    catalog::sale_rules,
     error::{ApiError, ErrorBody, on_constraint},
-    http::extract::{ApiJson, AuthUser, ClientIp},
+    http::extract::{ApiJson, AuthUser, ClientIp, IdempotencyKey},
     state::AppState,
 };
 
@@ -57,17 +58,17 @@ pub struct SubmitItem {
 pub struct Accepted {
     pub request_id: Uuid,
     /// `queued`, then `confirmed` or `rejected`.
-    pub status: String,
+    pub status: RequestStatus,
     pub order_id: Option<Uuid>,
-    pub reason: Option<String>,
+    pub reason: Option<Reason>,
 }
 
 struct Existing {
     id: Uuid,
     body_hash: String,
-    status: String,
+    status: RequestStatus,
     order_id: Option<Uuid>,
-    reason: Option<String>,
+    reason: Option<Reason>,
 }
 
 /// Submit a cart (tickets and merchandise) for an admitted, signed-in buyer.
@@ -85,19 +86,13 @@ struct Existing {
 pub async fn submit(
     State(state): State<AppState>,
     user: AuthUser,
+    IdempotencyKey(key): IdempotencyKey,
     ip: ClientIp,
     headers: HeaderMap,
     ApiJson(body): ApiJson<SubmitOrder>,
 ) -> Result<(StatusCode, axum::Json<Accepted>), ApiError> {
     state.limits.check(state.rules.order_ip, &ip.group()).await?;
-    if state.order_backlog.load(std::sync::atomic::Ordering::Relaxed) >= state.config.order_backlog_limit {
-        metrics::counter!("orders_refused_backlog_total").increment(1);
-        return Err(ApiError::Unavailable {
-            message: "checkout is at capacity, retry in a moment",
-            retry_after: std::time::Duration::from_secs(2),
-        });
-    }
-    let key = idempotency_key(&headers)?;
+    refuse_when_backlogged(&state)?;
     let lines = cart(&body)?;
     let body_hash =
         hex::encode(Sha256::digest(serde_json::to_vec(&(body.event_id, &lines)).expect("carts serialise")));
@@ -115,33 +110,10 @@ pub async fn submit(
         }
     };
 
-    // One round trip for a new request: the insert, which also spends the admission. A key seen before (a
-    // retry, a double click, the same key racing itself) conflicts and gets the recorded answer; an
-    // admission already recorded with another request (any key, any account) conflicts too.
-    let request_id = Uuid::now_v7();
-    let items = serde_json::to_value(&lines).expect("carts serialise");
-    let inserted = sqlx::query_scalar!(
-        r#"insert into order_requests
-               (id, user_id, event_id, idempotency_key, body_hash, visitor_id, items, admission_jti)
-           values ($1, $2, $3, $4, $5, $6, $7, $8)
-           on conflict do nothing
-           returning id"#,
-        request_id,
-        user.id,
-        event,
-        key,
-        body_hash,
-        visitor,
-        items,
-        admission.jti
-    )
-    .fetch_optional(&state.db)
-    .await
-    .map_err(|e| {
-        // The event was deleted a moment ago (the sale rules are cached for a second).
-        on_constraint(e, |c| (c == "order_requests_event_id_fkey").then_some(ApiError::NotFound("event")))
-    })?;
-    if inserted.is_none() {
+    let request =
+        CheckoutRequest { request_id: Uuid::now_v7(), user_id: user.id, event_id: event, items: lines };
+    let recorded = Recorded { key: &key, body_hash: &body_hash, visitor, admission_jti: &admission.jti };
+    if !record(&state, &request, &recorded).await? {
         return match find(&state, user.id, &key).await? {
             Some(existing) => same_answer(existing, &body_hash),
             None => {
@@ -150,34 +122,91 @@ pub async fn submit(
             }
         };
     }
-    // The tight limit is per buyer (a whole campus may share one address), on new requests only. A
-    // refused request is recorded as rejected (not deleted: a double click with the same key may already
-    // have been told 202 for it, and must get a definitive answer); it was never queued, so it gives its
-    // admission back.
+    // The tight limit is per buyer (a whole campus may share one address), on new requests only.
     if let Err(e) = state.limits.check(state.rules.order_user, &user.id.to_string()).await {
-        sqlx::query!(
-            r#"update order_requests
-               set status = 'rejected', reason = 'rate_limited', decided_at = now(), admission_jti = null
-               where id = $1 and status = 'queued'"#,
-            request_id
-        )
-        .execute(&state.db)
-        .await?;
+        give_back(&state, request.request_id).await?;
         return Err(e);
     }
-
-    let request = CheckoutRequest { request_id, user_id: user.id, event_id: event, items: lines };
     if let Err(e) = pipeline::orders::append(&state.redis, &state.keys, &request).await {
         // Recorded but not on the stream: the workers' orphan pass will queue it; a retry with the same
         // key gets this request.
-        tracing::warn!(error = %e, %request_id, "order stream unavailable; request will be re-queued");
+        tracing::warn!(error = %e, request_id = %request.request_id, "order stream unavailable; request will be re-queued");
         return Err(ApiError::redis_down(CHECKOUT_DOWN)(e));
     }
     metrics::counter!("orders_accepted_total").increment(1);
-    Ok((
-        StatusCode::ACCEPTED,
-        axum::Json(Accepted { request_id, status: "queued".into(), order_id: None, reason: None }),
-    ))
+    let accepted = Accepted {
+        request_id: request.request_id,
+        status: RequestStatus::Queued,
+        order_id: None,
+        reason: None,
+    };
+    Ok((StatusCode::ACCEPTED, axum::Json(accepted)))
+}
+
+/// 503 while the workers are behind by more than the configured backlog.
+fn refuse_when_backlogged(state: &AppState) -> Result<(), ApiError> {
+    if state.order_backlog.load(std::sync::atomic::Ordering::Relaxed) < state.config.order_backlog_limit {
+        return Ok(());
+    }
+    metrics::counter!("orders_refused_backlog_total").increment(1);
+    Err(ApiError::Unavailable {
+        message: "checkout is at capacity, retry in a moment",
+        retry_after: std::time::Duration::from_secs(2),
+    })
+}
+
+/// What a new request is recorded with, besides the request itself.
+struct Recorded<'a> {
+    key: &'a str,
+    body_hash: &'a str,
+    visitor: Uuid,
+    admission_jti: &'a str,
+}
+
+/// One round trip for a new request: the insert, which also spends the admission. `false` when it
+/// conflicts: a key seen before (a retry, a double click, the same key racing itself), or an admission
+/// already recorded with another request (any key, any account).
+async fn record(state: &AppState, request: &CheckoutRequest, r: &Recorded<'_>) -> Result<bool, ApiError> {
+    let items = serde_json::to_value(&request.items).expect("carts serialise");
+    let inserted = sqlx::query_scalar!(
+        r#"insert into order_requests
+               (id, user_id, event_id, idempotency_key, body_hash, visitor_id, items, admission_jti)
+           values ($1, $2, $3, $4, $5, $6, $7, $8)
+           on conflict do nothing
+           returning id"#,
+        request.request_id,
+        request.user_id,
+        request.event_id,
+        r.key,
+        r.body_hash,
+        r.visitor,
+        items,
+        r.admission_jti
+    )
+    .fetch_optional(&state.db)
+    .await
+    .map_err(|e| {
+        // The event was deleted a moment ago (the sale rules are cached for a second).
+        on_constraint(e, |c| (c == "order_requests_event_id_fkey").then_some(ApiError::NotFound("event")))
+    })?;
+    Ok(inserted.is_some())
+}
+
+/// A new request refused by the per-buyer limit is recorded as rejected (not deleted: a double click with
+/// the same key may already have been told 202 for it, and must get a definitive answer); it was never
+/// queued, so it gives its admission back.
+async fn give_back(state: &AppState, request: Uuid) -> Result<(), ApiError> {
+    sqlx::query!(
+        r#"update order_requests
+           set status = $2, reason = $3, decided_at = now(), admission_jti = null
+           where id = $1 and status = 'queued'"#,
+        request,
+        RequestStatus::Rejected as _,
+        Reason::RateLimited as _
+    )
+    .execute(&state.db)
+    .await?;
+    Ok(())
 }
 
 /// Tokens, catalog rules and the early sold-out check: (visitor, admission) when a new request may go on.
@@ -200,25 +229,13 @@ async fn precheck(
         TokenError::WrongHolder => ApiError::Forbidden,
         TokenError::Invalid => ApiError::Unauthorized("invalid Admission-Token"),
     })?;
-    check_catalog(state, event, lines).await?;
+    sale_rules::check_cart(&state.db, &state.sale_rules, event, lines).await?;
     early_sold_out(state, event, lines).await?;
     Ok((visitor, admission))
 }
 
 fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
     headers.get(name).and_then(|v| v.to_str().ok()).map(str::trim).filter(|v| !v.is_empty())
-}
-
-pub(crate) fn idempotency_key(headers: &HeaderMap) -> Result<String, ApiError> {
-    let key = header(headers, "idempotency-key")
-        .ok_or_else(|| ApiError::bad_request("missing_idempotency_key", "send an Idempotency-Key header"))?;
-    if key.len() > 255 || !key.bytes().all(|b| b.is_ascii_graphic()) {
-        return Err(ApiError::bad_request(
-            "invalid_idempotency_key",
-            "Idempotency-Key must be 1-255 visible ASCII characters",
-        ));
-    }
-    Ok(key.to_owned())
 }
 
 /// The cart's shape: 1–20 lines, each naming exactly one product, quantities 1–100. Lines naming the
@@ -257,7 +274,8 @@ fn cart(body: &SubmitOrder) -> Result<Vec<CartLine>, ApiError> {
 async fn find(state: &AppState, user: Uuid, key: &str) -> Result<Option<Existing>, ApiError> {
     Ok(sqlx::query_as!(
         Existing,
-        "select id, body_hash, status, order_id, reason from order_requests where user_id = $1 and idempotency_key = $2",
+        r#"select id, body_hash, status as "status: RequestStatus", order_id, reason as "reason: Reason"
+           from order_requests where user_id = $1 and idempotency_key = $2"#,
         user,
         key
     )
@@ -270,9 +288,6 @@ fn same_answer(existing: Existing, body_hash: &str) -> Result<(StatusCode, axum:
         return Err(ApiError::Validation(
             "this Idempotency-Key was already used for a different cart; use a new key".into(),
         ));
-    }
-    if existing.reason.as_deref() == Some("admission_used") {
-        return Err(admission_used());
     }
     Ok((
         StatusCode::ACCEPTED,
@@ -290,135 +305,6 @@ fn admission_used() -> ApiError {
 }
 
 const CHECKOUT_DOWN: &str = "checkout is briefly unavailable, retry shortly";
-
-/// What the intake needs to know about an event's products to check a cart without PostgreSQL.
-pub struct SaleRules {
-    pub(crate) status: String,
-    pub(crate) sale_opens_at: Option<DateTime<Utc>>,
-    pub(crate) sale_closes_at: Option<DateTime<Utc>>,
-    items: HashMap<Uuid, Item>,
-}
-
-#[derive(Clone)]
-struct Item {
-    id: Uuid,
-    /// A ticket category (or else merchandise): ids of the two kinds must not be mixed up in a cart.
-    ticket: bool,
-    event_id: Option<Uuid>,
-    max_per_order: i32,
-    sale_starts_at: Option<DateTime<Utc>>,
-    sale_ends_at: Option<DateTime<Utc>>,
-}
-
-/// Loads an event's sale rules: three queries, shared by every submission for a second (the intake
-/// cache), so a rush costs PostgreSQL one load per second per gateway instead of three queries per order.
-/// The worker checks everything again under row locks; a second of staleness here can only let a request
-/// through to be refused there, or refuse one a second early.
-pub async fn load_rules(db: &sqlx::PgPool, event: Uuid) -> Result<Option<SaleRules>, sqlx::Error> {
-    let Some(e) =
-        sqlx::query!("select status, sale_opens_at, sale_closes_at from events where id = $1", event)
-            .fetch_optional(db)
-            .await?
-    else {
-        return Ok(None);
-    };
-    let mut items: HashMap<Uuid, Item> = sqlx::query_as!(
-        Item,
-        r#"select id, true as "ticket!", event_id as "event_id?", max_per_order, sale_starts_at, sale_ends_at
-           from ticket_categories where event_id = $1"#,
-        event
-    )
-    .fetch_all(db)
-    .await?
-    .into_iter()
-    .map(|i| (i.id, i))
-    .collect();
-    items.extend(
-        sqlx::query_as!(
-            Item,
-            r#"select id, false as "ticket!", event_id, max_per_order, null::timestamptz as sale_starts_at,
-                      null::timestamptz as sale_ends_at
-               from merchandise where event_id = $1"#,
-            event
-        )
-        .fetch_all(db)
-        .await?
-        .into_iter()
-        .map(|i| (i.id, i)),
-    );
-    Ok(Some(SaleRules {
-        status: e.status,
-        sale_opens_at: e.sale_opens_at,
-        sale_closes_at: e.sale_closes_at,
-        items,
-    }))
-}
-
-/// Items exist, belong to the event (merchandise may also be standalone), are on sale, and each line is
-/// within its per-order limit.
-async fn check_catalog(state: &AppState, event: Uuid, lines: &[CartLine]) -> Result<(), ApiError> {
-    let now = Utc::now();
-    let rules = state.intake_cache.get(&state.db, event).await?.ok_or(ApiError::NotFound("event"))?;
-    if rules.status != "published" {
-        return Err(ApiError::NotFound("event"));
-    }
-    if !on_sale(now, rules.sale_opens_at, rules.sale_closes_at) {
-        return Err(ApiError::conflict("not_on_sale", "this event is not on sale now"));
-    }
-    let mut per_item: HashMap<Uuid, i32> = HashMap::new();
-    for line in lines {
-        let id = line.ticket_category_id.or(line.merchandise_id).expect("checked shape");
-        let item = match rules.items.get(&id) {
-            Some(i) if i.ticket == line.ticket_category_id.is_some() => i.clone(),
-            _ => other_item(state, line).await?,
-        };
-        let standalone_merch = line.merchandise_id.is_some() && item.event_id.is_none();
-        if item.event_id != Some(event) && !standalone_merch {
-            return Err(ApiError::validation(format!("item {id} does not belong to this event")));
-        }
-        if !on_sale(now, item.sale_starts_at, item.sale_ends_at) {
-            return Err(ApiError::conflict("not_on_sale", format!("item {id} is not on sale now")));
-        }
-        let total = per_item.entry(id).or_default();
-        *total += line.quantity;
-        if *total > item.max_per_order {
-            return Err(ApiError::validation(format!(
-                "at most {} of item {id} per order",
-                item.max_per_order
-            )));
-        }
-    }
-    Ok(())
-}
-
-/// An item not among the event's own: standalone merchandise, or something of another event (or nothing).
-async fn other_item(state: &AppState, line: &CartLine) -> Result<Item, ApiError> {
-    let found = match (line.ticket_category_id, line.merchandise_id) {
-        (Some(id), _) => sqlx::query_as!(
-            Item,
-            r#"select id, true as "ticket!", event_id as "event_id?", max_per_order, sale_starts_at, sale_ends_at
-               from ticket_categories where id = $1"#,
-            id
-        )
-        .fetch_optional(&state.db)
-        .await?,
-        (None, Some(id)) => sqlx::query_as!(
-            Item,
-            r#"select id, false as "ticket!", event_id, max_per_order, null::timestamptz as sale_starts_at,
-                      null::timestamptz as sale_ends_at
-               from merchandise where id = $1"#,
-            id
-        )
-        .fetch_optional(&state.db)
-        .await?,
-        (None, None) => None,
-    };
-    found.ok_or(ApiError::NotFound("item"))
-}
-
-fn on_sale(now: DateTime<Utc>, opens: Option<DateTime<Utc>>, closes: Option<DateTime<Utc>>) -> bool {
-    opens.is_none_or(|t| t <= now) && closes.is_none_or(|t| t > now)
-}
 
 /// Says "sold out" without touching the stream when the live counters show an item cannot be had. The
 /// counters are refreshed from PostgreSQL every controller tick, so a drifted counter corrects itself; a
@@ -443,43 +329,4 @@ async fn early_sold_out(state: &AppState, event: Uuid, lines: &[CartLine]) -> Re
         }
     }
     Ok(())
-}
-
-/// When the rules were loaded, and the rules (`None`: no such event).
-type CachedRules = (std::time::Instant, Option<std::sync::Arc<SaleRules>>);
-
-/// The intake's per-event sale rules, kept for a second (see [`load_rules`]).
-#[derive(Clone)]
-pub struct IntakeCache {
-    ttl: std::time::Duration,
-    entries: std::sync::Arc<std::sync::Mutex<HashMap<Uuid, CachedRules>>>,
-}
-
-impl IntakeCache {
-    pub fn new(ttl: std::time::Duration) -> Self {
-        Self { ttl, entries: Default::default() }
-    }
-
-    pub fn clear(&self) {
-        self.entries.lock().expect("intake cache").clear();
-    }
-
-    pub(crate) async fn get(
-        &self,
-        db: &sqlx::PgPool,
-        event: Uuid,
-    ) -> Result<Option<std::sync::Arc<SaleRules>>, sqlx::Error> {
-        if let Some((at, rules)) = self.entries.lock().expect("intake cache").get(&event)
-            && at.elapsed() < self.ttl
-        {
-            return Ok(rules.clone());
-        }
-        let rules = load_rules(db, event).await?.map(std::sync::Arc::new);
-        let mut entries = self.entries.lock().expect("intake cache");
-        if entries.len() > 10_000 {
-            entries.clear(); // bounded whatever ids clients send
-        }
-        entries.insert(event, (std::time::Instant::now(), rules.clone()));
-        Ok(rules)
-    }
 }

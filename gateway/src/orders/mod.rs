@@ -1,8 +1,9 @@
-//! Orders: checkout submission (the intake in front of the order stream), request status, the buyer's own
-//! orders, and cancelling an unpaid order.
+//! Orders: checkout submission (the intake in front of the order stream, [`intake`]), request status and
+//! the buyer's own orders ([`read`]), and cancelling an unpaid order ([`cancel`]).
 
+pub mod cancel;
 pub mod intake;
-pub mod views;
+pub mod read;
 
 use utoipa_axum::{router::OpenApiRouter, routes};
 
@@ -10,8 +11,8 @@ use crate::state::AppState;
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
-        .routes(routes!(intake::submit, views::list))
-        .routes(routes!(views::request_status))
-        .routes(routes!(views::get))
-        .routes(routes!(views::cancel))
+        .routes(routes!(intake::submit, read::list))
+        .routes(routes!(read::request_status))
+        .routes(routes!(read::get))
+        .routes(routes!(cancel::cancel))
 }

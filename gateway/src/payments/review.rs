@@ -4,6 +4,7 @@
 
 use axum::extract::State;
 use chrono::{DateTime, Utc};
+use pipeline::states::{OrderStatus, PaymentStatus};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
@@ -19,7 +20,12 @@ use crate::{
 };
 
 /// The statuses an operator may list.
-const LISTABLE: [&str; 4] = ["needs_review", "challenge", "refund_pending", "reversed"];
+const LISTABLE: [PaymentStatus; 4] = [
+    PaymentStatus::NeedsReview,
+    PaymentStatus::Challenge,
+    PaymentStatus::RefundPending,
+    PaymentStatus::Reversed,
+];
 
 #[derive(Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
@@ -34,13 +40,13 @@ pub struct PaymentToReview {
     pub order_id: Uuid,
     pub midtrans_order_id: String,
     pub buyer_email: String,
-    pub status: String,
+    pub status: PaymentStatus,
     /// The Midtrans status last applied.
     pub midtrans_status: Option<String>,
     pub gross_amount: i64,
     pub refunded_amount: i64,
     pub refund_reason: Option<String>,
-    pub order_status: String,
+    pub order_status: OrderStatus,
     pub updated_at: DateTime<Utc>,
     /// When the review began (`needs_review`); unresolved past `REVIEW_DEADLINE_SECS` it is refunded.
     pub review_started_at: Option<DateTime<Utc>>,
@@ -60,23 +66,27 @@ pub async fn list(
     ApiQuery(f): ApiQuery<ReviewFilter>,
 ) -> Result<axum::Json<Vec<PaymentToReview>>, ApiError> {
     user.require(Permission::ManagePayments)?;
-    let status = f.status.unwrap_or_else(|| "needs_review".into());
-    if !LISTABLE.contains(&status.as_str()) {
-        return Err(ApiError::validation(format!("status must be one of {}", LISTABLE.join(", "))));
-    }
+    let status = match f.status.as_deref().map(str::parse::<PaymentStatus>) {
+        None => PaymentStatus::NeedsReview,
+        Some(Ok(s)) if LISTABLE.contains(&s) => s,
+        Some(_) => {
+            let listable: Vec<&str> = LISTABLE.iter().map(|s| s.as_str()).collect();
+            return Err(ApiError::validation(format!("status must be one of {}", listable.join(", "))));
+        }
+    };
     Ok(axum::Json(
         sqlx::query_as!(
             PaymentToReview,
-            r#"select p.id as payment_id, p.order_id, p.midtrans_order_id, u.email as buyer_email, p.status,
-                      p.midtrans_status, p.gross_amount, p.refunded_amount, p.refund_reason,
-                      o.status as order_status, p.updated_at, p.review_started_at,
+            r#"select p.id as payment_id, p.order_id, p.midtrans_order_id, u.email as buyer_email,
+                      p.status as "status: PaymentStatus", p.midtrans_status, p.gross_amount, p.refunded_amount, p.refund_reason,
+                      o.status as "order_status: OrderStatus", p.updated_at, p.review_started_at,
                       (select e.gross_amount from payment_events e
                        where e.payment_id = p.id and e.outcome = 'amount_mismatch'
                        order by e.id desc limit 1) as reported_gross_amount
                from payments p join orders o on o.id = p.order_id join users u on u.id = o.user_id
                where p.status = $1
                order by p.updated_at desc limit 200"#,
-            status
+            status as _
         )
         .fetch_all(&state.db)
         .await?,
@@ -105,8 +115,8 @@ pub struct ReviewResolved {
     pub payment_id: Uuid,
     /// `paid`, `paid_late` (after the hold ended, the items were still free) or `refund_owed`.
     pub outcome: &'static str,
-    pub payment_status: String,
-    pub order_status: String,
+    pub payment_status: PaymentStatus,
+    pub order_status: OrderStatus,
 }
 
 /// Resolve a payment under review (`needs_review`: its amount did not match): accept it or refund it.
@@ -151,7 +161,7 @@ pub async fn resolve(
     )
     .await?;
     let now = sqlx::query!(
-        r#"select p.status as payment_status, o.status as order_status
+        r#"select p.status as "payment_status: PaymentStatus", o.status as "order_status: OrderStatus"
            from payments p join orders o on o.id = p.order_id where p.id = $1"#,
         id
     )

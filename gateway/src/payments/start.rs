@@ -12,17 +12,16 @@ use axum::{
     http::{HeaderMap, header},
 };
 use chrono::{DateTime, Duration, Utc};
-use midtrans::client::{
-    Callbacks, CustomExpiry, CustomerDetails, ItemDetail, QrisRequest, SnapExpiry, SnapRequest,
-    TransactionDetails, item_name,
-};
+use pipeline::states::{OrderStatus, PaymentStatus};
 use serde::{Deserialize, Serialize};
+use sqlx::PgConnection;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
+use super::charge;
 use crate::{
     error::{ApiError, ErrorBody},
-    http::extract::{ApiPath, AuthUser},
+    http::extract::{ApiPath, AuthUser, IdempotencyKey},
     state::AppState,
 };
 
@@ -48,9 +47,7 @@ pub struct Payment {
     pub midtrans_order_id: String,
     /// `snap` or `qris`.
     pub method: String,
-    /// `pending`, `challenge`, `paid`, `failed`, `expired`, `cancelled`, `refund_pending`, `refunded`,
-    /// `partially_refunded`, `reversed`.
-    pub status: String,
+    pub status: PaymentStatus,
     pub gross_amount: i64,
     /// Snap token (for Snap's browser script).
     pub token: Option<String>,
@@ -68,7 +65,7 @@ pub(crate) struct PaymentRow {
     pub order_id: Uuid,
     pub midtrans_order_id: String,
     pub method: String,
-    pub status: String,
+    pub status: PaymentStatus,
     pub gross_amount: i64,
     pub snap_token: Option<String>,
     pub redirect_url: Option<String>,
@@ -112,6 +109,7 @@ pub async fn start(
     State(state): State<AppState>,
     user: AuthUser,
     ApiPath(order_id): ApiPath<Uuid>,
+    IdempotencyKey(key): IdempotencyKey,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<axum::Json<Payment>, ApiError> {
@@ -119,38 +117,60 @@ pub async fn start(
         message: "payments are not configured",
         retry_after: std::time::Duration::from_secs(60),
     })?;
-    let key = crate::orders::intake::idempotency_key(&headers)?;
     let method = method(&body)?;
+    let attempt = Attempt { user: user.id, order_id, key: &key, method: &method };
+    let (order, payment) = match reserve(&state, &attempt).await? {
+        Reserved::Answered(p) => return Ok(axum::Json(p.into())),
+        Reserved::ToCall { order, payment } => (order, payment),
+    };
+    let finish = format!("{}/order.html?id={order_id}", public_base(&state, &headers));
+    let answer = charge::call(&state, &client, user.id, &order, &payment, finish).await;
+    charge::save(&state, &order, &payment, answer).await.map(axum::Json)
+}
 
+/// One request to pay: who, for which order, with which key and method.
+struct Attempt<'a> {
+    user: Uuid,
+    order_id: Uuid,
+    key: &'a str,
+    method: &'a str,
+}
+
+/// The order as the payment sees it (locked while the attempt is reserved).
+pub(super) struct OrderToPay {
+    pub id: Uuid,
+    pub status: OrderStatus,
+    pub total: i64,
+    pub expires_at: DateTime<Utc>,
+}
+
+/// What reserving found: an answer already given, or a payment row to ask Midtrans about.
+enum Reserved {
+    Answered(PaymentRow),
+    ToCall { order: OrderToPay, payment: PaymentRow },
+}
+
+/// Step 1, under the order's row lock: answers a live payment (or this key's earlier answer) again, or
+/// takes the payment row whose Midtrans call is to be made: one created earlier whose answer was lost, or
+/// a new one. Another request calling Midtrans for the same row meanwhile makes this one wait.
+async fn reserve(state: &AppState, a: &Attempt<'_>) -> Result<Reserved, ApiError> {
     let window = state.config.request_timeout_ms as f64 / 1000.0 + CREATING_MARGIN_SECS;
     let mut tx = state.db.begin().await?;
-    let order = sqlx::query!(
-        "select status, total, expires_at from orders where id = $1 and user_id = $2 for update",
-        order_id,
-        user.id
+    let order = sqlx::query_as!(
+        OrderToPay,
+        r#"select id, status as "status: OrderStatus", total, expires_at from orders
+           where id = $1 and user_id = $2 for update"#,
+        a.order_id,
+        a.user
     )
     .fetch_optional(&mut *tx)
     .await?
     .ok_or(ApiError::NotFound("order"))?;
-    let existing = sqlx::query_as!(
-        PaymentRow,
-        r#"select id, order_id, midtrans_order_id, method, status, gross_amount, snap_token,
-                  redirect_url, qr_string, expires_at, creating_until
-           from payments
-           where order_id = $1
-             and (status in ('pending', 'challenge')
-                  or (idempotency_key = $2 and (snap_token is not null or qr_string is not null)))
-           order by (status in ('pending', 'challenge')) desc, created_at desc limit 1"#,
-        order_id,
-        key
-    )
-    .fetch_optional(&mut *tx)
-    .await?;
-    let payment = match existing {
+    let payment = match existing(&mut tx, a).await? {
         // A live payment, or this key's earlier answer: the same answer again.
-        Some(p) if p.started() || !matches!(p.status.as_str(), "pending" | "challenge") => {
+        Some(p) if p.started() || !p.status.is_open() => {
             tx.commit().await?;
-            return Ok(axum::Json(p.into()));
+            return Ok(Reserved::Answered(p));
         }
         Some(p) if p.creating_until.is_some_and(|t| t > Utc::now()) => {
             return Err(ApiError::Unavailable {
@@ -159,187 +179,116 @@ pub async fn start(
             });
         }
         // Created earlier but Midtrans' answer was lost: ask again with the same ids.
-        Some(p) => {
-            if order.status != "pending_payment" && order.status != "payment_review" {
-                // The order ended (cancelled, expired) while Midtrans' answer was in doubt.
-                sqlx::query!(
-                    "update payments set status = 'cancelled', updated_at = now() where id = $1",
-                    p.id
-                )
-                .execute(&mut *tx)
-                .await?;
-                tx.commit().await?;
-                return Err(ApiError::conflict(
-                    "not_payable",
-                    format!("an order that is {} cannot be paid", order.status),
-                ));
-            }
-            sqlx::query!(
-                "update payments set creating_until = now() + make_interval(secs => $2) where id = $1",
-                p.id,
-                window
-            )
-            .execute(&mut *tx)
-            .await?;
-            p
-        }
+        Some(p) => resume(&mut tx, p, &order, window).await,
         None => {
             // Only new attempts count against the buyer's limit; repeats of a live one are answered freely.
-            state.limits.check(state.rules.payment_user, &user.id.to_string()).await?;
-            if order.total == 0 {
-                return Err(ApiError::conflict(
-                    "free_order",
-                    "this order costs nothing: it is confirmed without a payment in a moment",
-                ));
-            }
-            if order.status != "pending_payment" {
-                return Err(ApiError::conflict(
-                    "not_payable",
-                    format!("an order that is {} cannot be paid", order.status),
-                ));
-            }
-            if order.expires_at - Utc::now() < Duration::seconds(MIN_HOLD_LEFT_SECS) {
-                return Err(ApiError::conflict(
-                    "hold_ending",
-                    "this order's hold ends in less than a minute; order again",
-                ));
-            }
-            let attempt =
-                sqlx::query_scalar!(r#"select count(*) as "n!" from payments where order_id = $1"#, order_id)
-                    .fetch_one(&mut *tx)
-                    .await?;
-            // 3 + 32 + 1 + digits: well within Midtrans' 50 characters, only `-` as a symbol.
-            let midtrans_order_id = format!("QC-{}-{}", order_id.simple(), attempt + 1);
-            sqlx::query_as!(
-                PaymentRow,
-                r#"insert into payments (id, order_id, midtrans_order_id, method, status, gross_amount,
-                                         idempotency_key, expires_at, creating_until)
-                   values ($1, $2, $3, $4, 'pending', $5, $6, $7, now() + make_interval(secs => $8))
-                   returning id, order_id, midtrans_order_id, method, status, gross_amount,
-                             snap_token, redirect_url, qr_string, expires_at, creating_until"#,
-                Uuid::now_v7(),
-                order_id,
-                midtrans_order_id,
-                method,
-                order.total,
-                key,
-                order.expires_at,
-                window
-            )
-            .fetch_one(&mut *tx)
-            .await?
+            state.limits.check(state.rules.payment_user, &a.user.to_string()).await?;
+            new_attempt(&mut tx, a, &order, window).await
         }
     };
+    // An order that ended while Midtrans' answer was in doubt has had that payment cancelled.
     tx.commit().await?;
+    Ok(Reserved::ToCall { payment: payment?, order })
+}
 
-    let hold_left = (order.expires_at - Utc::now()).num_minutes().max(1);
-    let lines = lines(&state, order_id).await?;
-    let sum: i64 = lines.iter().map(|l| l.price * l.quantity).sum();
-    if sum != payment.gross_amount {
-        return Err(ApiError::Internal(anyhow::anyhow!(
-            "order {order_id}: items sum to {sum}, payment is {}",
-            payment.gross_amount
-        )));
+/// The order's live payment, or the one this key was answered with.
+async fn existing(conn: &mut PgConnection, a: &Attempt<'_>) -> Result<Option<PaymentRow>, sqlx::Error> {
+    sqlx::query_as!(
+        PaymentRow,
+        r#"select id, order_id, midtrans_order_id, method, status as "status: PaymentStatus", gross_amount,
+                  snap_token, redirect_url, qr_string, expires_at, creating_until
+           from payments
+           where order_id = $1
+             and (status in ('pending', 'challenge')
+                  or (idempotency_key = $2 and (snap_token is not null or qr_string is not null)))
+           order by (status in ('pending', 'challenge')) desc, created_at desc limit 1"#,
+        a.order_id,
+        a.key
+    )
+    .fetch_optional(&mut *conn)
+    .await
+}
+
+fn not_payable(status: OrderStatus) -> ApiError {
+    ApiError::conflict("not_payable", format!("an order that is {status} cannot be paid"))
+}
+
+/// A payment created earlier whose Midtrans answer was lost: called again, unless its order ended
+/// meanwhile (then the payment is cancelled and the answer is 409).
+async fn resume(
+    conn: &mut PgConnection,
+    p: PaymentRow,
+    order: &OrderToPay,
+    window: f64,
+) -> Result<PaymentRow, ApiError> {
+    if !order.status.is_holding() {
+        sqlx::query!(
+            "update payments set status = $2, updated_at = now() where id = $1",
+            p.id,
+            PaymentStatus::Cancelled as _
+        )
+        .execute(&mut *conn)
+        .await?;
+        return Err(not_payable(order.status));
     }
-    let customer =
-        sqlx::query!("select name, email from users where id = $1", user.id).fetch_one(&state.db).await?;
-    let customer = CustomerDetails { first_name: item_name(&customer.name), email: customer.email };
-    let details = TransactionDetails {
-        order_id: payment.midtrans_order_id.clone(),
-        gross_amount: payment.gross_amount,
-    };
-    // The Midtrans Idempotency-Key is the payment's own id: the same for every repeat of this attempt.
-    let midtrans_key = payment.id.simple().to_string();
-    let answer = if payment.method == "qris" {
-        let request = QrisRequest {
-            transaction_details: details,
-            item_details: lines,
-            customer_details: customer,
-            custom_expiry: CustomExpiry {
-                order_time: midtrans::time::request_time(Utc::now()),
-                expiry_duration: hold_left,
-                unit: "minute",
-            },
-            custom_field1: order_id.to_string(),
-        };
-        client.qris_charge(&request, &midtrans_key).await.map(|r| {
-            let expires = r
-                .expiry_time
-                .as_deref()
-                .and_then(midtrans::time::parse_plain_time)
-                .unwrap_or_else(|| Utc::now() + Duration::minutes(hold_left));
-            (None, None, Some(r.qr_string), r.transaction_id, expires)
-        })
-    } else {
-        let request = SnapRequest {
-            transaction_details: details,
-            item_details: lines,
-            customer_details: customer,
-            expiry: SnapExpiry {
-                start_time: midtrans::time::request_time(Utc::now()),
-                unit: "minute",
-                duration: hold_left,
-            },
-            callbacks: Some(Callbacks {
-                finish: format!("{}/order.html?id={order_id}", public_base(&state, &headers)),
-            }),
-            custom_field1: order_id.to_string(),
-        };
-        client.snap_create(&request, &midtrans_key).await.map(|r| {
-            (Some(r.token), Some(r.redirect_url), None, None, Utc::now() + Duration::minutes(hold_left))
-        })
-    };
-    match answer {
-        Ok((token, redirect_url, qr_string, transaction_id, expires_at)) => {
-            let saved = sqlx::query_as!(
-                PaymentRow,
-                r#"update payments set snap_token = $2, redirect_url = $3, qr_string = $4,
-                          transaction_id = coalesce($5, transaction_id), expires_at = $6, creating_until = null,
-                          updated_at = now()
-                   where id = $1 and status in ('pending', 'challenge')
-                   returning id, order_id, midtrans_order_id, method, status, gross_amount,
-                             snap_token, redirect_url, qr_string, expires_at, creating_until"#,
-                payment.id,
-                token,
-                redirect_url,
-                qr_string,
-                transaction_id,
-                expires_at.min(order.expires_at)
-            )
-            .fetch_optional(&state.db)
-            .await?
-            // Cancelled (with its order) while Midtrans was answering; should it be paid anyway, the late
-            // payment is honoured or refunded like any other.
-            .ok_or_else(|| ApiError::conflict("not_payable", "this order was cancelled meanwhile"))?;
-            metrics::counter!("payments_started_total", "method" => saved.method.clone()).increment(1);
-            Ok(axum::Json(saved.into()))
-        }
-        Err(e) if e.is_transient() => {
-            // Outcome unknown: keep the row; the next request asks again with the same ids, at once.
-            tracing::warn!(error = %e, payment = %payment.id, "Midtrans did not answer; payment left to retry");
-            sqlx::query!("update payments set creating_until = null where id = $1", payment.id)
-                .execute(&state.db)
-                .await?;
-            Err(ApiError::Unavailable {
-                message: "the payment provider is not answering; retry with the same Idempotency-Key",
-                retry_after: std::time::Duration::from_secs(2),
-            })
-        }
-        Err(e) => {
-            // A definite refusal: this attempt is over, so a new one may start.
-            tracing::error!(error = %e, payment = %payment.id, "Midtrans refused the payment");
-            sqlx::query!(
-                "update payments set status = 'failed', creating_until = null, updated_at = now() where id = $1 and status = 'pending'",
-                payment.id
-            )
-            .execute(&state.db)
+    sqlx::query!(
+        "update payments set creating_until = now() + make_interval(secs => $2) where id = $1",
+        p.id,
+        window
+    )
+    .execute(&mut *conn)
+    .await?;
+    Ok(p)
+}
+
+/// A new attempt for an order that can take one: a new payment row, numbered after the order's earlier
+/// attempts, marked as being created for `window` seconds.
+async fn new_attempt(
+    conn: &mut PgConnection,
+    a: &Attempt<'_>,
+    order: &OrderToPay,
+    window: f64,
+) -> Result<PaymentRow, ApiError> {
+    if order.total == 0 {
+        return Err(ApiError::conflict(
+            "free_order",
+            "this order costs nothing: it is confirmed without a payment in a moment",
+        ));
+    }
+    if order.status != OrderStatus::PendingPayment {
+        return Err(not_payable(order.status));
+    }
+    if order.expires_at - Utc::now() < Duration::seconds(MIN_HOLD_LEFT_SECS) {
+        return Err(ApiError::conflict(
+            "hold_ending",
+            "this order's hold ends in less than a minute; order again",
+        ));
+    }
+    let attempt =
+        sqlx::query_scalar!(r#"select count(*) as "n!" from payments where order_id = $1"#, order.id)
+            .fetch_one(&mut *conn)
             .await?;
-            Err(ApiError::BadGateway {
-                code: "payment_provider_error",
-                message: "the payment provider refused this payment; try again".into(),
-            })
-        }
-    }
+    // 3 + 32 + 1 + digits: well within Midtrans' 50 characters, only `-` as a symbol.
+    let midtrans_order_id = format!("QC-{}-{}", order.id.simple(), attempt + 1);
+    Ok(sqlx::query_as!(
+        PaymentRow,
+        r#"insert into payments (id, order_id, midtrans_order_id, method, status, gross_amount,
+                                 idempotency_key, expires_at, creating_until)
+           values ($1, $2, $3, $4, $9, $5, $6, $7, now() + make_interval(secs => $8))
+           returning id, order_id, midtrans_order_id, method, status as "status: PaymentStatus", gross_amount,
+                     snap_token, redirect_url, qr_string, expires_at, creating_until"#,
+        Uuid::now_v7(),
+        order.id,
+        midtrans_order_id,
+        a.method,
+        order.total,
+        a.key,
+        order.expires_at,
+        window,
+        PaymentStatus::Pending as _
+    )
+    .fetch_one(&mut *conn)
+    .await?)
 }
 
 fn method(body: &Bytes) -> Result<String, ApiError> {
@@ -353,24 +302,6 @@ fn method(body: &Bytes) -> Result<String, ApiError> {
         m @ ("snap" | "qris") => Ok(m.to_owned()),
         _ => Err(ApiError::validation("method must be `snap` or `qris`")),
     }
-}
-
-/// The order's lines as Midtrans items: ids and names within Midtrans' 50 characters.
-async fn lines(state: &AppState, order: Uuid) -> Result<Vec<ItemDetail>, ApiError> {
-    Ok(sqlx::query!(
-        "select id, name, quantity, unit_price from order_items where order_id = $1 order by id",
-        order
-    )
-    .fetch_all(&state.db)
-    .await?
-    .into_iter()
-    .map(|i| ItemDetail {
-        id: i.id.to_string(),
-        price: i.unit_price,
-        quantity: i64::from(i.quantity),
-        name: item_name(&i.name),
-    })
-    .collect())
 }
 
 /// The storefront's address for Midtrans' "finish" redirect: configured, or (development) this request's

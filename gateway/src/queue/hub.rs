@@ -261,9 +261,9 @@ impl Hub {
         for conn in ids.iter().filter_map(|id| of_event.get(id)) {
             let _ = conn.tx.try_send(Push::OrderResult {
                 request_id: result.request_id,
-                status: result.status.clone(),
+                status: result.status,
                 order_id: result.order_id,
-                reason: result.reason.clone(),
+                reason: result.reason,
             });
         }
     }

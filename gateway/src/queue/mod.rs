@@ -166,10 +166,10 @@ struct EventWindow {
 /// for a second, dropped on any admin change), so a rush of joins does not query PostgreSQL each time.
 async fn event_window(state: &AppState, event: Uuid) -> Result<EventWindow, ApiError> {
     let rules = state
-        .intake_cache
+        .sale_rules
         .get(&state.db, event)
         .await?
-        .filter(|r| r.status == "published")
+        .filter(|r| r.status == crate::catalog::EventStatus::Published)
         .ok_or(ApiError::NotFound("event"))?;
     Ok(EventWindow { sale_opens_at: rules.sale_opens_at, sale_closes_at: rules.sale_closes_at })
 }

@@ -40,10 +40,9 @@ pub enum Push {
     /// A checkout request of this visitor was decided.
     OrderResult {
         request_id: uuid::Uuid,
-        /// `confirmed` or `rejected`.
-        status: String,
+        status: pipeline::states::RequestStatus,
         order_id: Option<uuid::Uuid>,
-        reason: Option<String>,
+        reason: Option<pipeline::states::Reason>,
     },
 }
 

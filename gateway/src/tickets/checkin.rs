@@ -4,7 +4,9 @@
 
 use axum::extract::State;
 use chrono::{DateTime, Utc};
+use pipeline::states::{OrderStatus, TicketStatus};
 use serde::{Deserialize, Serialize};
+use sqlx::PgConnection;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
@@ -28,7 +30,7 @@ pub struct Scan {
 #[derive(Serialize, ToSchema)]
 pub struct CheckedIn {
     /// `checked_in`.
-    pub status: &'static str,
+    pub status: TicketStatus,
     pub ticket: ScannedTicket,
 }
 
@@ -66,45 +68,17 @@ pub async fn checkin(
         return Err(ApiError::validation("code must be 1-64 characters"));
     }
     let mut tx = state.db.begin().await?;
-    let won = sqlx::query!(
-        r#"update tickets t set status = 'checked_in', checked_in_at = now(), checked_in_by = $2
-           from orders o
-           where t.code = $1 and t.status = 'valid' and o.id = t.order_id
-             and o.status in ('paid', 'partially_refunded')
-             and ($3::uuid is null or o.event_id = $3)
-           returning t.id, t.checked_in_at as "checked_in_at!""#,
-        code,
-        user.id,
-        scan.event_id
-    )
-    .fetch_optional(&mut *tx)
-    .await?;
-    let ticket = sqlx::query!(
-        r#"select t.id, t.kind, t.status, t.checked_in_at, t.order_id, i.name as item_name,
-                  case when t.kind = 'ticket' then 1 else i.quantity end as "quantity!",
-                  u.name as holder_name, e.name as event_name, o.status as order_status, o.event_id,
-                  s.email as "checked_in_by?"
-           from tickets t
-           join order_items i on i.id = t.order_item_id
-           join orders o on o.id = t.order_id
-           join users u on u.id = o.user_id
-           join events e on e.id = o.event_id
-           left join users s on s.id = t.checked_in_by
-           where t.code = $1"#,
-        code
-    )
-    .fetch_optional(&mut *tx)
-    .await?;
-    let Some(ticket) = ticket else {
+    let won = admit(&mut tx, &code, user.id, scan.event_id).await?;
+    let Some(ticket) = find(&mut tx, &code).await? else {
         metrics::counter!("checkins_total", "result" => "unknown").increment(1);
         return Err(ApiError::NotFound("ticket"));
     };
     let wrong_event = scan.event_id.is_some_and(|e| e != ticket.event_id);
-    let result = match (&won, ticket.status.as_str()) {
+    let result = match (won, ticket.status) {
         (Some(_), _) => "checked_in",
         (None, _) if wrong_event => "wrong_event",
-        (None, "checked_in") => "already_checked_in",
-        _ => "void",
+        (None, TicketStatus::CheckedIn) => "already_checked_in",
+        (None, TicketStatus::Valid | TicketStatus::Void) => "void",
     };
     audit::record(
         &mut tx,
@@ -118,8 +92,8 @@ pub async fn checkin(
     tx.commit().await?;
     metrics::counter!("checkins_total", "result" => result).increment(1);
     match won {
-        Some(w) => Ok(axum::Json(CheckedIn {
-            status: "checked_in",
+        Some(checked_in_at) => Ok(axum::Json(CheckedIn {
+            status: TicketStatus::CheckedIn,
             ticket: ScannedTicket {
                 code,
                 kind: ticket.kind,
@@ -128,28 +102,95 @@ pub async fn checkin(
                 holder_name: ticket.holder_name,
                 event_name: ticket.event_name,
                 order_id: ticket.order_id,
-                checked_in_at: w.checked_in_at,
+                checked_in_at,
             },
         })),
-        None if wrong_event => Err(ApiError::conflict(
+        None => Err(refusal(ticket, wrong_event)),
+    }
+}
+
+/// The one conditional update that lets a valid code of a paid order in, once: when it was checked in,
+/// or `None` when it was not (unknown, used, void, unpaid, or for another event).
+async fn admit(
+    conn: &mut PgConnection,
+    code: &str,
+    staff: Uuid,
+    event: Option<Uuid>,
+) -> Result<Option<DateTime<Utc>>, sqlx::Error> {
+    sqlx::query_scalar!(
+        r#"update tickets t set status = $4, checked_in_at = now(), checked_in_by = $2
+           from orders o
+           where t.code = $1 and t.status = 'valid' and o.id = t.order_id
+             and o.status in ('paid', 'partially_refunded')
+             and ($3::uuid is null or o.event_id = $3)
+           returning t.checked_in_at as "checked_in_at!""#,
+        code,
+        staff,
+        event,
+        TicketStatus::CheckedIn as _
+    )
+    .fetch_optional(&mut *conn)
+    .await
+}
+
+/// A scanned code's ticket, as the gate shows it.
+struct Found {
+    id: Uuid,
+    kind: String,
+    status: TicketStatus,
+    checked_in_at: Option<DateTime<Utc>>,
+    order_id: Uuid,
+    item_name: String,
+    quantity: i32,
+    holder_name: String,
+    event_name: String,
+    order_status: OrderStatus,
+    event_id: Uuid,
+    checked_in_by: Option<String>,
+}
+
+async fn find(conn: &mut PgConnection, code: &str) -> Result<Option<Found>, sqlx::Error> {
+    sqlx::query_as!(
+        Found,
+        r#"select t.id, t.kind, t.status as "status: TicketStatus", t.checked_in_at, t.order_id,
+                  i.name as item_name, case when t.kind = 'ticket' then 1 else i.quantity end as "quantity!",
+                  u.name as holder_name, e.name as event_name, o.status as "order_status: OrderStatus",
+                  o.event_id, s.email as "checked_in_by?"
+           from tickets t
+           join order_items i on i.id = t.order_item_id
+           join orders o on o.id = t.order_id
+           join users u on u.id = o.user_id
+           join events e on e.id = o.event_id
+           left join users s on s.id = t.checked_in_by
+           where t.code = $1"#,
+        code
+    )
+    .fetch_optional(&mut *conn)
+    .await
+}
+
+/// Why a found code did not let anyone in.
+fn refusal(ticket: Found, wrong_event: bool) -> ApiError {
+    if wrong_event {
+        return ApiError::conflict(
             "wrong_event",
             format!("this code is for another event ({}); it was not used", ticket.event_name),
-        )),
-        None if ticket.status == "checked_in" => {
-            let at = ticket.checked_in_at.map(|t| t.to_rfc3339()).unwrap_or_default();
-            let by = ticket.checked_in_by.unwrap_or_else(|| "unknown".into());
-            let mut details = serde_json::Map::new();
-            details.insert("checked_in_at".into(), at.clone().into());
-            details.insert("checked_in_by".into(), by.clone().into());
-            Err(ApiError::ConflictWith {
-                code: "already_checked_in",
-                message: format!("already checked in at {at} by {by}"),
-                details,
-            })
-        }
-        None => Err(ApiError::conflict(
+        );
+    }
+    if ticket.status != TicketStatus::CheckedIn {
+        return ApiError::conflict(
             "ticket_void",
             format!("this code is not valid for entry (order {})", ticket.order_status),
-        )),
+        );
+    }
+    let at = ticket.checked_in_at.map(|t| t.to_rfc3339()).unwrap_or_default();
+    let by = ticket.checked_in_by.unwrap_or_else(|| "unknown".into());
+    let mut details = serde_json::Map::new();
+    details.insert("checked_in_at".into(), at.clone().into());
+    details.insert("checked_in_by".into(), by.clone().into());
+    ApiError::ConflictWith {
+        code: "already_checked_in",
+        message: format!("already checked in at {at} by {by}"),
+        details,
     }
 }

@@ -2,6 +2,7 @@
 
 use axum::extract::State;
 use chrono::{DateTime, Utc};
+use pipeline::states::{OrderStatus, TicketStatus};
 use serde::Serialize;
 use utoipa::ToSchema;
 use uuid::Uuid;
@@ -17,7 +18,7 @@ pub struct Tickets {
     pub order_id: Uuid,
     pub event_name: String,
     /// The order's status.
-    pub status: String,
+    pub status: OrderStatus,
     pub tickets: Vec<Ticket>,
 }
 
@@ -28,8 +29,7 @@ pub struct Ticket {
     pub kind: String,
     /// What the gate scans: 128 random bits, 26 characters.
     pub code: String,
-    /// `valid`, `checked_in` or `void`.
-    pub status: String,
+    pub status: TicketStatus,
     /// Ticket category or merchandise name.
     pub item_name: String,
     /// Units this code stands for (1 for a ticket; the line's quantity for a pickup code).
@@ -51,7 +51,7 @@ pub async fn tickets(
     ApiPath(id): ApiPath<Uuid>,
 ) -> Result<axum::Json<Tickets>, ApiError> {
     let order = sqlx::query!(
-        r#"select o.status, e.name as event_name, u.name as holder
+        r#"select o.status as "status: OrderStatus", e.name as event_name, u.name as holder
            from orders o join events e on e.id = o.event_id join users u on u.id = o.user_id
            where o.id = $1 and o.user_id = $2"#,
         id,
@@ -60,14 +60,18 @@ pub async fn tickets(
     .fetch_optional(&state.db)
     .await?
     .ok_or(ApiError::NotFound("order"))?;
-    if !matches!(order.status.as_str(), "paid" | "partially_refunded" | "refunded" | "cancelled") {
+    // A refunded or cancelled order shows its void tickets; one never paid has none to show.
+    if !matches!(
+        order.status,
+        OrderStatus::Paid | OrderStatus::PartiallyRefunded | OrderStatus::Refunded | OrderStatus::Cancelled
+    ) {
         return Err(ApiError::conflict(
             "not_paid",
             format!("an order that is {} has no tickets", order.status),
         ));
     }
     let rows = sqlx::query!(
-        r#"select t.id, t.kind, t.code, t.status, t.checked_in_at, i.name as item_name,
+        r#"select t.id, t.kind, t.code, t.status as "status: TicketStatus", t.checked_in_at, i.name as item_name,
                   case when t.kind = 'ticket' then 1 else i.quantity end as "quantity!"
            from tickets t join order_items i on i.id = t.order_item_id
            where t.order_id = $1
@@ -76,7 +80,7 @@ pub async fn tickets(
     )
     .fetch_all(&state.db)
     .await?;
-    if rows.is_empty() && order.status != "paid" && order.status != "partially_refunded" {
+    if rows.is_empty() && !order.status.is_paid() {
         return Err(ApiError::conflict(
             "not_paid",
             format!("an order that is {} has no tickets", order.status),

@@ -151,12 +151,12 @@ async fn main() -> anyhow::Result<()> {
     let redis = keyspace::connect(&args.redis_url, 2).await?;
     let started = Instant::now();
     for _ in 0..args.processors {
-        tokio::spawn(checkout_worker::payments::webhooks::run_processor(
+        tokio::spawn(checkout_worker::payments::processor::run_processor(
             db.clone(),
             args.redis_url.clone(),
             redis.clone(),
             keys.clone(),
-            checkout_worker::payments::webhooks::ProcessorSettings {
+            checkout_worker::payments::processor::ProcessorSettings {
                 concurrency: args.processor_concurrency,
                 ..Default::default()
             },
