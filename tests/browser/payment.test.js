@@ -6,31 +6,19 @@
 
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 
-import { apiCall, launchBrowser, newVisitor, screenshot, startGateway } from './lib/harness.js';
+import { DEMO_EVENT, publishEvent, uniqueEmail } from './lib/fixtures.js';
+import { apiCall, gateway, screenshot, useSite, withVisitors } from './lib/harness.js';
 
-const DEMO_EVENT = 'Pesta Musik Kampus 2026';
 const ADMITTED_WITHIN = 20_000;
 const PAID_WITHIN = 30_000;
-const uniqueEmail = (who) => `${who}.${randomBytes(5).toString('hex')}@mahasiswa.ac.id`;
 
 // The browser logs every 4xx/5xx answer as a failed resource; the tests provoke some on purpose
 // (409 already checked in, 404 unknown code). Script errors are still caught.
 const unexpected = (errors) => errors.filter((e) => !/Failed to load resource/.test(e));
 
-let gateway;
-let chrome;
-
-before(async () => {
-  gateway = await startGateway({ midtrans: true });
-  chrome = await launchBrowser();
-});
-
-after(async () => {
-  await chrome?.close();
-  await gateway?.stop();
-});
+useSite({ midtrans: true });
 
 const isPaymentRequest = (orderId) => (r) =>
   r.method() === 'POST' && new URL(r.url()).pathname === `/api/orders/${orderId}/payment`;
@@ -91,10 +79,8 @@ function assertReadableQr(facts, what) {
 }
 
 test('a buyer pays on the Snap page, gets e-tickets with QR codes, and staff check the ticket in once', async () => {
-  const buyer = await newVisitor(chrome.browser, gateway.baseURL);
-  const staff = await newVisitor(chrome.browser, gateway.baseURL);
-  const page = buyer.page;
-  try {
+  await withVisitors(2, async (buyer, staff) => {
+    const page = buyer.page;
     const orderId = await registerAndOrder(page, 'Putri Ayu Lestari');
     assert.equal(await page.locator('.site-header').getByRole('link', { name: 'Check-in' }).count(), 0, 'no check-in link for a buyer');
 
@@ -199,14 +185,8 @@ test('a buyer pays on the Snap page, gets e-tickets with QR codes, and staff che
     // Staff at the gate: the harness admin signs in, lands on check-in, and "scans" the ticket (types the
     // code and presses Enter, like a handheld scanner).
     const s = staff.page;
-    await s.goto('/checkin.html');
-    await s.waitForURL(/\/login\.html\?next=checkin\.html$/);
-    await s.locator('#login-email').fill(gateway.admin.email);
-    await s.locator('#login-password').fill(gateway.admin.password);
-    await s.getByRole('button', { name: 'Sign in' }).click();
-    await s.waitForURL(/\/checkin\.html$/);
+    await signInAtGate(s);
     const input = s.locator('#checkin-code');
-    await input.waitFor();
     assert.equal(await s.evaluate(() => document.activeElement && document.activeElement.id), 'checkin-code');
     assert.equal(await s.locator('.site-header').getByRole('link', { name: 'Check-in' }).getAttribute('aria-current'), 'page');
 
@@ -258,45 +238,8 @@ test('a buyer pays on the Snap page, gets e-tickets with QR codes, and staff che
 
     assert.deepEqual(unexpected(buyer.errors), []);
     assert.deepEqual(unexpected(staff.errors), []);
-  } catch (err) {
-    err.message += `\n--- fake-midtrans log:\n${gateway.midtrans.logs}`;
-    throw err;
-  } finally {
-    await buyer.context.close();
-    await staff.context.close();
-  }
+  });
 });
-
-/** The admin's bearer token, for setting up data through the API. */
-let adminTokenCache = null;
-async function adminToken() {
-  if (!adminTokenCache) {
-    const res = await apiCall(gateway.baseURL, 'POST', '/api/auth/login', {
-      body: { email: gateway.admin.email, password: gateway.admin.password },
-    });
-    assert.equal(res.status, 200);
-    adminTokenCache = res.body.access_token;
-  }
-  return adminTokenCache;
-}
-
-/** A second published event (one ticket category), through the admin API. */
-async function publishEvent(name) {
-  const token = await adminToken();
-  const made = await apiCall(gateway.baseURL, 'POST', '/api/admin/events', {
-    token,
-    body: { name, venue: 'Lapangan Rektorat', starts_at: new Date(Date.now() + 60 * 86_400_000).toISOString(), description: '' },
-  });
-  assert.equal(made.status, 201, JSON.stringify(made.body));
-  const cat = await apiCall(gateway.baseURL, 'POST', `/api/admin/events/${made.body.id}/ticket-categories`, {
-    token,
-    body: { name: 'Reguler', price: 60_000, quota: 50, max_per_order: 4 },
-  });
-  assert.equal(cat.status, 201, JSON.stringify(cat.body));
-  const published = await apiCall(gateway.baseURL, 'POST', `/api/admin/events/${made.body.id}/publish`, { token });
-  assert.equal(published.status, 200, JSON.stringify(published.body));
-  return made.body;
-}
 
 /** Pays the order on the fake Snap page and waits for the order page to say it is paid. */
 async function payOnSnap(page, orderId) {
@@ -320,13 +263,16 @@ async function signInAtGate(page) {
 }
 
 test('a gate bound to an event refuses a code for another event without using it, remembers its event, and admits its own codes', async () => {
-  const other = await publishEvent(`Malam Jazz Kampus ${randomBytes(3).toString('hex')}`);
+  // A second published event.
+  const other = await publishEvent(gateway, {
+    event: { name: `Malam Jazz Kampus ${randomBytes(3).toString('hex')}`, venue: 'Lapangan Rektorat' },
+    category: { price: 60_000, quota: 50 },
+    daysAhead: 60,
+  });
   const demo = (await apiCall(gateway.baseURL, 'GET', '/api/events?limit=100')).body.find((e) => e.name === DEMO_EVENT);
   assert.ok(demo, 'the demo event is published');
 
-  const buyer = await newVisitor(chrome.browser, gateway.baseURL);
-  const staff = await newVisitor(chrome.browser, gateway.baseURL);
-  try {
+  await withVisitors(2, async (buyer, staff) => {
     // A paid order for the demo event: one ticket and one T-shirt pickup.
     const page = buyer.page;
     const orderId = await registerAndOrder(page, 'Dewi Sartika');
@@ -418,18 +364,11 @@ test('a gate bound to an event refuses a code for another event without using it
 
     assert.deepEqual(unexpected(buyer.errors), []);
     assert.deepEqual(unexpected(staff.errors), []);
-  } catch (err) {
-    err.message += `\n--- fake-midtrans log:\n${gateway.midtrans.logs}`;
-    throw err;
-  } finally {
-    await buyer.context.close();
-    await staff.context.close();
-  }
+  });
 });
 
 test('the gate keeps its saved event when the event list fails to load or no longer lists it', async () => {
-  const { context, page, errors } = await newVisitor(chrome.browser, gateway.baseURL);
-  try {
+  await withVisitors(1, async ({ page, errors }) => {
     await signInAtGate(page);
     const picker = page.locator('#checkin-event');
     await picker.locator('option').nth(1).waitFor({ state: 'attached' });
@@ -458,14 +397,11 @@ test('the gate keeps its saved event when the event list fails to load or no lon
 
     // The refused list is logged by the browser as a failed resource; nothing else went wrong.
     assert.deepEqual(unexpected(errors), []);
-  } finally {
-    await context.close();
-  }
+  });
 });
 
 test('QRIS shows the code on the order page, polls the order, and "Continue payment" brings the same code back', async () => {
-  const { context, page, errors } = await newVisitor(chrome.browser, gateway.baseURL);
-  try {
+  await withVisitors(1, async ({ page, errors }) => {
     const orderId = await registerAndOrder(page, 'Bagus Pratama');
     const payments = [];
     page.on('request', (r) => {
@@ -500,7 +436,5 @@ test('QRIS shows the code on the order page, polls the order, and "Continue paym
     assert.equal(payments.length, 1, 'continuing showed the kept code without asking for another payment');
 
     assert.deepEqual(errors, []);
-  } finally {
-    await context.close();
-  }
+  });
 });

@@ -5,72 +5,36 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import http from 'node:http';
-import { after, before, test } from 'node:test';
+import { after, test } from 'node:test';
 
-import { apiCall, launchBrowser, newVisitor, screenshot, startGateway } from './lib/harness.js';
+import { adminToken, DEMO_EVENT, publishEvent, roomSettings, signInToConsole } from './lib/fixtures.js';
+import { apiCall, gateway, screenshot, useSite, withVisitors } from './lib/harness.js';
 
-const DEMO_EVENT = 'Pesta Musik Kampus 2026';
 const ADMITTED_WITHIN = 20_000;
 
-let gateway;
-let chrome;
 let host; // another site that embeds widget.js
 let demo; // the demo event from GET /api/events
-let adminTokenCache = null;
 
-before(async () => {
+useSite(async () => {
   host = await startHostSite();
-  gateway = await startGateway({ extraEnv: { CORS_ORIGINS: `http://127.0.0.1,${host.origin}` } });
-  chrome = await launchBrowser();
-  const events = await apiCall(gateway.baseURL, 'GET', '/api/events');
-  demo = events.body.find((e) => e.name === DEMO_EVENT);
-  assert.ok(demo, 'the demo event is published');
+  return { extraEnv: { CORS_ORIGINS: `http://127.0.0.1,${host.origin}` } };
+}, {
+  async ready() {
+    const events = await apiCall(gateway.baseURL, 'GET', '/api/events');
+    demo = events.body.find((e) => e.name === DEMO_EVENT);
+    assert.ok(demo, 'the demo event is published');
+  },
 });
-
 after(async () => {
-  await chrome?.close();
-  await gateway?.stop();
   await host?.close();
 });
 
 // ---- helpers -------------------------------------------------------------------------------------
 
-async function adminToken() {
-  if (!adminTokenCache) {
-    const res = await apiCall(gateway.baseURL, 'POST', '/api/auth/login', {
-      body: { email: gateway.admin.email, password: gateway.admin.password },
-    });
-    assert.equal(res.status, 200);
-    adminTokenCache = res.body.access_token;
-  }
-  return adminTokenCache;
-}
-
-async function roomSettings(eventId, patch) {
-  const res = await apiCall(gateway.baseURL, 'PUT', `/api/admin/events/${eventId}/waiting-room`, { token: await adminToken(), body: patch });
-  assert.equal(res.status, 200, JSON.stringify(res.body));
-  return res.body;
-}
-
-/** A published event of its own (one ticket category), so a test can pause it or open its sale later. */
-async function createEvent({ name, saleOpensAt, room } = {}) {
-  const token = await adminToken();
-  const starts = new Date(Date.now() + 40 * 86_400_000).toISOString();
-  const made = await apiCall(gateway.baseURL, 'POST', '/api/admin/events', {
-    token,
-    body: { name: name || `Malam Akustik ${randomBytes(3).toString('hex')}`, venue: 'Aula Timur', starts_at: starts, description: '', ...(saleOpensAt ? { sale_opens_at: saleOpensAt } : {}) },
-  });
-  assert.equal(made.status, 201, JSON.stringify(made.body));
-  const id = made.body.id;
-  const cat = await apiCall(gateway.baseURL, 'POST', `/api/admin/events/${id}/ticket-categories`, {
-    token,
-    body: { name: 'Reguler', price: 50_000, quota: 100, max_per_order: 4 },
-  });
-  assert.equal(cat.status, 201, JSON.stringify(cat.body));
-  if (room) await roomSettings(id, room);
-  const published = await apiCall(gateway.baseURL, 'POST', `/api/admin/events/${id}/publish`, { token });
-  assert.equal(published.status, 200, JSON.stringify(published.body));
-  return id;
+/** A published event of its own (one ticket category), so a test can pause it or open its sale later; its id. */
+async function createEvent({ saleOpensAt, room } = {}) {
+  const event = { name: `Malam Akustik ${randomBytes(3).toString('hex')}`, venue: 'Aula Timur', ...(saleOpensAt ? { sale_opens_at: saleOpensAt } : {}) };
+  return (await publishEvent(gateway, { event, room, daysAhead: 40 })).id;
 }
 
 const isJoin = (r) => r.request().method() === 'POST' && /^\/api\/events\/[0-9a-f-]{36}\/queue$/.test(new URL(r.url()).pathname);
@@ -149,8 +113,7 @@ async function startHostSite() {
 // ---- tests ---------------------------------------------------------------------------------------
 
 test('a guest joins the queue from the event page, sees a position, is admitted, and a reload keeps the visitor', async () => {
-  const { context, page, errors } = await newVisitor(chrome.browser, gateway.baseURL);
-  try {
+  await withVisitors(1, async ({ page, errors }) => {
     await recordPositions(page);
     const sockets = [];
     page.on('websocket', (ws) => sockets.push(ws.url()));
@@ -209,16 +172,12 @@ test('a guest joins the queue from the event page, sees a position, is admitted,
     assert.equal(status.body.status, 'admitted');
 
     assert.deepEqual(errors, []);
-  } finally {
-    await context.close();
-  }
+  });
 });
 
 test('without WebSocket the page reaches its turn over Server-Sent Events, and without both by polling', async () => {
   // No WebSocket constructor: Server-Sent Events.
-  const sse = await newVisitor(chrome.browser, gateway.baseURL);
-  const poll = await newVisitor(chrome.browser, gateway.baseURL);
-  try {
+  await withVisitors(2, async (sse, poll) => {
     await withoutApis(sse.page, ['WebSocket']);
     const sockets = [];
     const streams = [];
@@ -260,17 +219,13 @@ test('without WebSocket the page reaches its turn over Server-Sent Events, and w
     assert.equal(polls.length, count, 'no more polling after the turn came');
     await screenshot(poll.page, 'queue-admitted-polling');
     assert.deepEqual(poll.errors, []);
-  } finally {
-    await sse.context.close();
-    await poll.context.close();
-  }
+  });
 });
 
 test('a WebSocket that cannot connect gives way to Server-Sent Events; one channel at a time', async () => {
   // Its own event, paused, so the visitor is still waiting while the page finds a working transport.
   const eventId = await createEvent({ room: { paused: true } });
-  const { context, page, errors } = await newVisitor(chrome.browser, gateway.baseURL);
-  try {
+  await withVisitors(1, async ({ page, errors }) => {
     let wsAttempts = 0;
     await page.routeWebSocket(/\/queue\/ws/, (ws) => {
       wsAttempts += 1;
@@ -292,27 +247,19 @@ test('a WebSocket that cannot connect gives way to Server-Sent Events; one chann
     assert.equal(await page.locator('#queue').getAttribute('data-state'), 'waiting');
     assert.equal(await page.locator('#queue-paused').isVisible(), true);
 
-    await roomSettings(eventId, { paused: false });
+    await roomSettings(gateway, eventId, { paused: false });
     await waitAdmitted(page);
     assert.equal((await connection(page)).lastTransport, 'sse');
     assert.equal(most, 1, 'never more than one event stream at a time');
     assert.equal(wsAttempts, 2);
     assert.deepEqual(errors, []);
-  } finally {
-    await context.close();
-  }
+  });
 });
 
 test('an admin pauses the waiting room from the live panel; a new visitor waits paused and is admitted on resume', async () => {
-  const admin = await newVisitor(chrome.browser, gateway.baseURL);
-  const visitor = await newVisitor(chrome.browser, gateway.baseURL);
-  try {
+  await withVisitors(2, async (admin, visitor) => {
     const a = admin.page;
-    await a.goto(`/admin.html#event/${demo.id}`);
-    await a.locator('#admin-login-form').waitFor();
-    await a.locator('#admin-email').fill(gateway.admin.email);
-    await a.locator('#admin-password').fill(gateway.admin.password);
-    await a.locator('#admin-login-form').getByRole('button', { name: 'Sign in' }).click();
+    await signInToConsole(a, gateway, `#event/${demo.id}`);
     const panel = a.locator('#room-live');
     await panel.waitFor();
     await a.locator('#room-state').getByText('Admitting').waitFor();
@@ -325,7 +272,7 @@ test('an admin pauses the waiting room from the live panel; a new visitor waits 
     await a.locator('#room-live-msg').getByText('Admissions paused').waitFor();
     await a.locator('#room-state').getByText('Admissions paused').waitFor();
     await a.getByRole('button', { name: 'Resume admissions' }).waitFor();
-    const settings = await apiCall(gateway.baseURL, 'GET', `/api/admin/events/${demo.id}/waiting-room`, { token: await adminToken() });
+    const settings = await apiCall(gateway.baseURL, 'GET', `/api/admin/events/${demo.id}/waiting-room`, { token: await adminToken(gateway) });
     assert.equal(settings.body.paused, true);
     assert.equal(await a.locator('#wr-paused').isChecked(), true, 'the settings form follows the live panel');
 
@@ -362,7 +309,7 @@ test('an admin pauses the waiting room from the live panel; a new visitor waits 
     await a.locator('#room-rate-form').getByRole('button', { name: 'Set rate' }).click();
     await a.locator('#room-live-msg').getByText('Admission rate set to 20 per second.').waitFor();
     await panel.locator('[data-stat="rate"] b', { hasText: /^20$/ }).waitFor();
-    const rate = await apiCall(gateway.baseURL, 'GET', `/api/admin/events/${demo.id}/waiting-room`, { token: await adminToken() });
+    const rate = await apiCall(gateway.baseURL, 'GET', `/api/admin/events/${demo.id}/waiting-room`, { token: await adminToken(gateway) });
     assert.equal(rate.body.admission_rate_per_sec, 20);
     assert.equal(rate.body.paused, true, 'changing the rate leaves the pause alone');
 
@@ -373,20 +320,16 @@ test('an admin pauses the waiting room from the live panel; a new visitor waits 
     await a.locator('#room-state').getByText('Admitting').waitFor();
     await panel.locator('[data-stat="waiting"] b', { hasText: /^0$/ }).waitFor();
 
-    await roomSettings(demo.id, { admission_rate_per_sec: 50 });
+    await roomSettings(gateway, demo.id, { admission_rate_per_sec: 50 });
     assert.deepEqual(admin.errors, []);
     assert.deepEqual(visitor.errors, []);
-  } finally {
-    await admin.context.close();
-    await visitor.context.close();
-  }
+  });
 });
 
 test('before the sale opens the visitor waits for the draw with the published seed hash, then gets a place and its turn', async () => {
   const opensAt = new Date(Date.now() + 12_000);
   const eventId = await createEvent({ saleOpensAt: opensAt.toISOString() });
-  const { context, page, errors } = await newVisitor(chrome.browser, gateway.baseURL);
-  try {
+  await withVisitors(1, async ({ page, errors }) => {
     const joined = page.waitForResponse(isJoin);
     await page.goto(`/queue.html?event=${eventId}`);
     const first = await (await joined).json();
@@ -403,14 +346,11 @@ test('before the sale opens the visitor waits for the draw with the published se
     await waitAdmitted(page);
     assert.equal((await connection(page)).lastTransport, 'websocket');
     assert.deepEqual(errors, []);
-  } finally {
-    await context.close();
-  }
+  });
 });
 
 test('the embeddable widget on widget-demo.html reaches its turn and hands the visitor to the storefront', async () => {
-  const { context, page, errors } = await newVisitor(chrome.browser, gateway.baseURL);
-  try {
+  await withVisitors(1, async ({ page, errors }) => {
     await page.goto('/widget-demo.html');
     const widget = page.locator('#queue-checkout-widget');
     await widget.getByText(DEMO_EVENT).waitFor();
@@ -441,14 +381,11 @@ test('the embeddable widget on widget-demo.html reaches its turn and hands the v
     assert.equal(visitorOf(there.visitor_token), visitorOf(first.visitor_token));
     await waitAdmitted(page);
     assert.deepEqual(errors, []);
-  } finally {
-    await context.close();
-  }
+  });
 });
 
 test('the widget embedded on another site (cross-origin) reaches its turn without touching the page styles', async () => {
-  const { context, page, errors } = await newVisitor(chrome.browser, gateway.baseURL);
-  try {
+  await withVisitors(1, async ({ page, errors }) => {
     await page.goto(`${host.origin}/?event=${demo.id}`);
     const box = page.locator('.queue-checkout-widget');
     await box.getByText(DEMO_EVENT).waitFor();
@@ -463,15 +400,12 @@ test('the widget embedded on another site (cross-origin) reaches its turn withou
     assert.ok(link.startsWith(`${gateway.baseURL}/queue.html?event=${demo.id}#visitor_token=`), link);
     await screenshot(page, 'widget-cross-origin');
     assert.deepEqual(errors, []);
-  } finally {
-    await context.close();
-  }
+  });
 });
 
 test('a visitor away too long is told its place lapsed and can join again', async () => {
   const eventId = await createEvent({ room: { paused: true, presence_grace_secs: 10 } });
-  const { context, page, errors } = await newVisitor(chrome.browser, gateway.baseURL);
-  try {
+  await withVisitors(1, async ({ page, errors }) => {
     // A switch between the page and the gateway: while "away", every queue connection fails.
     let away = false;
     const sockets = [];
@@ -496,7 +430,7 @@ test('a visitor away too long is told its place lapsed and can join again', asyn
     }
     await page.locator('#queue-connection[data-phase="retrying"]').waitFor({ timeout: 10_000 });
     await page.waitForTimeout(12_000);
-    await roomSettings(eventId, { paused: false }); // the controller now skips the absent visitor
+    await roomSettings(gateway, eventId, { paused: false }); // the controller now skips the absent visitor
     await page.waitForTimeout(1500);
     away = false;
 
@@ -508,7 +442,5 @@ test('a visitor away too long is told its place lapsed and can join again', asyn
     await waitAdmitted(page);
     // Console errors here are only the browser logging the connections refused while away.
     assert.deepEqual(errors.filter((e) => !/ERR_INTERNET_DISCONNECTED|WebSocket|EventSource|Failed to load resource/i.test(e)), []);
-  } finally {
-    await context.close();
-  }
+  });
 });

@@ -3,25 +3,12 @@
 
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 
-import { apiCall, launchBrowser, newVisitor, screenshot, startGateway } from './lib/harness.js';
+import { answerNextDialog, DEMO_EVENT, orderByApi, publishEvent, uniqueEmail } from './lib/fixtures.js';
+import { apiCall, gateway, screenshot, useSite, withVisitors } from './lib/harness.js';
 
-const DEMO_EVENT = 'Pesta Musik Kampus 2026';
-const uniqueEmail = (who) => `${who}.${randomBytes(5).toString('hex')}@mahasiswa.ac.id`;
-
-let gateway;
-let chrome;
-
-before(async () => {
-  gateway = await startGateway();
-  chrome = await launchBrowser();
-});
-
-after(async () => {
-  await chrome?.close();
-  await gateway?.stop();
-});
+useSite();
 
 /** Name and remaining text of every product card in a list, in page order. */
 async function products(page, listSelector) {
@@ -30,8 +17,7 @@ async function products(page, listSelector) {
 }
 
 test('a guest fills the cart, signs up, queues, places one order, sees it in My orders and cancels it', async () => {
-  const { context, page, errors } = await newVisitor(chrome.browser, gateway.baseURL);
-  try {
+  await withVisitors(1, async ({ page, errors }) => {
     // Landing page: the demo event with its price, stock and a WIB date; no login asked for.
     await page.goto('/');
     const card = page.locator('.event-card', { hasText: DEMO_EVENT });
@@ -179,10 +165,7 @@ test('a guest fills the cart, signs up, queues, places one order, sees it in My 
 
     // Cancelling asks first, then shows the cancelled order without a countdown.
     const dialogs = [];
-    page.once('dialog', (d) => {
-      dialogs.push(d.message());
-      d.accept();
-    });
+    answerNextDialog(page, dialogs, true);
     await page.getByRole('button', { name: 'Cancel order' }).click();
     await page.locator('#order-status[data-status="cancelled"]').waitFor();
     assert.equal(await status.innerText(), 'Cancelled');
@@ -196,14 +179,11 @@ test('a guest fills the cart, signs up, queues, places one order, sees it in My 
     assert.equal(placed.length, 1);
 
     assert.deepEqual(errors, []);
-  } finally {
-    await context.close();
-  }
+  });
 });
 
 test('a double click on "Create account" sends exactly one registration request', async () => {
-  const { context, page, errors } = await newVisitor(chrome.browser, gateway.baseURL);
-  try {
+  await withVisitors(1, async ({ page, errors }) => {
     const registrations = [];
     page.on('request', (r) => {
       if (r.method() === 'POST' && new URL(r.url()).pathname === '/api/auth/register') registrations.push(r);
@@ -217,14 +197,11 @@ test('a double click on "Create account" sends exactly one registration request'
     await page.locator('.event-card').first().waitFor();
     assert.equal(registrations.length, 1, `sent ${registrations.length} registration requests`);
     assert.deepEqual(errors, []);
-  } finally {
-    await context.close();
-  }
+  });
 });
 
 test('the submit button is disabled while its request is in flight and the API errors are shown', async () => {
-  const { context, page } = await newVisitor(chrome.browser, gateway.baseURL);
-  try {
+  await withVisitors(1, async ({ page }) => {
     const taken = uniqueEmail('rina');
     const made = await apiCall(gateway.baseURL, 'POST', '/api/auth/register', {
       body: { email: taken, password: 'angklung-merdu-1', name: 'Rina' },
@@ -271,14 +248,11 @@ test('the submit button is disabled while its request is in flight and the API e
     await page.getByRole('button', { name: 'Sign in' }).click();
     await page.locator('#login-msg').getByText('Invalid email or password').waitFor();
     assert.equal(await page.getByRole('button', { name: 'Sign in' }).isEnabled(), true);
-  } finally {
-    await context.close();
-  }
+  });
 });
 
 test('after sign-in only same-origin relative "next" paths are followed', async () => {
-  const { context, page } = await newVisitor(chrome.browser, gateway.baseURL);
-  try {
+  await withVisitors(1, async ({ page }) => {
     await page.goto('/login.html');
     const verdicts = await page.evaluate(async () => {
       const { safeNext } = await import('/js/api.js');
@@ -309,83 +283,15 @@ test('after sign-in only same-origin relative "next" paths are followed', async 
     await page.locator('#login-password').fill('gamelan-jawa-9');
     await page.getByRole('button', { name: 'Sign in' }).click();
     await page.waitForURL(`${gateway.baseURL}/index.html`);
-  } finally {
-    await context.close();
-  }
+  });
 });
 
 // ---- the last ticket ------------------------------------------------------------------------------
 
-async function adminToken() {
-  const res = await apiCall(gateway.baseURL, 'POST', '/api/auth/login', {
-    body: { email: gateway.admin.email, password: gateway.admin.password },
-  });
-  assert.equal(res.status, 200, JSON.stringify(res.body));
-  return res.body.access_token;
-}
-
-/** A published event on sale now with one ticket category of `quota` tickets. */
-async function createEvent({ name, quota }) {
-  const token = await adminToken();
-  const made = await apiCall(gateway.baseURL, 'POST', '/api/admin/events', {
-    token,
-    body: { name, venue: 'Aula Barat', starts_at: new Date(Date.now() + 30 * 86_400_000).toISOString(), description: '' },
-  });
-  assert.equal(made.status, 201, JSON.stringify(made.body));
-  const id = made.body.id;
-  const cat = await apiCall(gateway.baseURL, 'POST', `/api/admin/events/${id}/ticket-categories`, {
-    token,
-    body: { name: 'Terakhir', price: 75_000, quota, max_per_order: 1 },
-  });
-  assert.equal(cat.status, 201, JSON.stringify(cat.body));
-  const published = await apiCall(gateway.baseURL, 'POST', `/api/admin/events/${id}/publish`, { token });
-  assert.equal(published.status, 200, JSON.stringify(published.body));
-  return { id, categoryId: cat.body.id };
-}
-
-/** A buyer who orders through the API alone: register, queue until admitted, order, wait for the decision. */
-async function orderByApi(eventId, items) {
-  const base = gateway.baseURL;
-  const reg = await apiCall(base, 'POST', '/api/auth/register', {
-    body: { email: uniqueEmail('cepat'), password: 'tiket-terakhir-1', name: 'Pembeli Cepat' },
-  });
-  assert.equal(reg.status, 201, JSON.stringify(reg.body));
-  const joined = await apiCall(base, 'POST', `/api/events/${eventId}/queue`);
-  assert.equal(joined.status < 300, true, JSON.stringify(joined.body));
-  const visitor = joined.body.visitor_token;
-  let admission = null;
-  for (let i = 0; i < 60 && !admission; i++) {
-    const st = await apiCall(base, 'GET', `/api/events/${eventId}/queue/status?visitor_token=${encodeURIComponent(visitor)}`);
-    admission = (st.body.messages || []).find((m) => m.type === 'admitted')?.admission_token ?? null;
-    if (!admission) await new Promise((r) => setTimeout(r, 500));
-  }
-  assert.ok(admission, 'the API buyer was admitted');
-  const res = await fetch(`${base}/api/orders`, {
-    method: 'POST',
-    headers: {
-      'Content-Type': 'application/json',
-      Authorization: `Bearer ${reg.body.access_token}`,
-      'Idempotency-Key': randomBytes(16).toString('hex'),
-      'Admission-Token': admission,
-      'Visitor-Token': visitor,
-    },
-    body: JSON.stringify({ event_id: eventId, items }),
-  });
-  const accepted = await res.json();
-  assert.equal(res.status, 202, JSON.stringify(accepted));
-  let answer = accepted;
-  for (let i = 0; i < 60 && answer.status === 'queued'; i++) {
-    await new Promise((r) => setTimeout(r, 250));
-    answer = (await apiCall(base, 'GET', `/api/orders/requests/${accepted.request_id}`, { token: reg.body.access_token })).body;
-  }
-  return answer;
-}
-
 test('a buyer whose last ticket was bought by someone else meanwhile is told it sold out', async () => {
   const name = `Malam Terakhir ${randomBytes(3).toString('hex')}`;
-  const { id: eventId, categoryId } = await createEvent({ name, quota: 1 });
-  const { context, page, errors } = await newVisitor(chrome.browser, gateway.baseURL);
-  try {
+  const { id: eventId, categoryId } = await publishEvent(gateway, { event: { name }, category: { name: 'Terakhir', price: 75_000, quota: 1, max_per_order: 1 } });
+  await withVisitors(1, async ({ page, errors }) => {
     // The second buyer puts the last ticket in the cart, signs up, queues and is admitted.
     await page.goto(`/event.html?id=${eventId}`);
     await page.locator('#ticket-list').waitFor();
@@ -409,7 +315,7 @@ test('a buyer whose last ticket was bought by someone else meanwhile is told it 
     await place.waitFor();
 
     // Meanwhile someone else buys the only ticket.
-    const first = await orderByApi(eventId, [{ ticket_category_id: categoryId, quantity: 1 }]);
+    const { answer: first } = await orderByApi(gateway, eventId, [{ ticket_category_id: categoryId, quantity: 1 }]);
     assert.equal(first.status, 'confirmed', JSON.stringify(first));
 
     // Checkout is at capacity on the first try: the page waits Retry-After and resends the same key once.
@@ -441,7 +347,5 @@ test('a buyer whose last ticket was bought by someone else meanwhile is told it 
     await page.getByRole('heading', { name: 'No orders yet' }).waitFor();
     // The browser logs the refused orders (503, 409 sold_out) as failed resources; nothing else may fail.
     assert.deepEqual(errors.filter((e) => !/status of (409 \(Conflict\)|503 \(Service Unavailable\))/.test(e)), []);
-  } finally {
-    await context.close();
-  }
+  });
 });

@@ -1,8 +1,9 @@
 // The one way pages talk to the gateway: JSON in and out, the bearer token from localStorage, and every
 // error answer ({"error":{"code","message"}}) turned into a thrown ApiError.
 
-const SESSION_KEY = 'qc.session.v1';
-const SESSION_EVENT = 'qc:session';
+import { sharedEntry } from './store.js';
+
+const stored = sharedEntry('qc.session.v1', 'qc:session');
 
 export class ApiError extends Error {
   /**
@@ -24,12 +25,7 @@ export class ApiError extends Error {
 
 /** The stored session `{token, user, expiresAt}`, or null when absent, malformed or expired. */
 export function getSession() {
-  let s;
-  try {
-    s = JSON.parse(localStorage.getItem(SESSION_KEY) || 'null');
-  } catch {
-    s = null;
-  }
+  const s = stored.read();
   if (!s || typeof s.token !== 'string' || !s.user || typeof s.user !== 'object') return null;
   if (typeof s.expiresAt === 'number' && Date.now() >= s.expiresAt) {
     clearSession();
@@ -51,8 +47,7 @@ export function saveSession(answer) {
     // A minute of slack so the page does not send a token that expires on the way.
     expiresAt: ttl > 0 ? Date.now() + Math.max(ttl - 60, 1) * 1000 : null,
   };
-  localStorage.setItem(SESSION_KEY, JSON.stringify(session));
-  window.dispatchEvent(new CustomEvent(SESSION_EVENT));
+  stored.write(session);
   return session;
 }
 
@@ -61,21 +56,16 @@ export function updateSessionUser(user) {
   const s = getSession();
   if (!s) return;
   s.user = user;
-  localStorage.setItem(SESSION_KEY, JSON.stringify(s));
-  window.dispatchEvent(new CustomEvent(SESSION_EVENT));
+  stored.write(s);
 }
 
 export function clearSession() {
-  localStorage.removeItem(SESSION_KEY);
-  window.dispatchEvent(new CustomEvent(SESSION_EVENT));
+  stored.write(null);
 }
 
 /** Calls `fn` whenever the session changes, in this tab or another. */
 export function onSessionChange(fn) {
-  window.addEventListener(SESSION_EVENT, fn);
-  window.addEventListener('storage', (e) => {
-    if (e.key === SESSION_KEY || e.key === null) fn();
-  });
+  stored.onChange(fn);
 }
 
 // ---- requests ------------------------------------------------------------------------------------------

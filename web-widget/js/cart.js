@@ -3,8 +3,9 @@
 //
 // Shape: { event_id, event_name, max_tickets, items: [{ kind: 'ticket'|'merch', id, name, price, qty, limit }] }
 
-const CART_KEY = 'qc.cart.v1';
-const CART_EVENT = 'qc:cart';
+import { sharedEntry } from './store.js';
+
+const stored = sharedEntry('qc.cart.v1', 'qc:cart');
 const KINDS = new Set(['ticket', 'merch']);
 
 function emptyCart() {
@@ -48,32 +49,22 @@ function sanitize(raw) {
 }
 
 export function loadCart() {
-  try {
-    return sanitize(JSON.parse(localStorage.getItem(CART_KEY) || 'null'));
-  } catch {
-    return emptyCart();
-  }
+  return sanitize(stored.read());
 }
 
 export function saveCart(cart) {
   const clean = sanitize(cart);
-  if (clean.items.length === 0) localStorage.removeItem(CART_KEY);
-  else localStorage.setItem(CART_KEY, JSON.stringify(clean));
-  window.dispatchEvent(new CustomEvent(CART_EVENT));
+  stored.write(clean.items.length === 0 ? null : clean);
   return clean;
 }
 
 export function clearCart() {
-  localStorage.removeItem(CART_KEY);
-  window.dispatchEvent(new CustomEvent(CART_EVENT));
+  stored.write(null);
 }
 
 /** Calls `fn` when the cart changes in this tab or another one. */
 export function onCartChange(fn) {
-  window.addEventListener(CART_EVENT, fn);
-  window.addEventListener('storage', (e) => {
-    if (e.key === CART_KEY || e.key === null) fn();
-  });
+  stored.onChange(fn);
 }
 
 export function ticketCount(cart) {

@@ -23,46 +23,19 @@ function setBusy(buttons, busy) {
 }
 
 /**
- * Wires `form` so that submitting runs `handler(formData, form, submitter)` once at a time (`submitter`
- * is the button that submitted it, when there was one). `status` is the element where errors (and the
- * handler's returned string, if any) are shown.
+ * An event handler that runs `action(event)` once at a time, with `buttons()` disabled (and aria-busy)
+ * and `mark(true)` while it runs; `status` shows what it throws as an error and a string it returns as a
+ * success. After STAY_DISABLED the buttons stay disabled and the handler stays closed.
  */
-export function onSubmit(form, handler, { status } = {}) {
+function guarded(buttons, action, { status, mark = () => {} }) {
   let busy = false;
-  form.addEventListener('submit', async (event) => {
+  return async (event) => {
     event.preventDefault();
     if (busy) return;
     busy = true;
-    const buttons = submitButtons(form);
-    setBusy(buttons, true);
-    form.setAttribute('aria-busy', 'true');
-    say(status, '');
-    let keepDisabled = false;
-    try {
-      const result = await handler(new FormData(form), form, event.submitter || null);
-      if (result === STAY_DISABLED) keepDisabled = true;
-      else if (typeof result === 'string') say(status, result, 'ok');
-    } catch (err) {
-      console.warn(err);
-      say(status, describeError(err), 'error');
-    } finally {
-      form.removeAttribute('aria-busy');
-      if (!keepDisabled) {
-        setBusy(buttons, false);
-        busy = false;
-      }
-    }
-  });
-}
-
-/** Runs `action()` on click, with the button disabled while it runs. Same status rules as onSubmit. */
-export function onAction(button, action, { status } = {}) {
-  let busy = false;
-  button.addEventListener('click', async (event) => {
-    event.preventDefault();
-    if (busy) return;
-    busy = true;
-    setBusy([button], true);
+    const disabled = buttons();
+    setBusy(disabled, true);
+    mark(true);
     say(status, '');
     let keepDisabled = false;
     try {
@@ -73,12 +46,32 @@ export function onAction(button, action, { status } = {}) {
       console.warn(err);
       say(status, describeError(err), 'error');
     } finally {
+      mark(false);
       if (!keepDisabled) {
-        setBusy([button], false);
+        setBusy(disabled, false);
         busy = false;
       }
     }
-  });
+  };
+}
+
+/**
+ * Wires `form` so that submitting runs `handler(formData, form, submitter)` once at a time (`submitter`
+ * is the button that submitted it, when there was one). `status` is the element where errors (and the
+ * handler's returned string, if any) are shown.
+ */
+export function onSubmit(form, handler, { status } = {}) {
+  const mark = (busy) => (busy ? form.setAttribute('aria-busy', 'true') : form.removeAttribute('aria-busy'));
+  form.addEventListener('submit', guarded(
+    () => submitButtons(form),
+    (event) => handler(new FormData(form), form, event.submitter || null),
+    { status, mark },
+  ));
+}
+
+/** Runs `action()` on click, with the button disabled while it runs. Same status rules as onSubmit. */
+export function onAction(button, action, { status } = {}) {
+  button.addEventListener('click', guarded(() => [button], action, { status }));
 }
 
 /** Trimmed text field of a FormData. */

@@ -1,30 +1,43 @@
-// The page chrome every page shares: header with navigation, cart count and sign-in state, and footer.
+// The page chrome every page shares: favicon, skip link, header with navigation, cart count and sign-in
+// state, and footer.
 
 import { clearSession, currentUser, onSessionChange } from './api.js';
 import { loadCart, onCartChange, totals } from './cart.js';
 import { el, fill } from './util.js';
 
 /**
- * Renders the header into #site-header and the footer into #site-footer.
+ * Puts the page frame every storefront page shares around its `<main id="main">`: the favicon and
+ * theme colour, the skip link (first in the tab order), the header with navigation, cart count and
+ * sign-in state (#site-header) and the footer (#site-footer). The HTML pages carry only their title,
+ * stylesheet, script and main content.
  * @param {{active?: 'events'|'cart'|'orders'|'login'|'admin'|'checkin'}} options
  */
 export function renderChrome({ active } = {}) {
-  const header = document.getElementById('site-header');
-  const footer = document.getElementById('site-footer');
-  if (header) {
-    const draw = () => drawHeader(header, active);
-    draw();
-    onSessionChange(draw);
-    onCartChange(draw);
-  }
-  if (footer) {
-    fill(
-      footer,
-      el('div', { class: 'container footer-inner' },
-        el('p', {}, el('strong', { text: 'Tiket Kampus' }), ' — fair, queue-first ticketing for campus concerts across Indonesia.'),
-        el('p', { class: 'muted', text: 'All times are Western Indonesia Time (WIB, UTC+7). Prices in rupiah, taxes included.' })),
-    );
-  }
+  const { header, footer } = renderFrame();
+  const draw = () => drawHeader(header, active);
+  draw();
+  onSessionChange(draw);
+  onCartChange(draw);
+  fill(
+    footer,
+    el('div', { class: 'container footer-inner' },
+      el('p', {}, el('strong', { text: 'Tiket Kampus' }), ' — fair, queue-first ticketing for campus concerts across Indonesia.'),
+      el('p', { class: 'muted', text: 'All times are Western Indonesia Time (WIB, UTC+7). Prices in rupiah, taxes included.' })),
+  );
+}
+
+/** Adds the favicon, theme colour, skip link, header and footer around #main; returns header and footer. */
+function renderFrame() {
+  document.head.append(
+    el('link', { rel: 'icon', href: 'img/favicon.svg', type: 'image/svg+xml' }),
+    el('meta', { name: 'theme-color', content: '#b3261e' }));
+  const main = document.getElementById('main');
+  const header = el('header', { class: 'site-header', id: 'site-header' });
+  const footer = el('footer', { class: 'site-footer', id: 'site-footer' });
+  document.body.prepend(el('a', { class: 'skip-link', href: '#main', text: 'Skip to content' }));
+  main.before(header);
+  main.after(footer);
+  return { header, footer };
 }
 
 function navLink(href, label, isActive, extra) {

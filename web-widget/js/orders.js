@@ -2,6 +2,8 @@
 // Idempotency-Key), the payment key kept per order, and the words shown for order and payment statuses
 // and rejection reasons.
 
+import { local, session } from './store.js';
+
 const ATTEMPT_KEY = 'qc.checkout.v1';
 
 /** The cart's contents as the server sees them: one string per distinct cart. */
@@ -13,21 +15,12 @@ export function cartFingerprint(cart) {
 }
 
 function readAttempt() {
-  try {
-    const a = JSON.parse(sessionStorage.getItem(ATTEMPT_KEY) || 'null');
-    return a && typeof a.key === 'string' && typeof a.fingerprint === 'string' ? a : null;
-  } catch {
-    return null;
-  }
+  const a = session.read(ATTEMPT_KEY);
+  return a && typeof a.key === 'string' && typeof a.fingerprint === 'string' ? a : null;
 }
 
 function writeAttempt(a) {
-  try {
-    if (a) sessionStorage.setItem(ATTEMPT_KEY, JSON.stringify(a));
-    else sessionStorage.removeItem(ATTEMPT_KEY);
-  } catch {
-    /* storage disabled: a reload then starts a new attempt */
-  }
+  session.write(ATTEMPT_KEY, a || null); // storage disabled: a reload then starts a new attempt
 }
 
 function newKey() {
@@ -144,12 +137,8 @@ export function paymentEndedUnpaid(payment) {
 }
 
 function readPayKey(orderId) {
-  try {
-    const k = JSON.parse(localStorage.getItem(PAY_PREFIX + orderId) || 'null');
-    return k && typeof k.key === 'string' && typeof k.method === 'string' ? k : null;
-  } catch {
-    return null;
-  }
+  const k = local.read(PAY_PREFIX + orderId);
+  return k && typeof k.key === 'string' && typeof k.method === 'string' ? k : null;
 }
 
 /** The Idempotency-Key for paying `orderId` with `method`: the kept one, or a new one (then kept). */
@@ -157,19 +146,12 @@ export function paymentKey(orderId, method) {
   const kept = readPayKey(orderId);
   if (kept && kept.method === method) return kept.key;
   const key = newKey();
-  try {
-    localStorage.setItem(PAY_PREFIX + orderId, JSON.stringify({ key, method }));
-  } catch {
-    /* storage disabled: a retry then uses a new key, and the server still keeps one live payment */
-  }
+  // Storage disabled: a retry then uses a new key, and the server still keeps one live payment.
+  local.write(PAY_PREFIX + orderId, { key, method });
   return key;
 }
 
 /** Forgets the key (the payment ended, or the order no longer needs paying). */
 export function forgetPaymentKey(orderId) {
-  try {
-    localStorage.removeItem(PAY_PREFIX + orderId);
-  } catch {
-    /* nothing kept */
-  }
+  local.write(PAY_PREFIX + orderId, null);
 }

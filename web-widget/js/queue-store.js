@@ -2,26 +2,14 @@
 // closes): the visitor credential, so a reload rejoins with the same place, and the admission token once
 // the visitor's turn has come, with its expiry.
 
+import { session } from './store.js';
+
 const VISITOR_PREFIX = 'qc.queue.v1.';
 const ADMISSION_PREFIX = 'qc.admission.v1.';
 const ADMISSION_EVENT = 'qc:admission';
 
-function read(key) {
-  try {
-    return JSON.parse(sessionStorage.getItem(key) || 'null');
-  } catch {
-    return null;
-  }
-}
-
-function write(key, value) {
-  try {
-    if (value === null) sessionStorage.removeItem(key);
-    else sessionStorage.setItem(key, JSON.stringify(value));
-  } catch {
-    /* storage full or disabled: the page still works, a reload just gives a new place */
-  }
-}
+// Storage full or disabled: the page still works, a reload just gives a new place.
+const { read, write } = session;
 
 /** The stored visitor credential for `eventId`, or null. */
 export function visitorToken(eventId) {

@@ -119,6 +119,22 @@ export function fill(node, ...children) {
   return node;
 }
 
+/**
+ * A table in its scrolling wrapper. Each of `headers` is a column name, or `{label, num, hidden}`
+ * (`num`: a column of figures, right-aligned; `hidden`: the name is for screen readers only, e.g.
+ * "Actions"). `body` is the rows, or a `<tbody>` the caller keeps in order to change it later.
+ */
+export function dataTable(id, headers, body) {
+  const th = (h) => {
+    const { label, num, hidden } = typeof h === 'object' && h ? h : { label: h };
+    return el('th', { scope: 'col', class: num ? 'num' : null }, hidden ? el('span', { class: 'sr-only', text: label }) : label);
+  };
+  return el('div', { class: 'table-wrap' },
+    el('table', { id },
+      el('thead', {}, el('tr', {}, headers.map(th))),
+      body instanceof HTMLTableSectionElement ? body : el('tbody', {}, body)));
+}
+
 /** A query-string parameter of the current page. */
 export function param(name) {
   return new URLSearchParams(window.location.search).get(name);

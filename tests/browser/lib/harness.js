@@ -1,9 +1,10 @@
 // Test harness: a gateway process with its own database and Redis prefix, and a headless Debian Chromium
 // driven by playwright-core over the DevTools protocol.
 //
-// Each test file calls startGateway() once (in `before`) and stop() in `after`; the database is dropped
-// and the Redis keys of the run are deleted at the end. `startGateway({ midtrans: true })` also starts the
-// fake Midtrans (tests/fake-midtrans) and points the gateway's payment settings at it.
+// Each test file calls useSite() once: its gateway (startGateway) and Chromium (launchBrowser) are started
+// before the file's tests and stopped after them; the database is dropped and the Redis keys of the run
+// are deleted at the end. `useSite({ midtrans: true })` also starts the fake Midtrans (tests/fake-midtrans)
+// and points the gateway's payment settings at it. A test runs its visitors with withVisitors().
 
 import { execFile, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -13,6 +14,7 @@ import os from 'node:os';
 import path from 'node:path';
 import readline from 'node:readline';
 import { fileURLToPath } from 'node:url';
+import { after, before } from 'node:test';
 import { promisify } from 'node:util';
 import { chromium } from 'playwright-core';
 
@@ -356,6 +358,49 @@ export async function launchBrowser() {
   }
 }
 
+/**
+ * The gateway and Chromium of this test file, set by useSite() before its tests (each test file runs in a
+ * process of its own, and importers see these bindings change).
+ */
+export let gateway = null;
+export let chrome = null;
+
+/**
+ * Starts the gateway (`startGateway(options)`) and Chromium before the file's tests, and stops both after
+ * them. `options` may be an (async) function, called first, for what has to be there before the gateway
+ * starts; `ready()` runs once both are up. (One hook: Node 20 runs a file's top-level `before` hooks at
+ * the same time, not one after the other.)
+ */
+export function useSite(options = {}, { ready } = {}) {
+  before(async () => {
+    gateway = await startGateway(typeof options === 'function' ? await options() : options);
+    chrome = await launchBrowser();
+    if (ready) await ready();
+  });
+  after(async () => {
+    await chrome?.close();
+    await gateway?.stop();
+  });
+}
+
+/**
+ * Runs `fn(...visitors)` with `count` fresh visitors of the site (newVisitor) and closes them afterwards,
+ * whatever happened. When the test fails, the fake Midtrans's log (if the site has one) is added to the
+ * error.
+ */
+export async function withVisitors(count, fn) {
+  const visitors = [];
+  try {
+    for (let i = 0; i < count; i++) visitors.push(await newVisitor(chrome.browser, gateway.baseURL));
+    return await fn(...visitors);
+  } catch (err) {
+    if (gateway?.midtrans && err instanceof Error) err.message += `\n--- fake-midtrans log:\n${gateway.midtrans.logs}`;
+    throw err;
+  } finally {
+    for (const v of visitors) await v.context.close();
+  }
+}
+
 /** A fresh visitor: its own context (cookies, localStorage) and page, with page errors recorded. */
 export async function newVisitor(browser, baseURL) {
   const context = await browser.newContext({ baseURL, viewport: { width: 1280, height: 900 }, locale: 'en-GB' });
@@ -378,9 +423,9 @@ export async function screenshot(page, name) {
   return file;
 }
 
-/** JSON API call from the test itself (for setting up data that is not under test). */
-export async function apiCall(baseURL, method, pathname, { token, body } = {}) {
-  const headers = { Accept: 'application/json' };
+/** JSON API call from the test itself (for setting up data that is not under test); `headers` adds to the request's. */
+export async function apiCall(baseURL, method, pathname, { token, body, headers: extra } = {}) {
+  const headers = { Accept: 'application/json', ...extra };
   if (token) headers.Authorization = `Bearer ${token}`;
   if (body !== undefined) headers['Content-Type'] = 'application/json';
   const res = await fetch(`${baseURL}${pathname}`, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });

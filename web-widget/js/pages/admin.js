@@ -8,7 +8,7 @@ import { wireSignIn } from '../auth.js';
 import { onAction, onSubmit, optionalWhole, text, whole } from '../forms.js';
 import { renderChrome } from '../layout.js';
 import { statusPillClass, statusText } from '../orders.js';
-import { count, el, etaText, fill, formatWIB, fromWibInput, isUuid, rupiah, say, timeWIB, toWibInput } from '../util.js';
+import { count, dataTable, el, etaText, fill, formatWIB, fromWibInput, isUuid, rupiah, say, timeWIB, toWibInput } from '../util.js';
 
 renderChrome({ active: 'admin' });
 
@@ -38,6 +38,86 @@ function input(id, name, { type = 'text', value, required, min, max, placeholder
   });
 }
 
+/**
+ * The fields of an event's form, with ids `<prefix>-…`: empty, with hints on the optional ones, for a new
+ * event; filled in from `ev` for an existing one.
+ */
+function eventFields(prefix, ev) {
+  const hint = (text) => (ev ? {} : { hint: text });
+  const at = (id, key, required) => input(`${prefix}-${id}`, key, { type: 'datetime-local', required, value: ev ? toWibInput(ev[key]) : '' });
+  return [
+    field('Name', input(`${prefix}-name`, 'name', { required: true, value: ev?.name })),
+    field('Venue', input(`${prefix}-venue`, 'venue', { required: true, value: ev?.venue })),
+    field('Starts (WIB)', at('starts', 'starts_at', true)),
+    field('Ends (WIB)', at('ends', 'ends_at'), hint('Optional')),
+    field('Sale opens (WIB)', at('sale-opens', 'sale_opens_at'), hint('Optional; empty means open once published')),
+    field('Sale closes (WIB)', at('sale-closes', 'sale_closes_at'), hint('Optional')),
+    field('Max tickets per buyer', input(`${prefix}-max`, 'max_tickets_per_buyer',
+      { type: 'number', min: 1, max: 100, value: ev ? String(ev.max_tickets_per_buyer) : '6' })),
+    field('Description', el('textarea', { id: `${prefix}-description`, name: 'description', rows: 3, defaultValue: ev?.description }), { span: true }),
+  ];
+}
+
+/**
+ * An event form's values as the API takes them. For a new event (`create`) the optional fields left
+ * empty are left out; an edit sends them as null (cleared) and needs the ticket limit.
+ */
+function eventBody(data, { create }) {
+  const body = {
+    name: text(data, 'name'),
+    venue: text(data, 'venue'),
+    starts_at: when(data, 'starts_at', 'Start'),
+    ends_at: when(data, 'ends_at', 'End'),
+    sale_opens_at: when(data, 'sale_opens_at', 'Sale opening'),
+    sale_closes_at: when(data, 'sale_closes_at', 'Sale closing'),
+    max_tickets_per_buyer: (create ? optionalWhole : whole)(data, 'max_tickets_per_buyer', 'Max tickets per buyer'),
+    description: text(data, 'description'),
+  };
+  if (!body.starts_at) throw new Error('Start date and time is required.');
+  return create ? Object.fromEntries(Object.entries(body).filter(([, v]) => v !== null && v !== undefined)) : body;
+}
+
+// ---- ticket categories and merchandise: what they share -------------------------------------------
+
+const STOCK_COLUMNS = ['Sold', 'Held', 'Left', 'Max/order'].map((label) => ({ label, num: true }));
+
+/**
+ * A ticket category's or merchandise item's row: name (and description), `cells`, then the STOCK_COLUMNS
+ * and `form`. `data` goes on the row beside the item's name.
+ */
+function stockRow(item, data, cells, form) {
+  return el('tr', { data: { ...data, name: item.name } },
+    el('td', {}, el('strong', { text: item.name }), item.description ? el('div', { class: 'muted small', text: item.description }) : null),
+    cells,
+    el('td', { class: 'num', text: count(item.sold) }),
+    el('td', { class: 'num', text: count(item.held) }),
+    el('td', { class: 'num', text: count(item.remaining) }),
+    el('td', { class: 'num', text: String(item.max_per_order) }),
+    el('td', {}, form));
+}
+
+/**
+ * The in-row form that changes an item's price and its `amount` ('quota' of a ticket category, 'stock'
+ * of merchandise): PATCH `url`, then `reload()` and say what was saved in `status`.
+ */
+function priceForm(item, { prefix, amount, url, reload, status }) {
+  const label = amount[0].toUpperCase() + amount.slice(1);
+  const priceId = `${prefix}-price-${item.id}`;
+  const amountId = `${prefix}-${amount}-${item.id}`;
+  const form = el('form', { class: 'row-form', attrs: { 'aria-label': `Edit ${item.name}` } },
+    el('label', { class: 'sr-only', attrs: { for: priceId }, text: `Price of ${item.name}` }),
+    input(priceId, 'price', { type: 'number', min: 0, value: String(item.price) }),
+    el('label', { class: 'sr-only', attrs: { for: amountId }, text: `${label} of ${item.name}` }),
+    input(amountId, amount, { type: 'number', min: 0, value: String(item[amount]) }),
+    el('button', { type: 'submit', class: 'btn btn-small btn-secondary', text: 'Save' }));
+  onSubmit(form, async (data) => {
+    const updated = await patch(url, { price: whole(data, 'price', 'Price'), [amount]: whole(data, amount, label) });
+    await reload();
+    return `Saved ${updated.name}: ${rupiah(updated.price)}, ${amount} ${count(updated[amount])}.`;
+  }, { status });
+  return form;
+}
+
 function statusPill(status) {
   const cls = status === 'published' ? 'pill' : status === 'draft' ? 'pill pill-draft' : 'pill pill-out';
   return el('span', { class: `${cls} status-pill`, text: status });
@@ -45,13 +125,6 @@ function statusPill(status) {
 
 function emptyRow(cols, message) {
   return el('tr', {}, el('td', { attrs: { colspan: cols }, class: 'muted', text: message }));
-}
-
-function table(id, headers, rows) {
-  return el('div', { class: 'table-wrap' },
-    el('table', { id },
-      el('thead', {}, el('tr', {}, headers.map((h) => el('th', { scope: 'col', class: h.num ? 'num' : '', text: h.label ?? h })))),
-      el('tbody', {}, rows)));
 }
 
 /** Optional WIB datetime field as an RFC 3339 string, or null when empty. */
@@ -175,37 +248,16 @@ function eventRows(events) {
 function eventsView() {
   const listStatus = msg('events-msg');
   const body = el('div', {}, el('p', { class: 'muted', text: 'Loading events…' }));
-  const draw = (events) => fill(body, table('admin-events', ['Event', 'Status', 'Starts (WIB)', 'Venue', { label: 'From', num: true }, { label: 'Tickets left', num: true }], eventRows(events)));
+  const draw = (events) => fill(body, dataTable('admin-events', ['Event', 'Status', 'Starts (WIB)', 'Venue', { label: 'From', num: true }, { label: 'Tickets left', num: true }], eventRows(events)));
 
   const createStatus = msg('create-event-msg');
   const form = el('form', { id: 'create-event-form', class: 'form' },
-    el('div', { class: 'form-grid' },
-      field('Name', input('ce-name', 'name', { required: true })),
-      field('Venue', input('ce-venue', 'venue', { required: true })),
-      field('Starts (WIB)', input('ce-starts', 'starts_at', { type: 'datetime-local', required: true })),
-      field('Ends (WIB)', input('ce-ends', 'ends_at', { type: 'datetime-local' }), { hint: 'Optional' }),
-      field('Sale opens (WIB)', input('ce-sale-opens', 'sale_opens_at', { type: 'datetime-local' }), { hint: 'Optional; empty means open once published' }),
-      field('Sale closes (WIB)', input('ce-sale-closes', 'sale_closes_at', { type: 'datetime-local' }), { hint: 'Optional' }),
-      field('Max tickets per buyer', input('ce-max', 'max_tickets_per_buyer', { type: 'number', min: 1, max: 100, value: '6' })),
-      field('Description', el('textarea', { id: 'ce-description', name: 'description', rows: 3 }), { span: true })),
+    el('div', { class: 'form-grid' }, eventFields('ce')),
     createStatus,
     el('div', { class: 'actions' }, el('button', { type: 'submit', class: 'btn', text: 'Create event' })));
 
   onSubmit(form, async (data) => {
-    const body = {
-      name: text(data, 'name'),
-      venue: text(data, 'venue'),
-      starts_at: when(data, 'starts_at', 'Start'),
-      description: text(data, 'description'),
-    };
-    if (!body.starts_at) throw new Error('Start date and time is required.');
-    for (const [key, label] of [['ends_at', 'End'], ['sale_opens_at', 'Sale opening'], ['sale_closes_at', 'Sale closing']]) {
-      const v = when(data, key, label);
-      if (v) body[key] = v;
-    }
-    const max = optionalWhole(data, 'max_tickets_per_buyer', 'Max tickets per buyer');
-    if (max !== undefined) body.max_tickets_per_buyer = max;
-    const created = await post('/api/admin/events', body);
+    const created = await post('/api/admin/events', eventBody(data, { create: true }));
     form.reset();
     flash = `Created “${created.name}” as a draft. Add tickets and merchandise, then publish it.`;
     window.location.hash = `#event/${created.id}`;
@@ -297,30 +349,11 @@ function eventView(id) {
   function drawDetails() {
     const status = msg('details-msg');
     const form = el('form', { id: 'event-details-form', class: 'form' },
-      el('div', { class: 'form-grid' },
-        field('Name', input('ed-name', 'name', { required: true, value: ev.name })),
-        field('Venue', input('ed-venue', 'venue', { required: true, value: ev.venue })),
-        field('Starts (WIB)', input('ed-starts', 'starts_at', { type: 'datetime-local', required: true, value: toWibInput(ev.starts_at) })),
-        field('Ends (WIB)', input('ed-ends', 'ends_at', { type: 'datetime-local', value: toWibInput(ev.ends_at) })),
-        field('Sale opens (WIB)', input('ed-sale-opens', 'sale_opens_at', { type: 'datetime-local', value: toWibInput(ev.sale_opens_at) })),
-        field('Sale closes (WIB)', input('ed-sale-closes', 'sale_closes_at', { type: 'datetime-local', value: toWibInput(ev.sale_closes_at) })),
-        field('Max tickets per buyer', input('ed-max', 'max_tickets_per_buyer', { type: 'number', min: 1, max: 100, value: String(ev.max_tickets_per_buyer) })),
-        field('Description', el('textarea', { id: 'ed-description', name: 'description', rows: 3, defaultValue: ev.description }), { span: true })),
+      el('div', { class: 'form-grid' }, eventFields('ed', ev)),
       status,
       el('div', { class: 'actions' }, el('button', { type: 'submit', class: 'btn', text: 'Save details' })));
     onSubmit(form, async (data) => {
-      const body = {
-        name: text(data, 'name'),
-        venue: text(data, 'venue'),
-        starts_at: when(data, 'starts_at', 'Start'),
-        ends_at: when(data, 'ends_at', 'End'),
-        sale_opens_at: when(data, 'sale_opens_at', 'Sale opening'),
-        sale_closes_at: when(data, 'sale_closes_at', 'Sale closing'),
-        max_tickets_per_buyer: whole(data, 'max_tickets_per_buyer', 'Max tickets per buyer'),
-        description: text(data, 'description'),
-      };
-      if (!body.starts_at) throw new Error('Start date and time is required.');
-      ev = await patch(`/api/admin/events/${id}`, body);
+      ev = await patch(`/api/admin/events/${id}`, eventBody(data, { create: false }));
       drawHead();
       return 'Event details saved.';
     }, { status });
@@ -342,7 +375,7 @@ function eventView(id) {
         el('td', { text: formatWIB(s.ends_at) }),
         el('td', { class: 'num' }, remove));
     });
-    fill(schedulesHolder, table('admin-schedules', ['Label', 'Starts (WIB)', 'Ends (WIB)', ''], rows.length ? rows : [emptyRow(4, 'No schedules yet.')]));
+    fill(schedulesHolder, dataTable('admin-schedules', ['Label', 'Starts (WIB)', 'Ends (WIB)', ''], rows.length ? rows : [emptyRow(4, 'No schedules yet.')]));
   }
 
   const scheduleForm = el('form', { id: 'add-schedule-form', class: 'form' },
@@ -372,32 +405,11 @@ function eventView(id) {
   function drawCategories() {
     const schedules = new Map((ev.schedules || []).map((s) => [s.id, s]));
     const rows = (ev.ticket_categories || []).map((c) => {
-      const f = el('form', { class: 'row-form', attrs: { 'aria-label': `Edit ${c.name}` } },
-        el('label', { class: 'sr-only', attrs: { for: `tc-price-${c.id}` }, text: `Price of ${c.name}` }),
-        input(`tc-price-${c.id}`, 'price', { type: 'number', min: 0, value: String(c.price) }),
-        el('label', { class: 'sr-only', attrs: { for: `tc-quota-${c.id}` }, text: `Quota of ${c.name}` }),
-        input(`tc-quota-${c.id}`, 'quota', { type: 'number', min: 0, value: String(c.quota) }),
-        el('button', { type: 'submit', class: 'btn btn-small btn-secondary', text: 'Save' }));
-      onSubmit(f, async (data) => {
-        const updated = await patch(`/api/admin/ticket-categories/${c.id}`, {
-          price: whole(data, 'price', 'Price'),
-          quota: whole(data, 'quota', 'Quota'),
-        });
-        await reload();
-        return `Saved ${updated.name}: ${rupiah(updated.price)}, quota ${count(updated.quota)}.`;
-      }, { status: categoryStatus });
+      const f = priceForm(c, { prefix: 'tc', amount: 'quota', url: `/api/admin/ticket-categories/${c.id}`, reload, status: categoryStatus });
       const schedule = c.schedule_id ? schedules.get(c.schedule_id) : null;
-      return el('tr', { data: { categoryId: c.id, name: c.name } },
-        el('td', {}, el('strong', { text: c.name }), c.description ? el('div', { class: 'muted small', text: c.description }) : null),
-        el('td', { text: schedule ? schedule.label || formatWIB(schedule.starts_at) : 'All' }),
-        el('td', { class: 'num', text: count(c.sold) }),
-        el('td', { class: 'num', text: count(c.held) }),
-        el('td', { class: 'num', text: count(c.remaining) }),
-        el('td', { class: 'num', text: String(c.max_per_order) }),
-        el('td', {}, f));
+      return stockRow(c, { categoryId: c.id }, [el('td', { text: schedule ? schedule.label || formatWIB(schedule.starts_at) : 'All' })], f);
     });
-    fill(categoriesHolder, table('admin-categories',
-      ['Category', 'Schedule', { label: 'Sold', num: true }, { label: 'Held', num: true }, { label: 'Left', num: true }, { label: 'Max/order', num: true }, 'Price (Rp) · Quota'],
+    fill(categoriesHolder, dataTable('admin-categories', ['Category', 'Schedule', ...STOCK_COLUMNS, 'Price (Rp) · Quota'],
       rows.length ? rows : [emptyRow(7, 'No ticket categories yet.')]));
   }
 
@@ -438,30 +450,10 @@ function eventView(id) {
   // -- merchandise
   function drawMerch() {
     const rows = (ev.merchandise || []).map((m) => {
-      const f = el('form', { class: 'row-form', attrs: { 'aria-label': `Edit ${m.name}` } },
-        el('label', { class: 'sr-only', attrs: { for: `mc-price-${m.id}` }, text: `Price of ${m.name}` }),
-        input(`mc-price-${m.id}`, 'price', { type: 'number', min: 0, value: String(m.price) }),
-        el('label', { class: 'sr-only', attrs: { for: `mc-stock-${m.id}` }, text: `Stock of ${m.name}` }),
-        input(`mc-stock-${m.id}`, 'stock', { type: 'number', min: 0, value: String(m.stock) }),
-        el('button', { type: 'submit', class: 'btn btn-small btn-secondary', text: 'Save' }));
-      onSubmit(f, async (data) => {
-        const updated = await patch(`/api/admin/merchandise/${m.id}`, {
-          price: whole(data, 'price', 'Price'),
-          stock: whole(data, 'stock', 'Stock'),
-        });
-        await reload();
-        return `Saved ${updated.name}: ${rupiah(updated.price)}, stock ${count(updated.stock)}.`;
-      }, { status: merchStatus });
-      return el('tr', { data: { merchId: m.id, name: m.name } },
-        el('td', {}, el('strong', { text: m.name }), m.description ? el('div', { class: 'muted small', text: m.description }) : null),
-        el('td', { class: 'num', text: count(m.sold) }),
-        el('td', { class: 'num', text: count(m.held) }),
-        el('td', { class: 'num', text: count(m.remaining) }),
-        el('td', { class: 'num', text: String(m.max_per_order) }),
-        el('td', {}, f));
+      const f = priceForm(m, { prefix: 'mc', amount: 'stock', url: `/api/admin/merchandise/${m.id}`, reload, status: merchStatus });
+      return stockRow(m, { merchId: m.id }, [], f);
     });
-    fill(merchHolder, table('admin-merch',
-      ['Item', { label: 'Sold', num: true }, { label: 'Held', num: true }, { label: 'Left', num: true }, { label: 'Max/order', num: true }, 'Price (Rp) · Stock'],
+    fill(merchHolder, dataTable('admin-merch', ['Item', ...STOCK_COLUMNS, 'Price (Rp) · Stock'],
       rows.length ? rows : [emptyRow(6, 'No merchandise for this event yet.')]));
   }
 
@@ -739,215 +731,195 @@ function usersView() {
     el('h2', { id: 'users-title', text: 'Users' }),
     el('p', { class: 'muted small', text: 'Give staff the staff role for gate check-in. A role change applies when the user next signs in.' }),
     status,
-    el('div', { class: 'table-wrap' },
-      el('table', { id: 'admin-users' },
-        el('thead', {}, el('tr', {}, ['Name', 'Email', 'Joined (WIB)', 'Role'].map((h) => el('th', { scope: 'col', text: h })))),
-        tbody)),
+    dataTable('admin-users', ['Name', 'Email', 'Joined (WIB)', 'Role'], tbody),
     el('p', { class: 'actions' }, more)));
   load().catch((err) => say(status, describeError(err), 'error'));
 }
 
-// ---- payments: under review ----------------------------------------------------------------------
+// ---- payments ------------------------------------------------------------------------------------
 
 /**
- * Payments whose Midtrans notification reported another amount than was charged: neither paid nor
- * released, the order keeps its hold until an operator accepts or refunds (or the workers refund it at
- * the review deadline).
+ * A section of the Payments tab: `title`, `intro`, a status line (`#<name>-msg`), a table of what `url`
+ * lists and a reload button under it. `rowsOf(item, { drop, status })` makes an item's row or rows;
+ * `drop(rows)` takes them off the table again, with the focus on the next (or else the previous) item's
+ * `focusSelector` button, or on the reload button when none is left. `itemSelector` finds the rows that
+ * stand for an item.
  */
-function reviewsSection() {
-  const status = msg('reviews-msg');
-  const tbody = el('tbody', {}, emptyRow(5, 'Loading…'));
-  const reload = el('button', { type: 'button', id: 'reviews-reload', class: 'btn btn-secondary btn-small', text: 'Reload list' });
-  const empty = () => emptyRow(5, 'No payments under review.');
+function paymentsSection({ name, title, intro, tableId, columns, reload, url, rowsOf, itemSelector, focusSelector, emptyText, failedText }) {
+  const status = msg(`${name}-msg`);
+  const tbody = el('tbody', {}, emptyRow(columns.length, 'Loading…'));
+  const reloadButton = el('button', { type: 'button', id: reload.id, class: 'btn btn-secondary btn-small', text: reload.text });
+  const empty = () => emptyRow(columns.length, emptyText);
 
-  /**
-   * Takes a payment's row off the table; focus goes to the next (or else the previous) payment's Accept
-   * button, or to Reload when none is left.
-   */
-  const drop = (row) => {
-    const next = row.nextElementSibling || row.previousElementSibling;
-    row.remove();
-    if (!tbody.querySelector('tr[data-payment-id]')) tbody.append(empty());
-    const target = next && next.querySelector('.review-accept');
-    (target || reload).focus();
-  };
-
-  const row = (p) => {
-    const order = p.midtrans_order_id;
-    const amount = rupiah(p.gross_amount);
-    // Midtrans sends amounts as decimal strings ("150000.00").
-    const reportedValue = Number.parseFloat(p.reported_gross_amount);
-    const reported = Number.isFinite(reportedValue) ? rupiah(Math.round(reportedValue)) : '—';
-    const accept = el('button', { type: 'button', class: 'btn btn-small btn-teal review-accept', text: 'Accept' });
-    const refund = el('button', { type: 'button', class: 'btn btn-small btn-danger review-refund', text: 'Refund' });
-    const tr = el('tr', { data: { paymentId: p.payment_id } },
-      el('td', {},
-        el('div', { class: 'mono review-order', text: order }),
-        el('div', { class: 'muted small review-buyer', text: p.buyer_email })),
-      el('td', { class: 'num' },
-        el('div', { class: 'review-charged', text: amount }),
-        el('div', { class: 'muted small review-reported', text: `Midtrans: ${reported}` })),
-      el('td', {}, el('span', { class: `${statusPillClass(p.order_status)} review-order-status`, text: statusText(p.order_status) })),
-      el('td', { text: formatWIB(p.review_started_at || p.updated_at) }),
-      el('td', {}, el('div', { class: 'actions' }, accept, refund)));
-
-    // One decision at a time per payment: onAction keeps the clicked button from a double submit, and the
-    // other one is disabled until the answer is in.
-    const decide = (decision, other, question, done) => async () => {
-      if (!window.confirm(question)) return undefined;
-      other.disabled = true;
-      try {
-        const resolved = await post(`/api/admin/payments/${encodeURIComponent(p.payment_id)}/review`, { decision });
-        drop(tr);
-        return done(resolved);
-      } catch (err) {
-        if (err.status === 409 && err.code === 'not_under_review') {
-          drop(tr);
-          return `The payment for ${order} was already resolved (by someone else, or refunded at its deadline); it is off the list.`;
-        }
-        if (err.status === 409 && err.code === 'items_gone') {
-          throw new Error(`The payment for ${order} cannot be accepted: the order's hold ended and its items are no longer available (or the buyer's limit is reached). Refund it instead.`);
-        }
-        if (err.status === 409 && err.code === 'order_closed') {
-          throw new Error(`The payment for ${order} cannot be accepted: ${err.message.replace(/\.$/, '')}.`);
-        }
-        throw err;
-      } finally {
-        other.disabled = false;
-      }
-    };
-
-    onAction(accept, decide('accept', refund,
-      `Accept the payment of ${amount} for ${order}?\n\n`
-        + `Midtrans reported ${reported}. The order becomes paid and ${p.buyer_email} gets the tickets. Accept only after checking the amount in the Midtrans dashboard.`,
-      (r) => (r.outcome === 'paid_late'
-        ? `Accepted: the hold on ${order} had ended but its items were still available, so the order is paid and the tickets are issued.`
-        : `Accepted: the order ${order} is paid and the tickets are issued.`)), { status });
-    onAction(refund, decide('refund', accept,
-      `Refund the payment for ${order}?\n\n`
-        + `The order is cancelled, its items go back on sale and the payment of ${amount} is refunded to ${p.buyer_email} through Midtrans.`,
-      () => `Refunding: the order ${order} is cancelled, its items are back on sale and the payment is being refunded.`), { status });
-    return tr;
+  const drop = (rows) => {
+    const next = rows[rows.length - 1].nextElementSibling || rows[0].previousElementSibling;
+    rows.forEach((r) => r.remove());
+    if (!tbody.querySelector(itemSelector)) tbody.append(empty());
+    const target = next && next.querySelector(focusSelector);
+    (target || reloadButton).focus();
   };
 
   const load = async () => {
-    const payments = await get('/api/admin/payments?status=needs_review');
-    fill(tbody, payments.length ? payments.map(row) : empty());
+    const items = await get(url);
+    fill(tbody, items.length ? items.map((item) => rowsOf(item, { drop, status })) : empty());
     return undefined;
   };
-  onAction(reload, load, { status });
+  onAction(reloadButton, load, { status });
 
-  const node = el('section', { class: 'card admin-section', attrs: { 'aria-labelledby': 'reviews-title' } },
-    el('h2', { id: 'reviews-title', text: 'Payments under review' }),
-    el('p', { class: 'muted small', text: 'Midtrans reported a different amount than was charged for these payments, so they were neither honoured nor released: '
-      + 'each order keeps its items until you decide. Accept makes the order paid and issues the tickets; Refund cancels the order, puts its items back on sale and refunds the payment. '
-      + 'A review left unresolved for a day is refunded automatically.' }),
+  const node = el('section', { class: 'card admin-section', attrs: { 'aria-labelledby': `${name}-title` } },
+    el('h2', { id: `${name}-title`, text: title }),
+    el('p', { class: 'muted small', text: intro }),
     status,
-    el('div', { class: 'table-wrap' },
-      el('table', { id: 'admin-reviews' },
-        el('thead', {}, el('tr', {},
-          el('th', { scope: 'col', text: 'Order and buyer' }),
-          el('th', { scope: 'col', class: 'num', text: 'Charged / reported' }),
-          el('th', { scope: 'col', text: 'Order status' }),
-          el('th', { scope: 'col', text: 'Under review since (WIB)' }),
-          el('th', { scope: 'col' }, el('span', { class: 'sr-only', text: 'Actions' })))),
-        tbody)),
-    el('p', { class: 'actions' }, reload));
+    dataTable(tableId, columns, tbody),
+    el('p', { class: 'actions' }, reloadButton));
   load().catch((err) => {
-    fill(tbody, emptyRow(5, 'Could not load the payments under review.'));
+    fill(tbody, emptyRow(columns.length, failedText));
     say(status, describeError(err), 'error');
   });
   return node;
 }
 
-// ---- payments: notifications that failed ---------------------------------------------------------
+/**
+ * A payment whose Midtrans notification reported another amount than was charged: neither paid nor
+ * released, the order keeps its hold until an operator accepts or refunds (or the workers refund it at
+ * the review deadline).
+ */
+function reviewRow(p, { drop, status }) {
+  const order = p.midtrans_order_id;
+  const amount = rupiah(p.gross_amount);
+  // Midtrans sends amounts as decimal strings ("150000.00").
+  const reportedValue = Number.parseFloat(p.reported_gross_amount);
+  const reported = Number.isFinite(reportedValue) ? rupiah(Math.round(reportedValue)) : '—';
+  const accept = el('button', { type: 'button', class: 'btn btn-small btn-teal review-accept', text: 'Accept' });
+  const refund = el('button', { type: 'button', class: 'btn btn-small btn-danger review-refund', text: 'Refund' });
+  const tr = el('tr', { data: { paymentId: p.payment_id } },
+    el('td', {},
+      el('div', { class: 'mono review-order', text: order }),
+      el('div', { class: 'muted small review-buyer', text: p.buyer_email })),
+    el('td', { class: 'num' },
+      el('div', { class: 'review-charged', text: amount }),
+      el('div', { class: 'muted small review-reported', text: `Midtrans: ${reported}` })),
+    el('td', {}, el('span', { class: `${statusPillClass(p.order_status)} review-order-status`, text: statusText(p.order_status) })),
+    el('td', { text: formatWIB(p.review_started_at || p.updated_at) }),
+    el('td', {}, el('div', { class: 'actions' }, accept, refund)));
 
-function paymentsView() {
-  const status = msg('payments-msg');
-  const tbody = el('tbody', {}, emptyRow(6, 'Loading…'));
-  const refresh = el('button', { type: 'button', id: 'payments-refresh', class: 'btn btn-secondary btn-small', text: 'Refresh' });
-  const empty = () => emptyRow(6, 'No failed notifications.');
-
-  /** Takes a letter's rows off the table; focus goes to the next letter's Replay button, or Refresh. */
-  const drop = (rows) => {
-    const next = rows[rows.length - 1].nextElementSibling;
-    rows.forEach((r) => r.remove());
-    if (!tbody.querySelector('tr[data-letter-id]')) tbody.append(empty());
-    const target = next && next.querySelector('.letter-replay');
-    (target || refresh).focus();
-  };
-
-  // Two rows per letter: the facts, and (hidden until asked for) the notification as Midtrans sent it.
-  const rows = (l) => {
-    const order = l.midtrans_order_id || 'unknown order';
-    const rawId = `letter-json-${l.id}`;
-    const raw = el('tr', { class: 'letter-raw', hidden: true },
-      el('td', { attrs: { colspan: 6 } },
-        el('pre', { id: rawId, class: 'mono notification-json', text: l.notification ?? '' })));
-    const toggle = el('button', {
-      type: 'button',
-      class: 'btn btn-ghost btn-small letter-toggle',
-      text: 'Show notification',
-      attrs: { 'aria-expanded': 'false', 'aria-controls': rawId },
-    });
-    toggle.addEventListener('click', () => {
-      const open = raw.hidden;
-      raw.hidden = !open;
-      toggle.textContent = open ? 'Hide notification' : 'Show notification';
-      toggle.setAttribute('aria-expanded', String(open));
-    });
-    const replay = el('button', { type: 'button', class: 'btn btn-small letter-replay', text: 'Replay' });
-    const main = el('tr', { data: { letterId: l.id } },
-      el('td', { class: 'mono', text: l.midtrans_order_id || '—' }),
-      el('td', { text: l.transaction_status || '—' }),
-      el('td', { class: 'num', text: count(l.attempts) }),
-      el('td', {}, el('span', { class: 'letter-error', text: l.last_error || '—' })),
-      el('td', { text: formatWIB(l.failed_at) }),
-      el('td', {}, el('div', { class: 'actions' }, toggle, replay)));
-    onAction(replay, async () => {
-      const sure = window.confirm(`Replay the ${l.transaction_status ? `“${l.transaction_status}” ` : ''}notification for ${order}?\n\n`
-        + 'It goes back on the payment queue and is applied once. Replay it only after the cause of the last error is fixed.');
-      if (!sure) return undefined;
-      try {
-        await post(`/api/admin/webhooks/dead-letters/${encodeURIComponent(l.id)}/replay`);
-      } catch (err) {
-        if (err.status !== 404) throw err;
-        drop([main, raw]);
-        return `The notification for ${order} had already been replayed; it is off the list.`;
+  // One decision at a time per payment: onAction keeps the clicked button from a double submit, and the
+  // other one is disabled until the answer is in.
+  const decide = (decision, other, question, done) => async () => {
+    if (!window.confirm(question)) return undefined;
+    other.disabled = true;
+    try {
+      const resolved = await post(`/api/admin/payments/${encodeURIComponent(p.payment_id)}/review`, { decision });
+      drop([tr]);
+      return done(resolved);
+    } catch (err) {
+      if (err.status === 409 && err.code === 'not_under_review') {
+        drop([tr]);
+        return `The payment for ${order} was already resolved (by someone else, or refunded at its deadline); it is off the list.`;
       }
-      drop([main, raw]);
-      return `Replayed: the notification for ${order} is queued and will be applied shortly.`;
-    }, { status });
-    return [main, raw];
+      if (err.status === 409 && err.code === 'items_gone') {
+        throw new Error(`The payment for ${order} cannot be accepted: the order's hold ended and its items are no longer available (or the buyer's limit is reached). Refund it instead.`);
+      }
+      if (err.status === 409 && err.code === 'order_closed') {
+        throw new Error(`The payment for ${order} cannot be accepted: ${err.message.replace(/\.$/, '')}.`);
+      }
+      throw err;
+    } finally {
+      other.disabled = false;
+    }
   };
 
-  const load = async () => {
-    const letters = await get('/api/admin/webhooks/dead-letters');
-    fill(tbody, letters.length ? letters.map(rows) : empty());
-    return undefined;
-  };
-  onAction(refresh, load, { status });
+  onAction(accept, decide('accept', refund,
+    `Accept the payment of ${amount} for ${order}?\n\n`
+      + `Midtrans reported ${reported}. The order becomes paid and ${p.buyer_email} gets the tickets. Accept only after checking the amount in the Midtrans dashboard.`,
+    (r) => (r.outcome === 'paid_late'
+      ? `Accepted: the hold on ${order} had ended but its items were still available, so the order is paid and the tickets are issued.`
+      : `Accepted: the order ${order} is paid and the tickets are issued.`)), { status });
+  onAction(refund, decide('refund', accept,
+    `Refund the payment for ${order}?\n\n`
+      + `The order is cancelled, its items go back on sale and the payment of ${amount} is refunded to ${p.buyer_email} through Midtrans.`,
+    () => `Refunding: the order ${order} is cancelled, its items are back on sale and the payment is being refunded.`), { status });
+  return tr;
+}
 
-  fill(view, reviewsSection(), el('section', { class: 'card admin-section', attrs: { 'aria-labelledby': 'payments-title' } },
-    el('h2', { id: 'payments-title', text: 'Payment notifications that failed' }),
-    el('p', { class: 'muted small', text: 'Notifications from Midtrans that could not be applied after every retry, oldest first. '
-      + 'None of them has changed its order yet. Fix the cause shown as the last error, then replay the notification: it is applied once.' }),
-    status,
-    el('div', { class: 'table-wrap' },
-      el('table', { id: 'admin-dead-letters' },
-        el('thead', {}, el('tr', {},
-          el('th', { scope: 'col', text: 'Order' }),
-          el('th', { scope: 'col', text: 'Status' }),
-          el('th', { scope: 'col', class: 'num', text: 'Attempts' }),
-          el('th', { scope: 'col', text: 'Last error' }),
-          el('th', { scope: 'col', text: 'Failed at (WIB)' }),
-          el('th', { scope: 'col' }, el('span', { class: 'sr-only', text: 'Actions' })))),
-        tbody)),
-    el('p', { class: 'actions' }, refresh)));
-  load().catch((err) => {
-    fill(tbody, emptyRow(6, 'Could not load the failed notifications.'));
-    say(status, describeError(err), 'error');
+/** A notification that failed every attempt: its facts, and (hidden until asked for) the notification as Midtrans sent it. */
+function letterRows(l, { drop, status }) {
+  const order = l.midtrans_order_id || 'unknown order';
+  const rawId = `letter-json-${l.id}`;
+  const raw = el('tr', { class: 'letter-raw', hidden: true },
+    el('td', { attrs: { colspan: 6 } },
+      el('pre', { id: rawId, class: 'mono notification-json', text: l.notification ?? '' })));
+  const toggle = el('button', {
+    type: 'button',
+    class: 'btn btn-ghost btn-small letter-toggle',
+    text: 'Show notification',
+    attrs: { 'aria-expanded': 'false', 'aria-controls': rawId },
   });
+  toggle.addEventListener('click', () => {
+    const open = raw.hidden;
+    raw.hidden = !open;
+    toggle.textContent = open ? 'Hide notification' : 'Show notification';
+    toggle.setAttribute('aria-expanded', String(open));
+  });
+  const replay = el('button', { type: 'button', class: 'btn btn-small letter-replay', text: 'Replay' });
+  const main = el('tr', { data: { letterId: l.id } },
+    el('td', { class: 'mono', text: l.midtrans_order_id || '—' }),
+    el('td', { text: l.transaction_status || '—' }),
+    el('td', { class: 'num', text: count(l.attempts) }),
+    el('td', {}, el('span', { class: 'letter-error', text: l.last_error || '—' })),
+    el('td', { text: formatWIB(l.failed_at) }),
+    el('td', {}, el('div', { class: 'actions' }, toggle, replay)));
+  onAction(replay, async () => {
+    const sure = window.confirm(`Replay the ${l.transaction_status ? `“${l.transaction_status}” ` : ''}notification for ${order}?\n\n`
+      + 'It goes back on the payment queue and is applied once. Replay it only after the cause of the last error is fixed.');
+    if (!sure) return undefined;
+    try {
+      await post(`/api/admin/webhooks/dead-letters/${encodeURIComponent(l.id)}/replay`);
+    } catch (err) {
+      if (err.status !== 404) throw err;
+      drop([main, raw]);
+      return `The notification for ${order} had already been replayed; it is off the list.`;
+    }
+    drop([main, raw]);
+    return `Replayed: the notification for ${order} is queued and will be applied shortly.`;
+  }, { status });
+  return [main, raw];
+}
+
+/** The Payments tab: payments under review first, then the notifications that failed. */
+function paymentsView() {
+  fill(view,
+    paymentsSection({
+      name: 'reviews',
+      title: 'Payments under review',
+      intro: 'Midtrans reported a different amount than was charged for these payments, so they were neither honoured nor released: '
+        + 'each order keeps its items until you decide. Accept makes the order paid and issues the tickets; Refund cancels the order, puts its items back on sale and refunds the payment. '
+        + 'A review left unresolved for a day is refunded automatically.',
+      tableId: 'admin-reviews',
+      columns: ['Order and buyer', { label: 'Charged / reported', num: true }, 'Order status', 'Under review since (WIB)', { label: 'Actions', hidden: true }],
+      reload: { id: 'reviews-reload', text: 'Reload list' },
+      url: '/api/admin/payments?status=needs_review',
+      rowsOf: reviewRow,
+      itemSelector: 'tr[data-payment-id]',
+      focusSelector: '.review-accept',
+      emptyText: 'No payments under review.',
+      failedText: 'Could not load the payments under review.',
+    }),
+    paymentsSection({
+      name: 'payments',
+      title: 'Payment notifications that failed',
+      intro: 'Notifications from Midtrans that could not be applied after every retry, oldest first. '
+        + 'None of them has changed its order yet. Fix the cause shown as the last error, then replay the notification: it is applied once.',
+      tableId: 'admin-dead-letters',
+      columns: ['Order', 'Status', { label: 'Attempts', num: true }, 'Last error', 'Failed at (WIB)', { label: 'Actions', hidden: true }],
+      reload: { id: 'payments-refresh', text: 'Refresh' },
+      url: '/api/admin/webhooks/dead-letters',
+      rowsOf: letterRows,
+      itemSelector: 'tr[data-letter-id]',
+      focusSelector: '.letter-replay',
+      emptyText: 'No failed notifications.',
+      failedText: 'Could not load the failed notifications.',
+    }));
 }
 
 // ---- audit log -----------------------------------------------------------------------------------
@@ -1014,10 +986,7 @@ function auditView(query) {
     el('p', { class: 'muted small', text: 'Every admin change, newest first, with who made it.' }),
     form,
     status,
-    el('div', { class: 'table-wrap' },
-      el('table', { id: 'admin-audit' },
-        el('thead', {}, el('tr', {}, ['When (WIB)', 'Action', 'Entity', 'Entity id', 'By', 'Details'].map((h) => el('th', { scope: 'col', text: h })))),
-        tbody)),
+    dataTable('admin-audit', ['When (WIB)', 'Action', 'Entity', 'Entity id', 'By', 'Details'], tbody),
     el('p', { class: 'actions' }, older)));
 
   // Actor ids are shown as emails when the user list has them (first page of users only).

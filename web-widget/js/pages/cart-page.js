@@ -10,7 +10,7 @@ import { renderChrome } from '../layout.js';
 import { attemptFor, currentAttempt, forgetAttempt, orderBody, reasonText, rememberRequest } from '../orders.js';
 import { admission, forgetAdmission, forgetVisitor, onAdmissionChange, visitorToken } from '../queue-store.js';
 import { stepper } from '../stepper.js';
-import { el, fill, isUuid, rupiah, say, timeWIB } from '../util.js';
+import { dataTable, el, fill, isUuid, rupiah, say, timeWIB } from '../util.js';
 
 renderChrome({ active: 'cart' });
 
@@ -306,15 +306,7 @@ function render() {
   fill(root,
     el('div', { class: 'layout-2' },
       el('section', { class: 'card', attrs: { 'aria-label': 'Items in your cart' } },
-        el('div', { class: 'table-wrap' },
-          el('table', { id: 'cart-table' },
-            el('thead', {}, el('tr', {},
-              el('th', { scope: 'col', text: 'Item' }),
-              el('th', { scope: 'col', class: 'num', text: 'Price' }),
-              el('th', { scope: 'col', text: 'Quantity' }),
-              el('th', { scope: 'col', class: 'num', text: 'Total' }),
-              el('th', { scope: 'col' }, el('span', { class: 'sr-only', text: 'Actions' })))),
-            el('tbody', {}, rows))),
+        dataTable('cart-table', ['Item', { label: 'Price', num: true }, 'Quantity', { label: 'Total', num: true }, { label: 'Actions', hidden: true }], rows),
         el('p', { class: 'muted small', text: 'Prices are shown as last seen; the final price is confirmed at checkout.' })),
       el('aside', { class: 'card summary sticky', attrs: { 'aria-labelledby': 'summary-title' } },
         el('h2', { id: 'summary-title', text: 'Summary' }),

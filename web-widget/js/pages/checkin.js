@@ -14,6 +14,7 @@
 import { describeError, get, getSession, post } from '../api.js';
 import { onAction } from '../forms.js';
 import { renderChrome } from '../layout.js';
+import { local } from '../store.js';
 import { el, fill, formatWIB, isUuid, say, timeWIB } from '../util.js';
 
 renderChrome({ active: 'checkin' });
@@ -54,22 +55,13 @@ function showDenied(user) {
 
 /** The saved choice `{id, name}`, or null for "Any event". */
 function savedGate() {
-  let v;
-  try {
-    v = JSON.parse(localStorage.getItem(GATE_KEY) || 'null');
-  } catch {
-    v = null;
-  }
+  const v = local.read(GATE_KEY);
   return v && isUuid(v.id) ? { id: v.id, name: typeof v.name === 'string' ? v.name : '' } : null;
 }
 
 function saveGate(choice) {
-  try {
-    if (choice) localStorage.setItem(GATE_KEY, JSON.stringify(choice));
-    else localStorage.removeItem(GATE_KEY);
-  } catch {
-    /* storage refused (private mode, full): the choice lasts until the page is left */
-  }
+  // Storage refused (private mode, full): the choice lasts until the page is left.
+  local.write(GATE_KEY, choice || null);
 }
 
 let gate = savedGate(); // the event scans are bound to, or null

@@ -15,7 +15,7 @@ import {
   forgetPaymentKey, hasTickets, METHOD_NAMES, paymentEndedUnpaid, paymentKey, paymentStatusText, statusPillClass, statusText,
 } from '../orders.js';
 import { qrBox } from '../qr.js';
-import { clock, el, fill, formatWIB, isUuid, param, rupiah, say } from '../util.js';
+import { clock, dataTable, el, fill, formatWIB, isUuid, param, rupiah, say } from '../util.js';
 
 renderChrome({ active: 'orders' });
 
@@ -411,14 +411,7 @@ function draw() {
       el('div', { class: 'order-main' },
         panel,
         el('section', { class: 'card', attrs: { 'aria-label': 'Items in this order' } },
-          el('div', { class: 'table-wrap' },
-            el('table', { id: 'order-table' },
-              el('thead', {}, el('tr', {},
-                el('th', { scope: 'col', text: 'Item' }),
-                el('th', { scope: 'col', class: 'num', text: 'Quantity' }),
-                el('th', { scope: 'col', class: 'num', text: 'Price' }),
-                el('th', { scope: 'col', class: 'num', text: 'Total' }))),
-              el('tbody', {}, rows))),
+          dataTable('order-table', ['Item', { label: 'Quantity', num: true }, { label: 'Price', num: true }, { label: 'Total', num: true }], rows),
           el('p', { class: 'muted small', text: `Ordered ${formatWIB(o.created_at)}. Order ${o.id}.` }))),
       el('aside', { class: 'card summary sticky', attrs: { 'aria-labelledby': 'order-summary-title' } },
         el('h2', { id: 'order-summary-title', text: 'Summary' }),

@@ -4,7 +4,7 @@
 import { describeError, get, getSession } from '../api.js';
 import { renderChrome } from '../layout.js';
 import { hasTickets, statusPillClass, statusText } from '../orders.js';
-import { el, fill, formatWIB, rupiah, say } from '../util.js';
+import { dataTable, el, fill, formatWIB, rupiah, say } from '../util.js';
 
 renderChrome({ active: 'orders' });
 
@@ -49,14 +49,7 @@ async function load() {
         ? el('div', { class: 'small' }, el('a', { class: 'tickets-link', href: `tickets.html?id=${encodeURIComponent(o.id)}`, text: 'E-tickets' }))
         : null)));
   fill(root, el('section', { class: 'card' },
-    el('div', { class: 'table-wrap' },
-      el('table', { id: 'orders-table' },
-        el('thead', {}, el('tr', {},
-          el('th', { scope: 'col', text: 'Order' }),
-          el('th', { scope: 'col', text: 'Items' }),
-          el('th', { scope: 'col', class: 'num', text: 'Total' }),
-          el('th', { scope: 'col', text: 'Status' }))),
-        el('tbody', {}, rows)))));
+    dataTable('orders-table', ['Order', 'Items', { label: 'Total', num: true }, 'Status'], rows)));
 }
 
 if (!getSession()) window.location.assign('login.html?next=orders.html');
