@@ -115,7 +115,7 @@ pub async fn build_state(config: Config) -> anyhow::Result<AppState> {
     let keys = Keyspace::new(config.redis_key_prefix.clone());
     let rules = Rules::from_config(&config);
     let hashers = std::thread::available_parallelism().map_or(2, |n| n.get());
-    let signer = waiting_room::tokens::Signer::new(config.jwt_secret().as_bytes());
+    let signer = signing::Signer::new(config.jwt_secret().as_bytes());
     Ok(AppState {
         queue: waiting_room::queue::Queue::new(redis.clone(), keys.clone()),
         hub: queue::hub::Hub::new(

@@ -6,8 +6,9 @@ use fred::clients::Pool as RedisPool;
 use keyspace::Keyspace;
 use sqlx::PgPool;
 
+use signing::Signer;
 use tokio_util::sync::CancellationToken;
-use waiting_room::{queue::Queue, tokens::Signer};
+use waiting_room::queue::Queue;
 
 use crate::{
     accounts::{password::PasswordHasherPool, sessions::Sessions, token::TokenKeys},

@@ -8,6 +8,7 @@ use chrono::Utc;
 use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
+use waiting_room::tokens::RoomTokens;
 
 use crate::TestApp;
 

@@ -12,6 +12,7 @@ use e2e::{
 use futures::StreamExt;
 use serde_json::{Value, json};
 use uuid::Uuid;
+use waiting_room::tokens::RoomTokens;
 
 #[tokio::test]
 async fn a_buyer_orders_tickets_and_merchandise_in_one_cart_and_sees_only_its_own_orders() {

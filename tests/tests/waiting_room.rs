@@ -9,6 +9,7 @@ use e2e::{TestApp, assert_error, spawn_app};
 use futures::{SinkExt, StreamExt};
 use serde_json::{Value, json};
 use uuid::Uuid;
+use waiting_room::tokens::RoomTokens;
 use waiting_room::{
     controller::Controller,
     progress::Progress,

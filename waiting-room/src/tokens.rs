@@ -1,5 +1,5 @@
-//! Signed tokens (HS256 JWT, each kind with its own audience, so one kind is refused where another is
-//! expected). The [`Signer`] also signs the gateway's access tokens; the waiting room's own kinds are:
+//! The waiting room's signed tokens (HS256 JWT, signed by the deployment's [`Signer`] from the `signing`
+//! crate, each kind under its own audience, so one kind is refused where another is expected):
 //!
 //! - the **visitor token** names one visitor of one event; a rejoin with it keeps the place;
 //! - the **admission token** lets that visitor, once admitted, submit one checkout for that event before it
@@ -7,14 +7,10 @@
 //!   PostgreSQL (the gateway's order intake), so it cannot be replayed, and it is bound to the visitor, so
 //!   it cannot be shared.
 
-use std::sync::Arc;
-
-use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
+pub use signing::{ISSUER, Signer, TokenError};
 use uuid::Uuid;
 
-/// Issuer of every token this deployment signs.
-pub const ISSUER: &str = "queue-checkout";
 const VISITOR: &str = "visitor";
 const ADMISSION: &str = "admission";
 /// A visitor credential outlives any realistic wait.
@@ -48,31 +44,25 @@ pub struct AdmissionClaims {
     pub aud: String,
 }
 
-#[derive(Debug, thiserror::Error, PartialEq, Eq)]
-pub enum TokenError {
-    #[error("token expired")]
-    Expired,
-    #[error("token invalid")]
-    Invalid,
-    #[error("token belongs to another event or visitor")]
-    WrongHolder,
+/// The waiting room's own kinds of token, signed by the deployment's [`Signer`].
+pub trait RoomTokens {
+    fn visitor(&self, event: Uuid, visitor: Uuid, now_secs: i64) -> String;
+    /// The visitor named by `token`, which must belong to `event`.
+    fn verify_visitor(&self, token: &str, event: Uuid) -> Result<Uuid, TokenError>;
+    /// Signs `visitor`'s admission (number `seq`, valid until `expires_ms`). Signing the same admission
+    /// again gives a token with the same `jti`.
+    fn admission(&self, event: Uuid, visitor: Uuid, seq: i64, now_secs: i64, expires_ms: i64) -> String;
+    /// Checks signature, expiry, event and holder. Spending the `jti` is the caller's next step.
+    fn verify_admission(
+        &self,
+        token: &str,
+        event: Uuid,
+        visitor: Uuid,
+    ) -> Result<AdmissionClaims, TokenError>;
 }
 
-#[derive(Clone)]
-pub struct Signer {
-    encoding: Arc<EncodingKey>,
-    decoding: Arc<DecodingKey>,
-}
-
-impl Signer {
-    pub fn new(secret: &[u8]) -> Self {
-        Self {
-            encoding: Arc::new(EncodingKey::from_secret(secret)),
-            decoding: Arc::new(DecodingKey::from_secret(secret)),
-        }
-    }
-
-    pub fn visitor(&self, event: Uuid, visitor: Uuid, now_secs: i64) -> String {
+impl RoomTokens for Signer {
+    fn visitor(&self, event: Uuid, visitor: Uuid, now_secs: i64) -> String {
         self.sign(&VisitorClaims {
             sub: visitor,
             event,
@@ -83,8 +73,7 @@ impl Signer {
         })
     }
 
-    /// The visitor named by `token`, which must belong to `event`.
-    pub fn verify_visitor(&self, token: &str, event: Uuid) -> Result<Uuid, TokenError> {
+    fn verify_visitor(&self, token: &str, event: Uuid) -> Result<Uuid, TokenError> {
         let claims: VisitorClaims = self.verify(token, VISITOR)?;
         if claims.event != event {
             return Err(TokenError::WrongHolder);
@@ -92,9 +81,7 @@ impl Signer {
         Ok(claims.sub)
     }
 
-    /// Signs `visitor`'s admission (number `seq`, valid until `expires_ms`). Signing the same admission
-    /// again gives a token with the same `jti`.
-    pub fn admission(&self, event: Uuid, visitor: Uuid, seq: i64, now_secs: i64, expires_ms: i64) -> String {
+    fn admission(&self, event: Uuid, visitor: Uuid, seq: i64, now_secs: i64, expires_ms: i64) -> String {
         self.sign(&AdmissionClaims {
             sub: visitor,
             event,
@@ -107,8 +94,7 @@ impl Signer {
         })
     }
 
-    /// Checks signature, expiry, event and holder. Spending the `jti` is the caller's next step.
-    pub fn verify_admission(
+    fn verify_admission(
         &self,
         token: &str,
         event: Uuid,
@@ -119,24 +105,6 @@ impl Signer {
             return Err(TokenError::WrongHolder);
         }
         Ok(claims)
-    }
-
-    /// Signs any claims (HS256). The claims must carry `iss` = [`ISSUER`] and an `aud` to be verifiable.
-    pub fn sign<T: Serialize>(&self, claims: &T) -> String {
-        jsonwebtoken::encode(&Header::new(Algorithm::HS256), claims, &self.encoding)
-            .expect("HS256 signing of plain claims cannot fail")
-    }
-
-    /// Checks signature, issuer, `audience` and expiry (no leeway) and returns the claims.
-    pub fn verify<T: for<'de> Deserialize<'de>>(&self, token: &str, audience: &str) -> Result<T, TokenError> {
-        let mut v = Validation::new(Algorithm::HS256);
-        v.set_audience(&[audience]);
-        v.set_issuer(&[ISSUER]);
-        v.leeway = 0;
-        jsonwebtoken::decode::<T>(token, &self.decoding, &v).map(|d| d.claims).map_err(|e| match e.kind() {
-            jsonwebtoken::errors::ErrorKind::ExpiredSignature => TokenError::Expired,
-            _ => TokenError::Invalid,
-        })
     }
 }
 

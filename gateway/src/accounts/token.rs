@@ -3,9 +3,9 @@
 //! access token. Whether the session still stands is [`super::sessions`]' question.
 
 use serde::{Deserialize, Serialize};
+pub use signing::TokenError;
+use signing::{ISSUER, Signer};
 use uuid::Uuid;
-pub use waiting_room::tokens::TokenError;
-use waiting_room::tokens::{ISSUER, Signer};
 
 use super::Role;
 

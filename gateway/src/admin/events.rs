@@ -10,12 +10,16 @@ use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
 
-use super::{audit, fields};
+use super::{
+    change::{Audited, catalog_change},
+    fields,
+};
 use crate::{
     accounts::Permission,
-    catalog::{self, Audience, EventDetail, EventSummary, routes::Page},
+    catalog::{self, Audience, EventDetail, EventSummary},
     error::{ApiError, ErrorBody},
     http::extract::{ApiJson, ApiPath, ApiQuery, AuthUser},
+    http::page::Page,
     state::AppState,
 };
 
@@ -108,7 +112,7 @@ async fn create_event(
     user: AuthUser,
     ApiJson(req): ApiJson<CreateEvent>,
 ) -> Result<(StatusCode, axum::Json<EventDetail>), ApiError> {
-    let admin = user.require(Permission::ManageCatalog)?;
+    user.require(Permission::ManageCatalog)?;
     let f = EventFields {
         name: req.name,
         venue: req.venue,
@@ -120,29 +124,29 @@ async fn create_event(
         max_tickets_per_buyer: req.max_tickets_per_buyer.unwrap_or(6),
     }
     .validated()?;
-    let id = Uuid::now_v7();
-    let mut tx = state.db.begin().await?;
-    sqlx::query!(
-        r#"insert into events (id, name, venue, description, starts_at, ends_at, sale_opens_at,
-                               sale_closes_at, max_tickets_per_buyer)
-           values ($1, $2, $3, $4, $5, $6, $7, $8, $9)"#,
-        id,
-        f.name,
-        f.venue,
-        f.description,
-        f.starts_at,
-        f.ends_at,
-        f.sale_opens_at,
-        f.sale_closes_at,
-        f.max_tickets_per_buyer
-    )
-    .execute(&mut *tx)
-    .await?;
-    waiting_room::settings::insert_defaults(&mut tx, id).await?;
-    audit::record(&mut tx, admin.id, "event.create", "event", Some(id), f.audit()).await?;
-    let detail = detail(&mut tx, id).await?;
-    tx.commit().await?;
-    state.catalog_changed();
+    let detail =
+        catalog_change(&state, user, Permission::ManageCatalog, async move |tx: &mut PgConnection| {
+            let id = Uuid::now_v7();
+            sqlx::query!(
+                r#"insert into events (id, name, venue, description, starts_at, ends_at, sale_opens_at,
+                                   sale_closes_at, max_tickets_per_buyer)
+               values ($1, $2, $3, $4, $5, $6, $7, $8, $9)"#,
+                id,
+                f.name,
+                f.venue,
+                f.description,
+                f.starts_at,
+                f.ends_at,
+                f.sale_opens_at,
+                f.sale_closes_at,
+                f.max_tickets_per_buyer
+            )
+            .execute(&mut *tx)
+            .await?;
+            waiting_room::settings::insert_defaults(tx, id).await?;
+            Ok((detail(tx, id).await?, Audited::new("event.create", "event", id, f.audit())))
+        })
+        .await?;
     Ok((StatusCode::CREATED, axum::Json(detail)))
 }
 
@@ -186,50 +190,47 @@ async fn update_event(
     ApiPath(id): ApiPath<Uuid>,
     ApiJson(req): ApiJson<UpdateEvent>,
 ) -> Result<axum::Json<EventDetail>, ApiError> {
-    let admin = user.require(Permission::ManageCatalog)?;
-    let mut tx = state.db.begin().await?;
-    let cur = sqlx::query_as!(
-        EventFields,
-        r#"select name, venue, description, starts_at, ends_at, sale_opens_at, sale_closes_at,
-                  max_tickets_per_buyer
-           from events where id = $1 for update"#,
-        id
-    )
-    .fetch_optional(&mut *tx)
-    .await?
-    .ok_or(ApiError::NotFound("event"))?;
-    let f = EventFields {
-        name: req.name.unwrap_or(cur.name),
-        venue: req.venue.unwrap_or(cur.venue),
-        description: req.description.unwrap_or(cur.description),
-        starts_at: req.starts_at.unwrap_or(cur.starts_at),
-        ends_at: req.ends_at.unwrap_or(cur.ends_at),
-        sale_opens_at: req.sale_opens_at.unwrap_or(cur.sale_opens_at),
-        sale_closes_at: req.sale_closes_at.unwrap_or(cur.sale_closes_at),
-        max_tickets_per_buyer: req.max_tickets_per_buyer.unwrap_or(cur.max_tickets_per_buyer),
-    }
-    .validated()?;
-    sqlx::query!(
-        r#"update events set name = $2, venue = $3, description = $4, starts_at = $5, ends_at = $6,
-                  sale_opens_at = $7, sale_closes_at = $8, max_tickets_per_buyer = $9, updated_at = now()
-           where id = $1"#,
-        id,
-        f.name,
-        f.venue,
-        f.description,
-        f.starts_at,
-        f.ends_at,
-        f.sale_opens_at,
-        f.sale_closes_at,
-        f.max_tickets_per_buyer
-    )
-    .execute(&mut *tx)
-    .await?;
-    audit::record(&mut tx, admin.id, "event.update", "event", Some(id), f.audit()).await?;
-    let detail = detail(&mut tx, id).await?;
-    tx.commit().await?;
-    state.catalog_changed();
-    Ok(axum::Json(detail))
+    catalog_change(&state, user, Permission::ManageCatalog, async move |tx: &mut PgConnection| {
+        let cur = sqlx::query_as!(
+            EventFields,
+            r#"select name, venue, description, starts_at, ends_at, sale_opens_at, sale_closes_at,
+                      max_tickets_per_buyer
+               from events where id = $1 for update"#,
+            id
+        )
+        .fetch_optional(&mut *tx)
+        .await?
+        .ok_or(ApiError::NotFound("event"))?;
+        let f = EventFields {
+            name: req.name.unwrap_or(cur.name),
+            venue: req.venue.unwrap_or(cur.venue),
+            description: req.description.unwrap_or(cur.description),
+            starts_at: req.starts_at.unwrap_or(cur.starts_at),
+            ends_at: req.ends_at.unwrap_or(cur.ends_at),
+            sale_opens_at: req.sale_opens_at.unwrap_or(cur.sale_opens_at),
+            sale_closes_at: req.sale_closes_at.unwrap_or(cur.sale_closes_at),
+            max_tickets_per_buyer: req.max_tickets_per_buyer.unwrap_or(cur.max_tickets_per_buyer),
+        }
+        .validated()?;
+        sqlx::query!(
+            r#"update events set name = $2, venue = $3, description = $4, starts_at = $5, ends_at = $6,
+                      sale_opens_at = $7, sale_closes_at = $8, max_tickets_per_buyer = $9, updated_at = now()
+               where id = $1"#,
+            id,
+            f.name,
+            f.venue,
+            f.description,
+            f.starts_at,
+            f.ends_at,
+            f.sale_opens_at,
+            f.sale_closes_at,
+            f.max_tickets_per_buyer
+        )
+        .execute(&mut *tx)
+        .await?;
+        Ok((axum::Json(detail(tx, id).await?), Audited::new("event.update", "event", id, f.audit())))
+    })
+    .await
 }
 
 /// Make an event public.
@@ -264,22 +265,20 @@ async fn set_status(
     id: Uuid,
     to: EventStatus,
 ) -> Result<EventDetail, ApiError> {
-    let admin = user.require(Permission::ManageCatalog)?;
-    let mut tx = state.db.begin().await?;
-    let from = sqlx::query_scalar!(
-        r#"select status as "status: EventStatus" from events where id = $1 for update"#,
-        id
-    )
-    .fetch_optional(&mut *tx)
-    .await?
-    .ok_or(ApiError::NotFound("event"))?;
-    if from == EventStatus::Cancelled {
-        return Err(ApiError::conflict("event_cancelled", "a cancelled event cannot change status"));
-    }
-    if to == EventStatus::Draft && has_orders(&mut tx, id).await? {
-        return Err(ApiError::conflict("event_has_orders", "an event with orders cannot go back to draft"));
-    }
-    if from != to {
+    catalog_change(state, user, Permission::ManageCatalog, async move |tx: &mut PgConnection| {
+        let from = lock_status(tx, id).await?;
+        if from == EventStatus::Cancelled {
+            return Err(ApiError::conflict("event_cancelled", "a cancelled event cannot change status"));
+        }
+        if to == EventStatus::Draft && has_orders(tx, id).await? {
+            return Err(ApiError::conflict(
+                "event_has_orders",
+                "an event with orders cannot go back to draft",
+            ));
+        }
+        if from == to {
+            return Ok((detail(tx, id).await?, None));
+        }
         sqlx::query!(
             r#"update events set status = $2, updated_at = now(),
                       published_at = case when $3 then coalesce(published_at, now()) else published_at end
@@ -291,13 +290,19 @@ async fn set_status(
         .execute(&mut *tx)
         .await?;
         let action = if to == EventStatus::Published { "event.publish" } else { "event.unpublish" };
-        audit::record(&mut tx, admin.id, action, "event", Some(id), json!({ "from": from, "to": to }))
-            .await?;
-    }
-    let detail = detail(&mut tx, id).await?;
-    tx.commit().await?;
-    state.catalog_changed();
-    Ok(detail)
+        Ok((
+            detail(tx, id).await?,
+            Some(Audited::new(action, "event", id, json!({ "from": from, "to": to }))),
+        ))
+    })
+    .await
+}
+
+async fn lock_status(conn: &mut PgConnection, id: Uuid) -> Result<EventStatus, ApiError> {
+    sqlx::query_scalar!(r#"select status as "status: EventStatus" from events where id = $1 for update"#, id)
+        .fetch_optional(conn)
+        .await?
+        .ok_or(ApiError::NotFound("event"))
 }
 
 /// Delete an event and everything on sale for it (only while it has no orders and no checkout requests).
@@ -309,23 +314,21 @@ async fn delete_event(
     user: AuthUser,
     ApiPath(id): ApiPath<Uuid>,
 ) -> Result<StatusCode, ApiError> {
-    let admin = user.require(Permission::ManageCatalog)?;
-    let mut tx = state.db.begin().await?;
-    let name = sqlx::query_scalar!("select name from events where id = $1 for update", id)
-        .fetch_optional(&mut *tx)
-        .await?
-        .ok_or(ApiError::NotFound("event"))?;
-    if has_orders(&mut tx, id).await? {
-        return Err(ApiError::conflict(
-            "event_has_orders",
-            "an event with orders or checkout requests cannot be deleted; unpublish or cancel it",
-        ));
-    }
-    sqlx::query!("delete from events where id = $1", id).execute(&mut *tx).await?;
-    audit::record(&mut tx, admin.id, "event.delete", "event", Some(id), json!({ "name": name })).await?;
-    tx.commit().await?;
-    state.catalog_changed();
-    Ok(StatusCode::NO_CONTENT)
+    catalog_change(&state, user, Permission::ManageCatalog, async move |tx: &mut PgConnection| {
+        let name = sqlx::query_scalar!("select name from events where id = $1 for update", id)
+            .fetch_optional(&mut *tx)
+            .await?
+            .ok_or(ApiError::NotFound("event"))?;
+        if has_orders(tx, id).await? {
+            return Err(ApiError::conflict(
+                "event_has_orders",
+                "an event with orders or checkout requests cannot be deleted; unpublish or cancel it",
+            ));
+        }
+        sqlx::query!("delete from events where id = $1", id).execute(&mut *tx).await?;
+        Ok((StatusCode::NO_CONTENT, Audited::new("event.delete", "event", id, json!({ "name": name }))))
+    })
+    .await
 }
 
 /// Whether buyers have anything for the event: orders, or checkout requests (still queued, or refused,

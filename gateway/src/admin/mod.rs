@@ -1,11 +1,14 @@
 //! Admin API under `/api/admin/`: catalog CRUD, users, waiting-room settings, the audit log.
 //!
-//! Every handler checks a [`Permission`](crate::accounts::Permission) first, runs its change and its audit
-//! record in one transaction, and clears the catalog cache so the change shows at once.
+//! Every write goes through [`change`]: the [`Permission`](crate::accounts::Permission) first, the change
+//! and its audit record in one transaction, and the catalog cache cleared so the change shows at once.
 
 pub mod audit;
+pub mod categories;
+pub mod change;
 pub mod events;
 pub mod fields;
+pub mod merchandise;
 pub mod products;
 pub mod schedules;
 pub mod users;
@@ -19,7 +22,8 @@ pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .merge(events::router())
         .merge(schedules::router())
-        .merge(products::router())
+        .merge(categories::router())
+        .merge(merchandise::router())
         .merge(users::router())
         .merge(audit::router())
         .merge(waiting_room::router())

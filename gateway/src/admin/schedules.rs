@@ -4,11 +4,15 @@ use axum::{extract::State, http::StatusCode};
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use serde_json::json;
+use sqlx::PgConnection;
 use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
 
-use super::{audit, fields};
+use super::{
+    change::{Audited, catalog_change},
+    fields,
+};
 use crate::{
     accounts::Permission,
     catalog::Schedule,
@@ -53,34 +57,29 @@ async fn create_schedule(
     ApiPath(event): ApiPath<Uuid>,
     ApiJson(req): ApiJson<CreateSchedule>,
 ) -> Result<(StatusCode, axum::Json<Schedule>), ApiError> {
-    let admin = user.require(Permission::ManageCatalog)?;
-    let label = validated(&req.label, req.starts_at, req.ends_at)?;
-    let mut tx = state.db.begin().await?;
-    let schedule = sqlx::query_as!(
-        Schedule,
-        r#"insert into schedules (id, event_id, label, starts_at, ends_at)
-           select $1, id, $3, $4, $5 from events where id = $2
-           returning id, event_id, label, starts_at, ends_at"#,
-        Uuid::now_v7(),
-        event,
-        label,
-        req.starts_at,
-        req.ends_at
-    )
-    .fetch_optional(&mut *tx)
-    .await?
-    .ok_or(ApiError::NotFound("event"))?;
-    audit::record(
-        &mut tx,
-        admin.id,
-        "schedule.create",
-        "schedule",
-        Some(schedule.id),
-        json!({ "event_id": event, "label": schedule.label, "starts_at": schedule.starts_at, "ends_at": schedule.ends_at }),
-    )
+    let schedule = catalog_change(&state, user, Permission::ManageCatalog, async move |tx: &mut PgConnection| {
+        let label = validated(&req.label, req.starts_at, req.ends_at)?;
+        let schedule = sqlx::query_as!(
+            Schedule,
+            r#"insert into schedules (id, event_id, label, starts_at, ends_at)
+               select $1, id, $3, $4, $5 from events where id = $2
+               returning id, event_id, label, starts_at, ends_at"#,
+            Uuid::now_v7(),
+            event,
+            label,
+            req.starts_at,
+            req.ends_at
+        )
+        .fetch_optional(&mut *tx)
+        .await?
+        .ok_or(ApiError::NotFound("event"))?;
+        let details = json!({
+            "event_id": event, "label": schedule.label, "starts_at": schedule.starts_at, "ends_at": schedule.ends_at,
+        });
+        let id = schedule.id;
+        Ok((schedule, Audited::new("schedule.create", "schedule", id, details)))
+    })
     .await?;
-    tx.commit().await?;
-    state.catalog_changed();
     Ok((StatusCode::CREATED, axum::Json(schedule)))
 }
 
@@ -94,42 +93,33 @@ async fn update_schedule(
     ApiPath(id): ApiPath<Uuid>,
     ApiJson(req): ApiJson<UpdateSchedule>,
 ) -> Result<axum::Json<Schedule>, ApiError> {
-    let admin = user.require(Permission::ManageCatalog)?;
-    let mut tx = state.db.begin().await?;
-    let cur = sqlx::query_as!(
-        Schedule,
-        "select id, event_id, label, starts_at, ends_at from schedules where id = $1 for update",
-        id
-    )
-    .fetch_optional(&mut *tx)
-    .await?
-    .ok_or(ApiError::NotFound("schedule"))?;
-    let starts_at = req.starts_at.unwrap_or(cur.starts_at);
-    let ends_at = req.ends_at.unwrap_or(cur.ends_at);
-    let label = validated(req.label.as_deref().unwrap_or(&cur.label), starts_at, ends_at)?;
-    let schedule = sqlx::query_as!(
-        Schedule,
-        r#"update schedules set label = $2, starts_at = $3, ends_at = $4, updated_at = now() where id = $1
-           returning id, event_id, label, starts_at, ends_at"#,
-        id,
-        label,
-        starts_at,
-        ends_at
-    )
-    .fetch_one(&mut *tx)
-    .await?;
-    audit::record(
-        &mut tx,
-        admin.id,
-        "schedule.update",
-        "schedule",
-        Some(id),
-        json!({ "label": schedule.label, "starts_at": starts_at, "ends_at": ends_at }),
-    )
-    .await?;
-    tx.commit().await?;
-    state.catalog_changed();
-    Ok(axum::Json(schedule))
+    catalog_change(&state, user, Permission::ManageCatalog, async move |tx: &mut PgConnection| {
+        let cur = sqlx::query_as!(
+            Schedule,
+            "select id, event_id, label, starts_at, ends_at from schedules where id = $1 for update",
+            id
+        )
+        .fetch_optional(&mut *tx)
+        .await?
+        .ok_or(ApiError::NotFound("schedule"))?;
+        let starts_at = req.starts_at.unwrap_or(cur.starts_at);
+        let ends_at = req.ends_at.unwrap_or(cur.ends_at);
+        let label = validated(req.label.as_deref().unwrap_or(&cur.label), starts_at, ends_at)?;
+        let schedule = sqlx::query_as!(
+            Schedule,
+            r#"update schedules set label = $2, starts_at = $3, ends_at = $4, updated_at = now() where id = $1
+               returning id, event_id, label, starts_at, ends_at"#,
+            id,
+            label,
+            starts_at,
+            ends_at
+        )
+        .fetch_one(&mut *tx)
+        .await?;
+        let details = json!({ "label": schedule.label, "starts_at": starts_at, "ends_at": ends_at });
+        Ok((axum::Json(schedule), Audited::new("schedule.update", "schedule", id, details)))
+    })
+    .await
 }
 
 /// Remove a schedule (categories tied to it stay, untied).
@@ -141,15 +131,15 @@ async fn delete_schedule(
     user: AuthUser,
     ApiPath(id): ApiPath<Uuid>,
 ) -> Result<StatusCode, ApiError> {
-    let admin = user.require(Permission::ManageCatalog)?;
-    let mut tx = state.db.begin().await?;
-    let event = sqlx::query_scalar!("delete from schedules where id = $1 returning event_id", id)
-        .fetch_optional(&mut *tx)
-        .await?
-        .ok_or(ApiError::NotFound("schedule"))?;
-    audit::record(&mut tx, admin.id, "schedule.delete", "schedule", Some(id), json!({ "event_id": event }))
-        .await?;
-    tx.commit().await?;
-    state.catalog_changed();
-    Ok(StatusCode::NO_CONTENT)
+    catalog_change(&state, user, Permission::ManageCatalog, async move |tx: &mut PgConnection| {
+        let event = sqlx::query_scalar!("delete from schedules where id = $1 returning event_id", id)
+            .fetch_optional(&mut *tx)
+            .await?
+            .ok_or(ApiError::NotFound("schedule"))?;
+        Ok((
+            StatusCode::NO_CONTENT,
+            Audited::new("schedule.delete", "schedule", id, json!({ "event_id": event })),
+        ))
+    })
+    .await
 }

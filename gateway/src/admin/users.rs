@@ -3,16 +3,17 @@
 use axum::extract::State;
 use serde::Deserialize;
 use serde_json::json;
+use sqlx::PgConnection;
 use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
 
-use super::audit;
+use super::change::{Audited, audited};
 use crate::{
     accounts::{Permission, Role, routes::User, store},
-    catalog::routes::Page,
     error::{ApiError, ErrorBody},
     http::extract::{ApiJson, ApiPath, ApiQuery, AuthUser},
+    http::page::Page,
     state::AppState,
 };
 
@@ -56,10 +57,11 @@ async fn set_role(
     if id == admin.id && req.role != Role::Admin {
         return Err(ApiError::conflict("self_demotion", "an admin cannot remove their own admin role"));
     }
-    let mut tx = state.db.begin().await?;
-    let row = store::set_role(&mut tx, id, req.role).await?.ok_or(ApiError::NotFound("user"))?;
-    audit::record(&mut tx, admin.id, "user.set_role", "user", Some(id), json!({ "role": req.role })).await?;
-    tx.commit().await?;
+    let row = audited(&state, admin, async move |tx: &mut PgConnection| {
+        let row = store::set_role(tx, id, req.role).await?.ok_or(ApiError::NotFound("user"))?;
+        Ok((row, Audited::new("user.set_role", "user", id, json!({ "role": req.role }))))
+    })
+    .await?;
     state.sessions.forget(id);
     Ok(axum::Json(row.into()))
 }

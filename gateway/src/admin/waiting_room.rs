@@ -3,6 +3,7 @@
 use axum::extract::State;
 use serde::Serialize;
 use serde_json::json;
+use sqlx::PgConnection;
 use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
@@ -11,7 +12,7 @@ use waiting_room::{
     settings::{self, Settings, SettingsError, SettingsPatch},
 };
 
-use super::audit;
+use super::change::{Audited, catalog_change};
 use crate::{
     accounts::Permission,
     error::{ApiError, ErrorBody},
@@ -58,26 +59,17 @@ async fn put_settings(
     ApiPath(id): ApiPath<Uuid>,
     ApiJson(patch): ApiJson<SettingsPatch>,
 ) -> Result<axum::Json<Settings>, ApiError> {
-    let admin = user.require(Permission::ControlWaitingRoom)?;
-    let mut tx = state.db.begin().await?;
-    let now = settings::update(&mut tx, id, &patch).await?;
-    audit::record(
-        &mut tx,
-        admin.id,
-        "waiting_room.update",
-        "event",
-        Some(id),
-        json!({
+    // The opening time is part of the public event page: a catalog change.
+    catalog_change(&state, user, Permission::ControlWaitingRoom, async move |tx: &mut PgConnection| {
+        let now = settings::update(tx, id, &patch).await?;
+        let details = json!({
             "admission_rate_per_sec": now.admission_rate_per_sec, "max_active": now.max_active,
             "paused": now.paused, "token_ttl_secs": now.token_ttl_secs,
             "presence_grace_secs": now.presence_grace_secs, "sale_opens_at": now.sale_opens_at,
-        }),
-    )
-    .await?;
-    tx.commit().await?;
-    // The opening time is part of the public event page.
-    state.catalog_changed();
-    Ok(axum::Json(now))
+        });
+        Ok((axum::Json(now), Audited::new("waiting_room.update", "event", id, details)))
+    })
+    .await
 }
 
 #[derive(Serialize, ToSchema)]

@@ -14,7 +14,10 @@ use uuid::Uuid;
 use super::{Audience, EventDetail, EventSummary, Merchandise, cache::Cached};
 use crate::{
     error::{ApiError, ErrorBody},
-    http::extract::{ApiPath, ApiQuery},
+    http::{
+        extract::{ApiPath, ApiQuery},
+        page::Page,
+    },
     state::AppState,
 };
 
@@ -24,29 +27,6 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(get_event))
         .routes(routes!(list_merchandise))
         .routes(routes!(get_merchandise))
-}
-
-#[derive(Deserialize, IntoParams)]
-#[serde(deny_unknown_fields)]
-pub struct Page {
-    /// 1–100, default 50.
-    pub limit: Option<i64>,
-    /// Default 0.
-    pub offset: Option<i64>,
-}
-
-impl Page {
-    pub fn bounds(&self) -> Result<(i64, i64), ApiError> {
-        let limit = self.limit.unwrap_or(50);
-        let offset = self.offset.unwrap_or(0);
-        if !(1..=100).contains(&limit) {
-            return Err(ApiError::bad_request("invalid_query", "limit must be between 1 and 100"));
-        }
-        if !(0..=1_000_000).contains(&offset) {
-            return Err(ApiError::bad_request("invalid_query", "offset must be between 0 and 1000000"));
-        }
-        Ok((limit, offset))
-    }
 }
 
 #[derive(Deserialize, IntoParams)]

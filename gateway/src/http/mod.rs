@@ -5,6 +5,7 @@
 //! → CORS → compression → per-route metrics → handlers. Bodies are capped at `BODY_LIMIT_BYTES`.
 
 pub mod extract;
+pub mod page;
 
 use std::{any::Any, time::Duration};
 

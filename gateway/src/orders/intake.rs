@@ -24,9 +24,10 @@ use pipeline::{
 };
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
+use signing::TokenError;
 use utoipa::ToSchema;
 use uuid::Uuid;
-use waiting_room::tokens::TokenError;
+use waiting_room::tokens::RoomTokens;
 
 use crate::{
     catalog::sale_rules,

@@ -6,6 +6,7 @@ use axum::extract::State;
 use chrono::{DateTime, Utc};
 use pipeline::states::{OrderStatus, PaymentStatus};
 use serde::{Deserialize, Serialize};
+use sqlx::PgConnection;
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
@@ -13,7 +14,7 @@ use serde_json::json;
 
 use crate::{
     accounts::Permission,
-    admin::audit,
+    admin::change::{Audited, catalog_change},
     error::{ApiError, ErrorBody},
     http::extract::{ApiJson, ApiPath, ApiQuery, AuthUser},
     state::AppState,
@@ -133,7 +134,7 @@ pub async fn resolve(
     ApiJson(req): ApiJson<ResolveReview>,
 ) -> Result<axum::Json<ReviewResolved>, ApiError> {
     use checkout_worker::payments::review::{self, Decision, ReviewError};
-    let admin = user.require(Permission::ManagePayments)?;
+    user.require(Permission::ManagePayments)?;
     if req.note.as_ref().is_some_and(|n| n.chars().count() > 500) {
         return Err(ApiError::validation("note must be at most 500 characters"));
     }
@@ -141,38 +142,32 @@ pub async fn resolve(
         ReviewDecision::Accept => Decision::Accept,
         ReviewDecision::Refund => Decision::Refund,
     };
-    let mut tx = state.db.begin().await?;
-    let resolved = review::resolve(&mut tx, id, decision, "review_refund").await.map_err(|e| match e {
-        ReviewError::NotFound => ApiError::NotFound("payment"),
-        ReviewError::NotUnderReview(_) => ApiError::conflict("not_under_review", e.to_string()),
-        ReviewError::ItemsGone => {
-            ApiError::conflict("items_gone", format!("{e}; refund this payment instead"))
-        }
-        ReviewError::OrderClosed(_) => ApiError::conflict("order_closed", e.to_string()),
-        ReviewError::Db(e) => e.into(),
-    })?;
-    audit::record(
-        &mut tx,
-        admin.id,
-        "payment.review",
-        "payment",
-        Some(id),
-        json!({ "decision": req.decision, "outcome": resolved.as_str(), "note": req.note }),
-    )
-    .await?;
-    let now = sqlx::query!(
-        r#"select p.status as "payment_status: PaymentStatus", o.status as "order_status: OrderStatus"
-           from payments p join orders o on o.id = p.order_id where p.id = $1"#,
-        id
-    )
-    .fetch_one(&mut *tx)
-    .await?;
-    tx.commit().await?;
-    state.catalog_changed(); // stock moved
-    Ok(axum::Json(ReviewResolved {
-        payment_id: id,
-        outcome: resolved.as_str(),
-        payment_status: now.payment_status,
-        order_status: now.order_status,
-    }))
+    // Stock moved: a catalog change.
+    catalog_change(&state, user, Permission::ManagePayments, async move |tx: &mut PgConnection| {
+        let resolved = review::resolve(tx, id, decision, "review_refund").await.map_err(|e| match e {
+            ReviewError::NotFound => ApiError::NotFound("payment"),
+            ReviewError::NotUnderReview(_) => ApiError::conflict("not_under_review", e.to_string()),
+            ReviewError::ItemsGone => {
+                ApiError::conflict("items_gone", format!("{e}; refund this payment instead"))
+            }
+            ReviewError::OrderClosed(_) => ApiError::conflict("order_closed", e.to_string()),
+            ReviewError::Db(e) => e.into(),
+        })?;
+        let now = sqlx::query!(
+            r#"select p.status as "payment_status: PaymentStatus", o.status as "order_status: OrderStatus"
+               from payments p join orders o on o.id = p.order_id where p.id = $1"#,
+            id
+        )
+        .fetch_one(&mut *tx)
+        .await?;
+        let details = json!({ "decision": req.decision, "outcome": resolved.as_str(), "note": req.note });
+        let answer = ReviewResolved {
+            payment_id: id,
+            outcome: resolved.as_str(),
+            payment_status: now.payment_status,
+            order_status: now.order_status,
+        };
+        Ok((axum::Json(answer), Audited::new("payment.review", "payment", id, details)))
+    })
+    .await
 }

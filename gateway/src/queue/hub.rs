@@ -23,10 +23,11 @@ use fred::{
     interfaces::{ClientLike, EventInterface, PubsubInterface},
     prelude::{Builder, Config},
 };
+use signing::Signer;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
-use waiting_room::{progress::Progress, queue::Queue, tokens::Signer};
+use waiting_room::{progress::Progress, queue::Queue, tokens::RoomTokens};
 
 use super::push::{Push, ms_to_time};
 

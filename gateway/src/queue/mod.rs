@@ -26,7 +26,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
-use waiting_room::queue::Standing;
+use waiting_room::{queue::Standing, tokens::RoomTokens};
 
 use self::push::{Push, ms_to_time};
 use crate::{

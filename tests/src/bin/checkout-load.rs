@@ -15,6 +15,7 @@ use serde::Serialize;
 use sqlx::{PgPool, postgres::PgPoolOptions};
 use tokio::sync::Barrier;
 use uuid::Uuid;
+use waiting_room::tokens::RoomTokens;
 
 #[derive(Clone, Copy, ValueEnum)]
 enum Mode {
