@@ -6,7 +6,7 @@ use clap::Args;
 pub struct Config {
     /// Connections and log format.
     #[command(flatten)]
-    pub process: telemetry::ProcessArgs,
+    pub process: settings::ProcessArgs,
 
     /// Checkout requests allocated per transaction (bounded so one batch never holds row locks for long).
     #[arg(long, env = "ORDER_BATCH_SIZE", default_value_t = 100)]

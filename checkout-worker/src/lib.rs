@@ -26,7 +26,7 @@ use tokio_util::sync::CancellationToken;
 /// Runs the worker's tasks until `shutdown` is cancelled; each task finishes its current batch first.
 pub async fn run(config: config::Config, shutdown: CancellationToken) -> anyhow::Result<()> {
     let db = database::connect(
-        &config.process.database_url,
+        config.process.database_url.expose(),
         &database::PoolSettings {
             application_name: "checkout-worker",
             max_connections: config.db_max_connections,
@@ -36,12 +36,12 @@ pub async fn run(config: config::Config, shutdown: CancellationToken) -> anyhow:
         },
     )
     .await?;
-    let redis = keyspace::connect(&config.process.redis_url, 2).await?;
+    let redis = keyspace::connect(config.process.redis_url.expose(), 2).await?;
     let keys = keyspace::Keyspace::new(config.process.redis_key_prefix.clone());
     tracing::info!("checkout worker started");
     let consumer = stream::run_consumer(
         db.clone(),
-        config.process.redis_url.clone(),
+        config.process.redis_url.expose().to_owned(),
         keys.clone(),
         stream::ConsumerSettings::new(
             config.order_batch_size,
@@ -62,7 +62,7 @@ pub async fn run(config: config::Config, shutdown: CancellationToken) -> anyhow:
     let midtrans = config.midtrans.client()?;
     let webhooks = payments::processor::run_processor(
         db.clone(),
-        config.process.redis_url.clone(),
+        config.process.redis_url.expose().to_owned(),
         redis.clone(),
         keys.clone(),
         payments::processor::ProcessorSettings {

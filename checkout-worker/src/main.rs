@@ -11,7 +11,7 @@ struct Cli {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    telemetry::init_tracing(cli.config.process.log_format);
+    telemetry::init_tracing(cli.config.process.log_format());
     cli.config.validate()?;
     checkout_worker::run(cli.config, telemetry::shutdown_token()).await
 }

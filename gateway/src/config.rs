@@ -3,7 +3,7 @@
 //! Every variable is documented in `.env.example`. A bad value stops the process with the variable's name
 //! in the message; secrets are wrapped in [`Secret`] so that they never appear in `Debug` output or logs.
 
-use std::{fmt, net::SocketAddr, str::FromStr, time::Duration};
+use std::{net::SocketAddr, time::Duration};
 
 use anyhow::{Context, bail};
 use clap::Args;
@@ -11,55 +11,14 @@ use clap::Args;
 /// Development-only fallback so that a fresh checkout runs without any setup. Production refuses it.
 const DEV_JWT_SECRET: &str = "development-only-jwt-secret-change-me-0123456789";
 
-/// A value that must never be printed.
-#[derive(Clone)]
-pub struct Secret(String);
-
-impl Secret {
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("[redacted]")
-    }
-}
-
-impl FromStr for Secret {
-    type Err = std::convert::Infallible;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Ok(Secret(s.to_owned()))
-    }
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
-pub enum AppEnv {
-    Development,
-    Production,
-}
-
-pub use telemetry::LogFormat;
+pub use settings::{AppEnv, LogFormat, ProcessArgs, Secret};
 
 /// Settings of the gateway process. Field docs are the `--help` text.
 #[derive(Clone, Debug, Args)]
 pub struct Config {
-    /// `development` or `production`; production enforces the strict checks in [`Config::validate`].
-    #[arg(long, env = "APP_ENV", value_enum, default_value = "development")]
-    pub app_env: AppEnv,
-
-    /// PostgreSQL connection string.
-    #[arg(long, env = "DATABASE_URL", default_value = "postgres://postgres@127.0.0.1:5432/queue_checkout")]
-    pub database_url: Secret,
-
-    /// Redis connection string.
-    #[arg(long, env = "REDIS_URL", default_value = "redis://127.0.0.1:6379")]
-    pub redis_url: Secret,
-
-    /// Namespace in front of every Redis key, so deployments and tests can share a Redis.
-    #[arg(long, env = "REDIS_KEY_PREFIX", default_value = "qc:")]
-    pub redis_key_prefix: String,
+    /// Environment, connections, Redis namespace, log format, order backlog limit.
+    #[command(flatten)]
+    pub process: ProcessArgs,
 
     /// Where the gateway listens.
     #[arg(long, env = "HTTP_ADDR", default_value = "127.0.0.1:8080")]
@@ -183,10 +142,6 @@ pub struct Config {
     #[command(flatten)]
     pub midtrans: midtrans::MidtransArgs,
 
-    /// Undecided checkout requests at which new submissions get 503 + Retry-After (back-pressure).
-    #[arg(long, env = "ORDER_BACKLOG_LIMIT", default_value_t = 20_000)]
-    pub order_backlog_limit: i64,
-
     /// Take the client IP from `X-Forwarded-For` (only behind a trusted proxy).
     #[arg(long, env = "TRUST_FORWARDED_FOR", default_value_t = false)]
     pub trust_forwarded_for: bool,
@@ -202,17 +157,16 @@ pub struct Config {
     /// Directory with the storefront and widget files served at `/`.
     #[arg(long, env = "WEB_DIR", default_value = "web-widget")]
     pub web_dir: String,
-
-    /// `pretty` or `json`; defaults to json in production and pretty otherwise.
-    #[arg(long, env = "LOG_FORMAT", value_enum)]
-    pub log_format: Option<LogFormat>,
 }
 
 impl Config {
     /// Checks that need more than one field, and the production rules. Returns the first problem found.
     pub fn validate(&self) -> anyhow::Result<()> {
         let built_in_secret = self.jwt_secret.as_ref().is_none_or(|s| s.expose() == DEV_JWT_SECRET);
-        if self.app_env == AppEnv::Development && built_in_secret && !self.http_addr.ip().is_loopback() {
+        if self.process.app_env == AppEnv::Development
+            && built_in_secret
+            && !self.http_addr.ip().is_loopback()
+        {
             // The development secret is in the source: anyone could sign an admin token for a gateway
             // that others can reach (an image started without APP_ENV, say).
             bail!(
@@ -222,7 +176,7 @@ impl Config {
                 self.http_addr
             );
         }
-        if self.app_env == AppEnv::Production {
+        if self.process.app_env == AppEnv::Production {
             match &self.jwt_secret {
                 None => bail!("JWT_SECRET must be set in production"),
                 Some(s) if s.expose().len() < 32 => {
@@ -299,13 +253,6 @@ impl Config {
             out.push(raw.trim_end_matches('/').to_owned());
         }
         Ok(out)
-    }
-
-    pub fn log_format(&self) -> LogFormat {
-        self.log_format.unwrap_or(match self.app_env {
-            AppEnv::Production => LogFormat::Json,
-            AppEnv::Development => LogFormat::Pretty,
-        })
     }
 
     pub fn request_timeout(&self) -> Duration {
@@ -393,7 +340,7 @@ mod tests {
             "https://tiket.kampus.id",
         ]);
         c.validate().expect("valid");
-        assert_eq!(c.log_format(), LogFormat::Json);
+        assert_eq!(c.process.log_format(), LogFormat::Json);
     }
 
     #[test]
@@ -426,7 +373,7 @@ mod tests {
     fn development_allows_defaults() {
         let c = parse(&[]);
         c.validate().expect("valid");
-        assert_eq!(c.log_format(), LogFormat::Pretty);
+        assert_eq!(c.process.log_format(), LogFormat::Pretty);
     }
 
     #[test]

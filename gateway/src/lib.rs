@@ -85,7 +85,7 @@ impl Application {
 
 /// Connects and prepares everything a request handler needs.
 pub async fn build_state(config: Config) -> anyhow::Result<AppState> {
-    let db_url = config.database_url.expose().to_owned();
+    let db_url = config.process.database_url.expose().to_owned();
     if config.migrate_on_start {
         db::ensure_database(&db_url).await?;
     }
@@ -103,7 +103,7 @@ pub async fn build_state(config: Config) -> anyhow::Result<AppState> {
     if config.migrate_on_start {
         db::migrate(&db).await?;
     }
-    let redis = keyspace::connect(config.redis_url.expose(), 4).await?;
+    let redis = keyspace::connect(config.process.redis_url.expose(), 4).await?;
     if let (Some(email), Some(password)) = (&config.bootstrap_admin_email, &config.bootstrap_admin_password) {
         bootstrap::ensure_admin(&db, email, password.expose()).await?;
     }
@@ -112,7 +112,7 @@ pub async fn build_state(config: Config) -> anyhow::Result<AppState> {
     {
         tracing::info!(event_id = %id, "demo event loaded");
     }
-    let keys = Keyspace::new(config.redis_key_prefix.clone());
+    let keys = Keyspace::new(config.process.redis_key_prefix.clone());
     let rules = Rules::from_config(&config);
     let hashers = std::thread::available_parallelism().map_or(2, |n| n.get());
     let signer = signing::Signer::new(config.jwt_secret().as_bytes());
@@ -170,7 +170,7 @@ pub async fn run(
     let hub = tokio::spawn(queue::hub::run(
         state.hub.clone(),
         state.queue.clone(),
-        state.config.redis_url.expose().to_owned(),
+        state.config.process.redis_url.expose().to_owned(),
         state.shutdown.clone(),
     ));
     let token = state.shutdown.clone();

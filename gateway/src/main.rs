@@ -39,7 +39,7 @@ enum Command {
 async fn main() -> anyhow::Result<()> {
     midtrans::install_crypto_provider();
     let cli = Cli::parse();
-    telemetry::init_tracing(cli.config.log_format());
+    telemetry::init_tracing(cli.config.process.log_format());
     cli.config.validate()?;
     match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => {
@@ -56,7 +56,7 @@ async fn main() -> anyhow::Result<()> {
                 db,
                 queue,
                 tick,
-                app.state().config.order_backlog_limit,
+                app.state().config.process.order_backlog_limit,
                 shutdown.clone(),
             ));
             let worker = tokio::spawn(checkout_worker::run(*worker, shutdown.clone()));
@@ -65,13 +65,13 @@ async fn main() -> anyhow::Result<()> {
             worker.await?
         }
         Command::Migrate => {
-            let url = cli.config.database_url.expose();
+            let url = cli.config.process.database_url.expose();
             gateway::db::ensure_database(url).await?;
             let pool = sqlx::PgPool::connect(url).await.context("connecting to DATABASE_URL")?;
             gateway::db::migrate(&pool).await
         }
         Command::CreateAdmin { email, password } => {
-            let pool = sqlx::PgPool::connect(cli.config.database_url.expose())
+            let pool = sqlx::PgPool::connect(cli.config.process.database_url.expose())
                 .await
                 .context("connecting to DATABASE_URL")?;
             gateway::bootstrap::ensure_admin(&pool, &email, &password).await.map(|found| {

@@ -1,4 +1,4 @@
-//! What every process does the same way: its connection settings ([`ProcessArgs`]), logs, logs (pretty locally, JSON in production; every
+//! What every process does the same way at run time: logs (pretty locally, JSON in production; every
 //! line of a request carries its request id through the request span), the Prometheus recorder, and the
 //! SIGINT/SIGTERM shutdown signal.
 
@@ -8,47 +8,7 @@ use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use tokio_util::sync::CancellationToken;
 use tracing_subscriber::{EnvFilter, fmt, layer::SubscriberExt, util::SubscriberInitExt};
 
-/// Settings every back-end process (controller, worker) reads the same way: where PostgreSQL and Redis
-/// are, the Redis namespace it shares with the gateways, and the log format.
-#[derive(Clone, Debug, clap::Args)]
-pub struct ProcessArgs {
-    /// PostgreSQL connection string.
-    #[arg(
-        long,
-        env = "DATABASE_URL",
-        default_value = "postgres://postgres@127.0.0.1:5432/queue_checkout",
-        hide_env_values = true
-    )]
-    pub database_url: String,
-
-    /// Redis connection string.
-    #[arg(long, env = "REDIS_URL", default_value = "redis://127.0.0.1:6379", hide_env_values = true)]
-    pub redis_url: String,
-
-    /// Namespace in front of every Redis key (must match the gateways').
-    #[arg(long, env = "REDIS_KEY_PREFIX", default_value = "qc:")]
-    pub redis_key_prefix: String,
-
-    /// `pretty` or `json`.
-    #[arg(long, env = "LOG_FORMAT", value_enum, default_value = "pretty")]
-    pub log_format: LogFormat,
-
-    /// `development` or `production` (production checks settings more strictly).
-    #[arg(long, env = "APP_ENV", default_value = "development")]
-    pub app_env: String,
-}
-
-impl ProcessArgs {
-    pub fn production(&self) -> bool {
-        self.app_env.eq_ignore_ascii_case("production")
-    }
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
-pub enum LogFormat {
-    Pretty,
-    Json,
-}
+pub use settings::LogFormat;
 
 /// Installs the global subscriber. `RUST_LOG` overrides the default filter. A second call (tests start
 /// many apps in one process) keeps the first subscriber.

@@ -83,10 +83,10 @@ pub async fn spawn_app() -> TestApp {
 /// The configuration a test gateway gets: its own database and Redis prefix, port 0.
 pub fn test_config(db_name: &str, redis_prefix: &str, opts: &Options) -> Config {
     let mut config = Config::from_env().expect("config from env");
-    config.app_env = gateway::config::AppEnv::Development;
-    config.database_url = format!("{}/{db_name}", pg_base_url()).parse().expect("infallible");
-    config.redis_url = opts.redis_url.clone().unwrap_or_else(redis_url).parse().expect("infallible");
-    config.redis_key_prefix = redis_prefix.to_owned();
+    config.process.app_env = gateway::config::AppEnv::Development;
+    config.process.database_url = format!("{}/{db_name}", pg_base_url()).parse().expect("infallible");
+    config.process.redis_url = opts.redis_url.clone().unwrap_or_else(redis_url).parse().expect("infallible");
+    config.process.redis_key_prefix = redis_prefix.to_owned();
     config.http_addr = "127.0.0.1:0".parse().expect("addr");
     config.jwt_secret = Some(format!("test-secret-{}", Uuid::new_v4().simple()).parse().expect("infallible"));
     config.cors_origins = "http://127.0.0.1".into();

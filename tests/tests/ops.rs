@@ -95,7 +95,7 @@ async fn cors_allows_only_configured_origins() {
 #[tokio::test]
 async fn production_refuses_to_start_with_a_weak_secret_or_wildcard_cors() {
     let mut config = e2e::test_config("unused", "unused:", &e2e::Options::default());
-    config.app_env = gateway::config::AppEnv::Production;
+    config.process.app_env = gateway::config::AppEnv::Production;
     config.jwt_secret = Some("too-short".parse().unwrap());
     let err = gateway::Application::build(config.clone()).await.err().expect("refused");
     assert!(err.to_string().contains("JWT_SECRET"), "{err}");

@@ -507,9 +507,11 @@ async fn a_request_whose_stream_entry_was_lost_is_queued_again_or_answered() {
 #[tokio::test]
 async fn a_full_order_backlog_turns_new_submissions_away_and_stops_admission() {
     use fred::interfaces::StreamsInterface;
-    let app =
-        e2e::spawn_app_with(e2e::Options { configure: |c| c.order_backlog_limit = 5, ..Default::default() })
-            .await;
+    let app = e2e::spawn_app_with(e2e::Options {
+        configure: |c| c.process.order_backlog_limit = 5,
+        ..Default::default()
+    })
+    .await;
     let admin = app.admin_token().await;
     let (event, category, _) = app.published_event(&admin, 100, 10).await;
     let keys = keyspace::Keyspace::new(app.redis_prefix.clone());

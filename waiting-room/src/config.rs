@@ -6,15 +6,11 @@ use clap::Args;
 pub struct Config {
     /// Connections and log format.
     #[command(flatten)]
-    pub process: telemetry::ProcessArgs,
+    pub process: settings::ProcessArgs,
 
     /// How often the controller admits and publishes progress. Rate changes apply within one tick.
     #[arg(long, env = "ADMISSION_TICK_MS", default_value_t = 500)]
     pub admission_tick_ms: u64,
-
-    /// Undecided checkout requests at which admission stops (it slows from half of this).
-    #[arg(long, env = "ORDER_BACKLOG_LIMIT", default_value_t = 20_000)]
-    pub order_backlog_limit: i64,
 }
 
 impl Config {

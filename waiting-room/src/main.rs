@@ -13,10 +13,10 @@ struct Cli {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let c = Cli::parse().config;
-    telemetry::init_tracing(c.process.log_format);
+    telemetry::init_tracing(c.process.log_format());
     c.validate()?;
     let db = database::connect(
-        &c.process.database_url,
+        c.process.database_url.expose(),
         &database::PoolSettings {
             application_name: "waiting-room",
             max_connections: 4,
@@ -27,8 +27,8 @@ async fn main() -> anyhow::Result<()> {
         },
     )
     .await?;
-    let redis = keyspace::connect(&c.process.redis_url, 2).await?;
+    let redis = keyspace::connect(c.process.redis_url.expose(), 2).await?;
     let queue = waiting_room::queue::Queue::new(redis, keyspace::Keyspace::new(c.process.redis_key_prefix));
     let tick = Duration::from_millis(c.admission_tick_ms);
-    waiting_room::run(db, queue, tick, c.order_backlog_limit, telemetry::shutdown_token()).await
+    waiting_room::run(db, queue, tick, c.process.order_backlog_limit, telemetry::shutdown_token()).await
 }

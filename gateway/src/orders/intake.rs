@@ -146,7 +146,9 @@ pub async fn submit(
 
 /// 503 while the workers are behind by more than the configured backlog.
 fn refuse_when_backlogged(state: &AppState) -> Result<(), ApiError> {
-    if state.order_backlog.load(std::sync::atomic::Ordering::Relaxed) < state.config.order_backlog_limit {
+    if state.order_backlog.load(std::sync::atomic::Ordering::Relaxed)
+        < state.config.process.order_backlog_limit
+    {
         return Ok(());
     }
     metrics::counter!("orders_refused_backlog_total").increment(1);

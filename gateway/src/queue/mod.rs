@@ -250,7 +250,8 @@ async fn join(
         people_ahead: ahead,
         sale_opens_at: window.sale_opens_at,
     };
-    let secure = if state.config.app_env == crate::config::AppEnv::Production { "; Secure" } else { "" };
+    let secure =
+        if state.config.process.app_env == crate::config::AppEnv::Production { "; Secure" } else { "" };
     let cookie = format!(
         "{COOKIE}={token}; Path=/api/events/{event}/queue; Max-Age=604800; HttpOnly; SameSite=Lax{secure}"
     );
