@@ -117,16 +117,22 @@ pub async fn post_notification(app: &TestApp, body: &Value) -> u16 {
     app.post("/api/webhooks/midtrans").json(body).send().await.unwrap().status().as_u16()
 }
 
-/// Waits until every queued notification has been applied (nothing undelivered or unacknowledged).
+/// Waits until every queued notification has been applied: nothing undelivered, unacknowledged or waiting
+/// to be retried. (Tests wait on this condition, never on a fixed time.)
 pub async fn drained(app: &TestApp) {
+    use fred::interfaces::SortedSetsInterface;
     let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
     let keys = keyspace::Keyspace::new(app.redis_prefix.clone());
     loop {
         let left = pipeline::webhooks::backlog(&app.state.redis, &keys).await.unwrap();
-        if left == 0 {
+        let retrying: i64 = app.state.redis.next().zcard(keys.webhooks_retry()).await.unwrap();
+        if left == 0 && retrying == 0 {
             return;
         }
-        assert!(tokio::time::Instant::now() < deadline, "{left} notifications not applied");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{left} notifications not applied, {retrying} retrying"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }

@@ -35,7 +35,6 @@ async fn the_same_settlement_ten_times_at_once_makes_one_payment_and_one_set_of_
         assert_eq!(p.await.unwrap(), 200);
     }
     wait_for_status(&app, s.order, "paid").await;
-    tokio::time::sleep(Duration::from_millis(500)).await;
     drained(&app).await;
     assert_eq!(category_counts(&app, s.category).await, (2, 0));
     assert_eq!(count(&app, "select count(*) from tickets where order_id = $1", s.order).await, 3);
@@ -67,7 +66,6 @@ async fn settlement_before_pending_and_expire_after_settlement_leave_the_order_p
     assert_eq!(post_notification(&app, &expire).await, 200);
     let pending = midtrans.notification(&mid, "pending", None).unwrap();
     assert_eq!(post_notification(&app, &pending).await, 200);
-    tokio::time::sleep(Duration::from_millis(300)).await;
     drained(&app).await;
     assert_eq!(order_status(&app, s.order).await, "paid");
     assert_eq!(category_counts(&app, s.category).await, (2, 0));
@@ -134,7 +132,6 @@ async fn forged_wrong_amount_and_unknown_order_notifications_change_nothing() {
         MIDTRANS_KEY
     ));
     assert_eq!(post_notification(&app, &unknown).await, 200);
-    tokio::time::sleep(Duration::from_millis(300)).await;
     drained(&app).await;
 
     // The mismatch puts the payment under review: neither paid nor released (the order keeps its hold).
@@ -197,7 +194,6 @@ async fn a_processor_crash_mid_notification_is_applied_exactly_once_after_redeli
 
     // A live processor reclaims the dead worker's entry: a duplicate, no second effect.
     let stop = app.webhook_processor(fast_processor()).await;
-    tokio::time::sleep(Duration::from_millis(1200)).await;
     drained(&app).await;
     assert_eq!(order_status(&app, s.order).await, "paid");
     assert_eq!(category_counts(&app, s.category).await, (2, 0));
@@ -291,7 +287,6 @@ async fn the_processor_applies_what_midtrans_says_not_what_a_notification_claims
     let mut rewritten = midtrans.notification(&mid, "pending", None).unwrap();
     rewritten["transaction_status"] = json!("deny");
     assert_eq!(post_notification(&app, &rewritten).await, 200);
-    tokio::time::sleep(Duration::from_millis(300)).await;
     drained(&app).await;
     assert_eq!(order_status(&app, s.order).await, "pending_payment");
     assert_eq!(category_counts(&app, s.category).await, (0, 2));
