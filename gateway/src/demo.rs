@@ -1,8 +1,9 @@
 //! Demo data for the local run: one published campus concert with two days, three ticket categories and
 //! three merchandise items. Loaded only into a database that has no event yet.
 
-use chrono::{Duration, Utc};
-use sqlx::PgPool;
+use chrono::{DateTime, Duration, Utc};
+use pipeline::states::EventStatus;
+use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
 /// Loads the demo event if the database holds no event. Returns its id when it was created.
@@ -19,10 +20,30 @@ pub async fn load_if_empty(db: &PgPool) -> anyhow::Result<Option<Uuid>> {
     let event = Uuid::now_v7();
     let starts = now + Duration::days(30);
     progress(1, "event");
+    insert_event(&mut tx, event, now, starts).await?;
+    waiting_room::settings::insert_defaults(&mut tx, event).await?;
+    progress(2, "schedules");
+    insert_schedules(&mut tx, event, starts).await?;
+    progress(3, "ticket categories");
+    insert_categories(&mut tx, event).await?;
+    progress(4, "merchandise");
+    insert_merchandise(&mut tx, event).await?;
+    tx.commit().await?;
+    progress(5, "done");
+    Ok(Some(event))
+}
+
+/// The concert, on sale since an hour ago, a month from now.
+async fn insert_event(
+    conn: &mut PgConnection,
+    event: Uuid,
+    now: DateTime<Utc>,
+    starts: DateTime<Utc>,
+) -> Result<(), sqlx::Error> {
     sqlx::query!(
         r#"insert into events (id, name, description, venue, starts_at, ends_at, sale_opens_at,
                                sale_closes_at, status, published_at, max_tickets_per_buyer)
-           values ($1, $2, $3, $4, $5, $6, $7, $8, 'published', now(), 6)"#,
+           values ($1, $2, $3, $4, $5, $6, $7, $8, $9, now(), 6)"#,
         event,
         "Pesta Musik Kampus 2026",
         "Two nights of campus bands and guest stars on the rector's field. Gates open 16:00 WIB.",
@@ -31,12 +52,19 @@ pub async fn load_if_empty(db: &PgPool) -> anyhow::Result<Option<Uuid>> {
         starts + Duration::days(1) + Duration::hours(6),
         now - Duration::hours(1),
         starts - Duration::hours(2),
+        EventStatus::Published as _
     )
-    .execute(&mut *tx)
+    .execute(&mut *conn)
     .await?;
-    waiting_room::settings::insert_defaults(&mut tx, event).await?;
+    Ok(())
+}
 
-    progress(2, "schedules");
+/// Its two nights.
+async fn insert_schedules(
+    conn: &mut PgConnection,
+    event: Uuid,
+    starts: DateTime<Utc>,
+) -> Result<(), sqlx::Error> {
     for (day, label) in [(0, "Day 1 — Friday"), (1, "Day 2 — Saturday")] {
         let s = starts + Duration::days(day);
         sqlx::query!(
@@ -47,11 +75,14 @@ pub async fn load_if_empty(db: &PgPool) -> anyhow::Result<Option<Uuid>> {
             s,
             s + Duration::hours(6)
         )
-        .execute(&mut *tx)
+        .execute(&mut *conn)
         .await?;
     }
+    Ok(())
+}
 
-    progress(3, "ticket categories");
+/// Festival, grandstand and VIP tickets.
+async fn insert_categories(conn: &mut PgConnection, event: Uuid) -> Result<(), sqlx::Error> {
     let categories: [(&str, &str, i64, i32, i32); 3] = [
         ("Festival", "Standing area in front of the stage, both days.", 150_000, 2_000, 4),
         ("Tribun", "Numbered grandstand seating, both days.", 250_000, 800, 4),
@@ -70,11 +101,14 @@ pub async fn load_if_empty(db: &PgPool) -> anyhow::Result<Option<Uuid>> {
             max,
             i as i32
         )
-        .execute(&mut *tx)
+        .execute(&mut *conn)
         .await?;
     }
+    Ok(())
+}
 
-    progress(4, "merchandise");
+/// A T-shirt, a tote bag and a lightstick.
+async fn insert_merchandise(conn: &mut PgConnection, event: Uuid) -> Result<(), sqlx::Error> {
     let merchandise: [(&str, &str, i64, i32); 3] = [
         (
             "Official T-shirt",
@@ -97,12 +131,10 @@ pub async fn load_if_empty(db: &PgPool) -> anyhow::Result<Option<Uuid>> {
             stock,
             i as i32
         )
-        .execute(&mut *tx)
+        .execute(&mut *conn)
         .await?;
     }
-    tx.commit().await?;
-    progress(5, "done");
-    Ok(Some(event))
+    Ok(())
 }
 
 fn progress(step: u32, what: &str) {

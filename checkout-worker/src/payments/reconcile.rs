@@ -14,6 +14,7 @@
 use chrono::{DateTime, Utc};
 use midtrans::{Client, Notification, format_amount};
 use sqlx::PgPool;
+use uuid::Uuid;
 
 use super::apply::apply;
 
@@ -57,45 +58,19 @@ pub async fn reconcile_once(
     .await?;
     for p in open {
         done.checked += 1;
-        let hold_over = p.expires_at <= now;
-        match client.status(&p.midtrans_order_id).await {
-            Ok(Some(status)) => {
-                apply_answer(db, &status, now).await?;
-                done.applied += 1;
-                let still_open = matches!(status.outcome(), midtrans::Outcome::Pending);
-                if hold_over && still_open {
-                    // Nobody paid within the hold: stop the transaction, then expire the order with it.
-                    match client.cancel(&p.midtrans_order_id, &format!("cx-{}", p.id.simple())).await {
-                        Ok(answer) => {
-                            apply_answer(db, &answer, now).await?;
-                            done.applied += 1;
-                        }
-                        // 412: it changed meanwhile (perhaps paid); the next pass reads it again.
-                        Err(e) => {
-                            tracing::warn!(error = %e, payment = %p.id, "cancelling at Midtrans failed")
-                        }
-                    }
-                }
-            }
-            Ok(None) if hold_over => {
-                // Midtrans never saw a payment method chosen: the transaction cannot be paid as things
-                // stand, so the hold ends like any other.
-                let local = Notification {
-                    order_id: p.midtrans_order_id.clone(),
-                    status_code: "202".into(),
-                    gross_amount: format_amount(p.gross_amount),
-                    transaction_status: "expire".into(),
-                    status_message: Some("hold ended before a payment method was chosen".into()),
-                    ..Default::default()
-                };
-                apply_answer(db, &local, now).await?;
-                done.applied += 1;
-            }
-            Ok(None) => {}
-            Err(e) => tracing::warn!(error = %e, payment = %p.id, "Midtrans status check failed"),
-        }
+        done.applied += check_open(
+            db,
+            client,
+            &OpenPayment {
+                id: p.id,
+                midtrans_order_id: p.midtrans_order_id,
+                gross_amount: p.gross_amount,
+                hold_over: p.expires_at <= now,
+            },
+            now,
+        )
+        .await?;
     }
-
     // Refunds owed, each asked for at most once a minute (the bank's confirmation can take a while;
     // repeating with the same refund_key is safe but pointless in between).
     let owed = sqlx::query!(
@@ -114,27 +89,107 @@ pub async fn reconcile_once(
     .await?;
     for r in owed {
         let amount = r.gross_amount - r.refunded_amount;
-        match client.refund(&r.midtrans_order_id, &r.refund_key, amount, &r.reason).await {
-            Ok(_) => {
-                done.refunds_requested += 1;
-                tracing::info!(payment = %r.id, amount, "refund requested");
-                if let Ok(Some(status)) = client.status(&r.midtrans_order_id).await {
-                    apply_answer(db, &status, now).await?;
-                    done.applied += 1;
-                }
-            }
-            Err(e) if e.is_transient() => {
-                tracing::warn!(error = %e, payment = %r.id, "refund request failed; will retry")
-            }
-            Err(e) => {
-                // Refused (e.g. a method Midtrans cannot refund through the API): people must act. It is
-                // asked again each minute, so a fix on Midtrans' side is picked up.
-                metrics::counter!("payment_refunds_refused_total").increment(1);
-                tracing::error!(error = %e, payment = %r.id, amount, "Midtrans refused a refund we owe");
-            }
+        let (requested, applied) =
+            ask_refund(db, client, &r.midtrans_order_id, &r.refund_key, amount, &r.reason, now).await?;
+        if requested {
+            tracing::info!(payment = %r.id, amount, "refund requested");
         }
+        done.refunds_requested += usize::from(requested);
+        done.applied += applied;
     }
     Ok(done)
+}
+
+/// An open payment as the reconciler checks it.
+struct OpenPayment {
+    id: Uuid,
+    midtrans_order_id: String,
+    gross_amount: i64,
+    /// Its order's hold has ended.
+    hold_over: bool,
+}
+
+/// Asks Midtrans where an open payment stands and applies the answer; a payment still open when its hold
+/// is over is cancelled at Midtrans (or, never seen there, expired here). Returns the answers applied.
+async fn check_open(
+    db: &PgPool,
+    client: &Client,
+    p: &OpenPayment,
+    now: DateTime<Utc>,
+) -> anyhow::Result<usize> {
+    let hold_over = p.hold_over;
+    let mut applied = 0;
+    match client.status(&p.midtrans_order_id).await {
+        Ok(Some(status)) => {
+            apply_answer(db, &status, now).await?;
+            applied += 1;
+            let still_open = matches!(status.outcome(), midtrans::Outcome::Pending);
+            if hold_over && still_open {
+                // Nobody paid within the hold: stop the transaction, then expire the order with it.
+                match client.cancel(&p.midtrans_order_id, &format!("cx-{}", p.id.simple())).await {
+                    Ok(answer) => {
+                        apply_answer(db, &answer, now).await?;
+                        applied += 1;
+                    }
+                    // 412: it changed meanwhile (perhaps paid); the next pass reads it again.
+                    Err(e) => {
+                        tracing::warn!(error = %e, payment = %p.id, "cancelling at Midtrans failed")
+                    }
+                }
+            }
+        }
+        Ok(None) if hold_over => {
+            // Midtrans never saw a payment method chosen: the transaction cannot be paid as things
+            // stand, so the hold ends like any other.
+            let local = Notification {
+                order_id: p.midtrans_order_id.clone(),
+                status_code: "202".into(),
+                gross_amount: format_amount(p.gross_amount),
+                transaction_status: "expire".into(),
+                status_message: Some("hold ended before a payment method was chosen".into()),
+                ..Default::default()
+            };
+            apply_answer(db, &local, now).await?;
+            applied += 1;
+        }
+        Ok(None) => {}
+        Err(e) => tracing::warn!(error = %e, payment = %p.id, "Midtrans status check failed"),
+    }
+    Ok(applied)
+}
+
+/// Asks Midtrans for a refund owed (the same `refund_key` every time, so a repeat refunds once) and applies
+/// the status that follows. Returns whether it was requested, and the answers applied.
+async fn ask_refund(
+    db: &PgPool,
+    client: &Client,
+    midtrans_order_id: &str,
+    refund_key: &str,
+    amount: i64,
+    reason: &str,
+    now: DateTime<Utc>,
+) -> anyhow::Result<(bool, usize)> {
+    match client.refund(midtrans_order_id, refund_key, amount, reason).await {
+        Ok(_) => {
+            let mut applied = 0;
+            if let Ok(Some(status)) = client.status(midtrans_order_id).await {
+                apply_answer(db, &status, now).await?;
+                applied = 1;
+            }
+            Ok((true, applied))
+        }
+        Err(e) if e.is_transient() => {
+            tracing::warn!(error = %e, midtrans_order_id, "refund request failed; will retry");
+            Ok((false, 0))
+        }
+        Err(e) => {
+            // Refused (e.g. a method Midtrans cannot refund through the API): people must act. It is
+            // asked again each minute, so a fix on Midtrans' side is picked up.
+            metrics::counter!("payment_refunds_refused_total").increment(1);
+            tracing::error!(error = %e, midtrans_order_id, amount, "Midtrans refused a refund we owe");
+            Ok((false, 0))
+        }
+    }
 }
 
 async fn apply_answer(db: &PgPool, n: &Notification, now: DateTime<Utc>) -> Result<(), sqlx::Error> {
