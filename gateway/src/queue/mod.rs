@@ -1,9 +1,11 @@
-//! The waiting room's HTTP side: join, status (polling), WebSocket and SSE push.
+//! The waiting room's HTTP side: join, status (polling), WebSocket and SSE push; the opening draw's
+//! publication is in [`draw`].
 //!
 //! No login is needed to wait. A join returns a signed visitor credential, also set as a cookie scoped to
 //! the event's queue paths; every queue call accepts the cookie or a `visitor_token` query parameter
 //! (browsers cannot set headers on a WebSocket).
 
+pub mod draw;
 pub mod hub;
 pub mod push;
 
@@ -31,7 +33,7 @@ use waiting_room::{queue::Standing, tokens::RoomTokens};
 use self::push::{Push, ms_to_time};
 use crate::{
     error::{ApiError, ErrorBody},
-    http::extract::{ApiPath, ApiQuery, ClientIp},
+    http::extract::{ApiPath, ClientIp},
     state::AppState,
 };
 
@@ -45,90 +47,8 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(status))
         .routes(routes!(websocket))
         .routes(routes!(sse))
-        .routes(routes!(draw))
-        .routes(routes!(draw_participants))
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct DrawResponse {
-    /// sha256 of the seed, published before the sale opens.
-    pub seed_hash: String,
-    /// The seed, revealed once the draw is done: sort the participants (`/queue/draw/participants`) by
-    /// `hex(sha256(seed ":" participant))` to recompute the order.
-    pub seed: Option<String>,
-    pub drawn: bool,
-}
-
-/// The opening draw's fairness proof: the seed hash before the sale, the seed after the draw.
-#[utoipa::path(get, path = "/api/events/{id}/queue/draw", tag = "waiting room",
-    params(("id" = Uuid, Path, description = "event id")),
-    responses((status = 200, body = DrawResponse), (status = 404, body = ErrorBody)))]
-async fn draw(
-    State(state): State<AppState>,
-    ApiPath(event): ApiPath<Uuid>,
-) -> Result<axum::Json<DrawResponse>, ApiError> {
-    event_window(&state, event).await?;
-    let seed_hash = state.queue.seed_hash(event).await.map_err(ApiError::redis_down(WAITING_ROOM_DOWN))?;
-    let seed = state.queue.revealed_seed(event).await.map_err(ApiError::redis_down(WAITING_ROOM_DOWN))?;
-    Ok(axum::Json(DrawResponse { seed_hash, drawn: seed.is_some(), seed }))
-}
-
-#[derive(Deserialize, IntoParams)]
-#[serde(deny_unknown_fields)]
-pub struct ParticipantsPage {
-    /// First participant to return (0-based), default 0.
-    pub offset: Option<i64>,
-    /// How many, 1–10,000, default 1,000.
-    pub limit: Option<i64>,
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct DrawParticipants {
-    pub seed_hash: String,
-    pub seed: String,
-    /// Everyone the draw placed.
-    pub total: i64,
-    /// The first `sorted` participants are in seed order (`hex(sha256(seed ":" participant))`, ascending);
-    /// the rest joined while the draw ran and follow in arrival order.
-    pub sorted: i64,
-    pub offset: i64,
-    /// `hex(sha256("participant:" visitor_id))` of each placed visitor, in queue order from `offset`. A
-    /// visitor finds itself by hashing the id its visitor credential names.
-    pub participants: Vec<String>,
-}
-
-/// After the opening draw: everyone it placed, in queue order, as participant hashes, with the seed, so
-/// that anyone can recompute the order (`scripts/verify-draw`).
-#[utoipa::path(get, path = "/api/events/{id}/queue/draw/participants", tag = "waiting room",
-    params(("id" = Uuid, Path, description = "event id"), ParticipantsPage),
-    responses((status = 200, body = DrawParticipants), (status = 400, body = ErrorBody),
-        (status = 404, body = ErrorBody), (status = 409, description = "the draw has not happened yet", body = ErrorBody),
-        (status = 422, body = ErrorBody)))]
-async fn draw_participants(
-    State(state): State<AppState>,
-    ApiPath(event): ApiPath<Uuid>,
-    ApiQuery(page): ApiQuery<ParticipantsPage>,
-) -> Result<axum::Json<DrawParticipants>, ApiError> {
-    let offset = page.offset.unwrap_or(0);
-    let limit = page.limit.unwrap_or(1_000);
-    if offset < 0 || !(1..=10_000).contains(&limit) {
-        return Err(ApiError::validation("offset must be 0 or more and limit between 1 and 10000"));
-    }
-    event_window(&state, event).await?;
-    let record = state
-        .queue
-        .draw_record(event, offset, limit)
-        .await
-        .map_err(ApiError::redis_down(WAITING_ROOM_DOWN))?
-        .ok_or_else(|| ApiError::conflict("draw_pending", "the opening draw has not happened yet"))?;
-    Ok(axum::Json(DrawParticipants {
-        seed_hash: waiting_room::queue::seed_hash(&record.seed),
-        seed: record.seed,
-        total: record.total,
-        sorted: record.sorted,
-        offset,
-        participants: record.participants,
-    }))
+        .routes(routes!(draw::draw))
+        .routes(routes!(draw::draw_participants))
 }
 
 #[derive(Deserialize, IntoParams)]
@@ -157,14 +77,14 @@ pub struct StatusResponse {
     pub messages: Vec<Push>,
 }
 
-struct EventWindow {
+pub(super) struct EventWindow {
     sale_opens_at: Option<DateTime<Utc>>,
     sale_closes_at: Option<DateTime<Utc>>,
 }
 
 /// The published event's sale window, from the per-event sale rules the order intake also uses (cached
 /// for a second, dropped on any admin change), so a rush of joins does not query PostgreSQL each time.
-async fn event_window(state: &AppState, event: Uuid) -> Result<EventWindow, ApiError> {
+pub(super) async fn event_window(state: &AppState, event: Uuid) -> Result<EventWindow, ApiError> {
     let rules = state
         .sale_rules
         .get(&state.db, event)
@@ -203,7 +123,7 @@ fn require_visitor(
         .ok_or(ApiError::Unauthorized("missing or invalid visitor credential; join the queue first"))
 }
 
-const WAITING_ROOM_DOWN: &str = "the waiting room is briefly unavailable, retry shortly";
+pub(super) const WAITING_ROOM_DOWN: &str = "the waiting room is briefly unavailable, retry shortly";
 
 /// Join the event's waiting room (no login). Joining again with the same credential keeps the place.
 #[utoipa::path(post, path = "/api/events/{id}/queue", tag = "waiting room",
