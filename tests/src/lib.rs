@@ -273,6 +273,30 @@ impl TestApp {
         body["access_token"].as_str().expect("token").to_owned()
     }
 
+    /// One value from PostgreSQL: `sql` with one parameter.
+    pub async fn scalar<T, B>(&self, sql: &'static str, bind: B) -> T
+    where
+        T: Send + Unpin,
+        (T,): for<'r> sqlx::FromRow<'r, sqlx::postgres::PgRow>,
+        B: 'static + sqlx::Encode<'static, sqlx::Postgres> + sqlx::Type<sqlx::Postgres> + Send,
+    {
+        sqlx::query_scalar(sql).bind(bind).fetch_one(&self.db).await.unwrap_or_else(|e| panic!("{sql}: {e}"))
+    }
+
+    /// Sends a JSON request as `token`, asserts the answer's status and returns its body.
+    pub async fn expect(
+        &self,
+        status: u16,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> Value {
+        let (got, answer) = self.call(method, path, token, body).await;
+        assert_eq!(got, status, "{method} {path}: {answer}");
+        answer
+    }
+
     /// Sends a JSON request as `token` and returns (status, body).
     pub async fn call(
         &self,

@@ -28,8 +28,7 @@ async fn a_buyer_registers_signs_in_and_sees_itself() {
     assert!(body.get("password_hash").is_none() && body["user"].get("password_hash").is_none());
     let token = body["access_token"].as_str().unwrap();
 
-    let (s, me) = app.call("GET", "/api/me", Some(token), None).await;
-    assert_eq!(s, 200);
+    let me = app.expect(200, "GET", "/api/me", Some(token), None).await;
     assert_eq!(me["email"], "siti.rahma@kampus.ac.id");
 
     let resp = app.login("SITI.RAHMA@kampus.ac.id", "a good password").await;
@@ -107,8 +106,7 @@ async fn invalid_registrations_are_422_and_write_nothing() {
         json!({ "email": "a@b.id", "password": "a good password", "name": "   " }),
         json!({ "email": "a@b.id", "password": "a good password", "name": long_name }),
     ] {
-        let (s, resp) = app.call("POST", "/api/auth/register", None, Some(body.clone())).await;
-        assert_eq!(s, 422, "{body} -> {resp}");
+        let resp = app.expect(422, "POST", "/api/auth/register", None, Some(body.clone())).await;
         assert_error(&resp, "validation_failed");
     }
     assert_eq!(user_count(&app).await, before);
@@ -240,20 +238,16 @@ async fn the_login_limit_is_shared_by_every_gateway() {
 #[tokio::test]
 async fn missing_malformed_and_forged_tokens_are_401() {
     let app = spawn_app().await;
-    let (s, body) = app.call("GET", "/api/me", None, None).await;
-    assert_eq!(s, 401);
+    let body = app.expect(401, "GET", "/api/me", None, None).await;
     assert_error(&body, "unauthorized");
     let resp = app.get("/api/me").header("authorization", "Basic abc").send().await.unwrap();
     assert_eq!(resp.status(), 401);
-    let (s, _) = app.call("GET", "/api/me", Some("garbage"), None).await;
-    assert_eq!(s, 401);
+    app.expect(401, "GET", "/api/me", Some("garbage"), None).await;
     // A token signed with another secret (another deployment) is refused.
     let other = gateway::accounts::token::TokenKeys::new(b"some-other-secret-of-32-bytes!!!", 3600);
     let forged = other.issue_access(uuid::Uuid::new_v4(), gateway::accounts::Role::Admin, 0).unwrap();
-    let (s, _) = app.call("GET", "/api/me", Some(&forged), None).await;
-    assert_eq!(s, 401);
-    let (s, _) = app.call("GET", "/api/admin/events", Some(&forged), None).await;
-    assert_eq!(s, 401);
+    app.expect(401, "GET", "/api/me", Some(&forged), None).await;
+    app.expect(401, "GET", "/api/admin/events", Some(&forged), None).await;
 }
 
 #[tokio::test]
@@ -267,16 +261,13 @@ async fn bootstrapping_an_address_someone_registered_takes_the_account_away_from
     assert_eq!(found, gateway::accounts::store::Ensured::TakenOver);
     // Their password no longer opens the account, and their session has ended.
     assert_eq!(app.login("ops@kampus.ac.id", "a good password").await.status(), 401);
-    let (s, _) = app.call("GET", "/api/me", Some(&squatter_token), None).await;
-    assert_eq!(s, 401);
-    let (s, _) = app.call("GET", "/api/admin/users", Some(&squatter_token), None).await;
-    assert_eq!(s, 401);
+    app.expect(401, "GET", "/api/me", Some(&squatter_token), None).await;
+    app.expect(401, "GET", "/api/admin/users", Some(&squatter_token), None).await;
     // The operator's password does, with admin rights; bootstrapping again changes nothing.
     let resp = app.login("ops@kampus.ac.id", "the operator's own secret").await;
     assert_eq!(resp.status(), 200);
     let token = resp.json::<serde_json::Value>().await.unwrap()["access_token"].as_str().unwrap().to_owned();
-    let (s, _) = app.call("GET", "/api/admin/users", Some(&token), None).await;
-    assert_eq!(s, 200);
+    app.expect(200, "GET", "/api/admin/users", Some(&token), None).await;
     let again = gateway::bootstrap::ensure_admin(&app.db, "ops@kampus.ac.id", "another password entirely")
         .await
         .unwrap();
@@ -289,8 +280,7 @@ async fn a_demoted_admin_or_staff_member_loses_their_rights_at_once() {
     let app = spawn_app().await;
     let admin = app.admin_token().await;
     let staff = app.staff_token(&admin).await;
-    let (s, _) = app.call("POST", "/api/checkin", Some(&staff), Some(json!({ "code": "QC-NOTHING" }))).await;
-    assert_eq!(s, 404, "staff may scan (an unknown code)");
+    app.expect(404, "POST", "/api/checkin", Some(&staff), Some(json!({ "code": "QC-NOTHING" }))).await;
     // A second admin, then both demoted while their tokens are still young.
     let (_, second_id) = app.register("second-admin@kampus.ac.id").await;
     let (s, _) = app
@@ -305,10 +295,8 @@ async fn a_demoted_admin_or_staff_member_loses_their_rights_at_once() {
     let second = app.login("second-admin@kampus.ac.id", "a good password").await;
     let second =
         second.json::<serde_json::Value>().await.unwrap()["access_token"].as_str().unwrap().to_owned();
-    let (s, _) = app.call("GET", "/api/admin/users", Some(&second), None).await;
-    assert_eq!(s, 200);
-    let (s, staff_me) = app.call("GET", "/api/me", Some(&staff), None).await;
-    assert_eq!(s, 200);
+    app.expect(200, "GET", "/api/admin/users", Some(&second), None).await;
+    let staff_me = app.expect(200, "GET", "/api/me", Some(&staff), None).await;
     let staff_id = staff_me["id"].as_str().unwrap().to_owned();
     for id in [second_id.to_string(), staff_id] {
         let (s, _) = app
@@ -321,10 +309,8 @@ async fn a_demoted_admin_or_staff_member_loses_their_rights_at_once() {
             .await;
         assert_eq!(s, 200);
     }
-    let (s, body) = app.call("GET", "/api/admin/users", Some(&second), None).await;
-    assert_eq!(s, 401, "{body}");
-    let (s, _) = app.call("POST", "/api/checkin", Some(&staff), Some(json!({ "code": "QC-NOTHING" }))).await;
-    assert_eq!(s, 401);
+    app.expect(401, "GET", "/api/admin/users", Some(&second), None).await;
+    app.expect(401, "POST", "/api/checkin", Some(&staff), Some(json!({ "code": "QC-NOTHING" }))).await;
     // Signing in again gives a buyer's session, which works as a buyer's.
     let fresh = app.login("second-admin@kampus.ac.id", "a good password").await;
     let fresh = fresh.json::<serde_json::Value>().await.unwrap()["access_token"].as_str().unwrap().to_owned();

@@ -55,16 +55,14 @@ async fn an_admin_creates_and_publishes_an_event_that_guests_then_see() {
         .await;
     assert_eq!(s, 201, "{merch}");
 
-    let (s, _) = app.call("GET", &format!("/api/events/{id}"), None, None).await;
-    assert_eq!(s, 404, "not public before publishing");
+    app.expect(404, "GET", &format!("/api/events/{id}"), None, None).await;
     let (s, published) =
         app.call("POST", &format!("/api/admin/events/{id}/publish"), Some(&admin), None).await;
     assert_eq!(s, 200);
     assert_eq!(published["status"], "published");
     assert!(!published["published_at"].is_null());
 
-    let (s, public) = app.call("GET", &format!("/api/events/{id}"), None, None).await;
-    assert_eq!(s, 200);
+    let public = app.expect(200, "GET", &format!("/api/events/{id}"), None, None).await;
     assert_eq!(public["ticket_categories"].as_array().unwrap().len(), 2);
     assert_eq!(public["merchandise"][0]["name"], "Kaos");
     assert_eq!(public["schedules"][0]["label"], "Malam 1");
@@ -138,11 +136,9 @@ async fn a_buyer_cannot_reach_any_admin_endpoint_and_a_guest_must_sign_in() {
     ];
     let audit_before = audit_count(&app).await;
     for (method, path, body) in &calls {
-        let (s, resp) = app.call(method, path, Some(&buyer), body.clone()).await;
-        assert_eq!(s, 403, "buyer {method} {path}: {resp}");
+        let resp = app.expect(403, method, path, Some(&buyer), body.clone()).await;
         assert_error(&resp, "forbidden");
-        let (s, resp) = app.call(method, path, None, body.clone()).await;
-        assert_eq!(s, 401, "guest {method} {path}: {resp}");
+        app.expect(401, method, path, None, body.clone()).await;
     }
     assert_eq!(audit_count(&app).await, audit_before, "refused calls change nothing");
     let (_, detail) = app.call("GET", &format!("/api/events/{event}"), None, None).await;
@@ -151,8 +147,7 @@ async fn a_buyer_cannot_reach_any_admin_endpoint_and_a_guest_must_sign_in() {
 
     // Staff may scan tickets but may not manage the catalog either.
     let staff = app.staff_token(&admin).await;
-    let (s, _) = app.call("GET", "/api/admin/events", Some(&staff), None).await;
-    assert_eq!(s, 403);
+    app.expect(403, "GET", "/api/admin/events", Some(&staff), None).await;
 }
 
 #[tokio::test]
@@ -230,8 +225,7 @@ async fn invalid_admin_input_is_422_and_changes_nothing() {
         ("PUT", format!("/api/admin/events/{event}/waiting-room"), json!({ "token_ttl_secs": 1 })),
     ];
     for (method, path, body) in cases {
-        let (s, resp) = app.call(method, &path, Some(&admin), Some(body.clone())).await;
-        assert_eq!(s, 422, "{method} {path} {body}: {resp}");
+        let resp = app.expect(422, method, &path, Some(&admin), Some(body.clone())).await;
         assert_error(&resp, "validation_failed");
     }
     // Wrong types and unknown fields are 400.
@@ -250,8 +244,7 @@ async fn invalid_admin_input_is_422_and_changes_nothing() {
             json!({ "name": "x", "price": 1, "quota": 1, "max_per_order": 1, "sold": 0 }),
         ),
     ] {
-        let (s, resp) = app.call("POST", &path, Some(&admin), Some(body)).await;
-        assert_eq!(s, 400, "{path}: {resp}");
+        let resp = app.expect(400, "POST", &path, Some(&admin), Some(body)).await;
         assert_error(&resp, "invalid_body");
     }
     assert_eq!(audit_count(&app).await, audit_before);
@@ -347,8 +340,7 @@ async fn unknown_ids_are_404_for_admins() {
         ("PUT", format!("/api/admin/users/{none}/role"), Some(json!({ "role": "staff" }))),
         ("PATCH", format!("/api/admin/schedules/{none}"), Some(json!({ "label": "x" }))),
     ] {
-        let (s, resp) = app.call(method, &path, Some(&admin), body).await;
-        assert_eq!(s, 404, "{method} {path}: {resp}");
+        let resp = app.expect(404, method, &path, Some(&admin), body).await;
         assert_error(&resp, "not_found");
     }
 }
@@ -368,13 +360,10 @@ async fn events_with_orders_cannot_be_deleted_or_unpublished() {
     .execute(&app.db)
     .await
     .unwrap();
-    let (s, body) = app.call("DELETE", &format!("/api/admin/events/{event}"), Some(&admin), None).await;
-    assert_eq!(s, 409);
+    let body = app.expect(409, "DELETE", &format!("/api/admin/events/{event}"), Some(&admin), None).await;
     assert_error(&body, "event_has_orders");
-    let (s, _) = app.call("POST", &format!("/api/admin/events/{event}/unpublish"), Some(&admin), None).await;
-    assert_eq!(s, 409);
-    let (s, _) = app.call("GET", &format!("/api/events/{event}"), None, None).await;
-    assert_eq!(s, 200);
+    app.expect(409, "POST", &format!("/api/admin/events/{event}/unpublish"), Some(&admin), None).await;
+    app.expect(200, "GET", &format!("/api/events/{event}"), None, None).await;
 }
 
 #[tokio::test]
@@ -382,8 +371,7 @@ async fn an_event_with_checkout_requests_but_no_orders_is_not_deleted() {
     let app = spawn_app().await;
     let admin = app.admin_token().await;
     let (event, category, _) = app.published_event(&admin, 10, 10).await;
-    let (s, _) = app.call("POST", &format!("/api/admin/events/{event}/unpublish"), Some(&admin), None).await;
-    assert_eq!(s, 200, "no orders yet");
+    app.expect(200, "POST", &format!("/api/admin/events/{event}/unpublish"), Some(&admin), None).await;
     // A buyer's request is still queued (the workers have not decided it).
     let (buyer, _) = app.quick_buyer().await;
     let items = vec![pipeline::orders::CartLine {
@@ -392,14 +380,9 @@ async fn an_event_with_checkout_requests_but_no_orders_is_not_deleted() {
         quantity: 1,
     }];
     let request = app.record_request(buyer, event, items).await;
-    let (s, body) = app.call("DELETE", &format!("/api/admin/events/{event}"), Some(&admin), None).await;
-    assert_eq!(s, 409, "{body}");
+    let body = app.expect(409, "DELETE", &format!("/api/admin/events/{event}"), Some(&admin), None).await;
     assert_error(&body, "event_has_orders");
-    let kept: i64 = sqlx::query_scalar("select count(*) from order_requests where id = $1")
-        .bind(request.request_id)
-        .fetch_one(&app.db)
-        .await
-        .unwrap();
+    let kept: i64 = app.scalar("select count(*) from order_requests where id = $1", request.request_id).await;
     assert_eq!(kept, 1);
 }
 
@@ -408,17 +391,10 @@ async fn a_draft_event_is_deleted_with_everything_on_sale_for_it() {
     let app = spawn_app().await;
     let admin = app.admin_token().await;
     let (event, category, merch) = app.published_event(&admin, 10, 10).await;
-    let (s, _) = app.call("POST", &format!("/api/admin/events/{event}/unpublish"), Some(&admin), None).await;
-    assert_eq!(s, 200);
-    let (s, _) = app.call("DELETE", &format!("/api/admin/events/{event}"), Some(&admin), None).await;
-    assert_eq!(s, 204);
-    let (s, _) = app.call("GET", &format!("/api/admin/merchandise/{merch}"), Some(&admin), None).await;
-    assert_eq!(s, 404);
-    let left: i64 = sqlx::query_scalar("select count(*) from ticket_categories where id = $1")
-        .bind(category)
-        .fetch_one(&app.db)
-        .await
-        .unwrap();
+    app.expect(200, "POST", &format!("/api/admin/events/{event}/unpublish"), Some(&admin), None).await;
+    app.expect(204, "DELETE", &format!("/api/admin/events/{event}"), Some(&admin), None).await;
+    app.expect(404, "GET", &format!("/api/admin/merchandise/{merch}"), Some(&admin), None).await;
+    let left: i64 = app.scalar("select count(*) from ticket_categories where id = $1", category).await;
     assert_eq!(left, 0);
 }
 
@@ -453,8 +429,7 @@ async fn admins_manage_roles_but_cannot_demote_themselves() {
         .await;
     assert_eq!(s, 200);
     assert_eq!(body["role"], "staff");
-    let (s, users) = app.call("GET", "/api/admin/users", Some(&admin), None).await;
-    assert_eq!(s, 200);
+    let users = app.expect(200, "GET", "/api/admin/users", Some(&admin), None).await;
     assert_eq!(users.as_array().unwrap().len(), 2);
 }
 

@@ -45,11 +45,7 @@ fn reason(d: &Decision) -> &'static str {
 }
 
 async fn held(app: &TestApp, category: Uuid) -> i32 {
-    sqlx::query_scalar("select held from ticket_categories where id = $1")
-        .bind(category)
-        .fetch_one(&app.db)
-        .await
-        .unwrap()
+    app.scalar("select held from ticket_categories where id = $1", category).await
 }
 
 #[tokio::test]
@@ -109,11 +105,7 @@ async fn a_cart_with_one_unavailable_item_is_rejected_whole_and_holds_nothing() 
     assert_eq!(reason(&d[0]), "confirmed");
     assert_eq!(reason(&d[1]), "sold_out");
     assert_eq!(held(&app, category).await, 0, "the tickets of the rejected cart are not held");
-    let merch_held: i32 = sqlx::query_scalar("select held from merchandise where id = $1")
-        .bind(shirt)
-        .fetch_one(&app.db)
-        .await
-        .unwrap();
+    let merch_held: i32 = app.scalar("select held from merchandise where id = $1", shirt).await;
     assert_eq!(merch_held, 1);
 }
 

@@ -9,15 +9,13 @@ async fn a_guest_browses_every_public_endpoint_without_a_token() {
     let admin = app.admin_token().await;
     let (event, category, merch) = app.published_event(&admin, 100, 50).await;
 
-    let (s, events) = app.call("GET", "/api/events", None, None).await;
-    assert_eq!(s, 200);
+    let events = app.expect(200, "GET", "/api/events", None, None).await;
     assert_eq!(events.as_array().unwrap().len(), 1);
     assert_eq!(events[0]["id"], event.to_string());
     assert_eq!(events[0]["from_price"], 150000);
     assert_eq!(events[0]["tickets_remaining"], 100);
 
-    let (s, detail) = app.call("GET", &format!("/api/events/{event}"), None, None).await;
-    assert_eq!(s, 200);
+    let detail = app.expect(200, "GET", &format!("/api/events/{event}"), None, None).await;
     let c = &detail["ticket_categories"][0];
     assert_eq!(c["id"], category.to_string());
     for field in ["id", "name", "price", "quota", "remaining", "max_per_order"] {
@@ -31,14 +29,11 @@ async fn a_guest_browses_every_public_endpoint_without_a_token() {
     }
     assert!(detail["schedules"].is_array());
 
-    let (s, list) = app.call("GET", &format!("/api/merchandise?event_id={event}"), None, None).await;
-    assert_eq!(s, 200);
+    let list = app.expect(200, "GET", &format!("/api/merchandise?event_id={event}"), None, None).await;
     assert_eq!(list[0]["id"], merch.to_string());
-    let (s, all) = app.call("GET", "/api/merchandise", None, None).await;
-    assert_eq!(s, 200);
+    let all = app.expect(200, "GET", "/api/merchandise", None, None).await;
     assert_eq!(all.as_array().unwrap().len(), 1);
-    let (s, one) = app.call("GET", &format!("/api/merchandise/{merch}"), None, None).await;
-    assert_eq!(s, 200);
+    let one = app.expect(200, "GET", &format!("/api/merchandise/{merch}"), None, None).await;
     assert_eq!(one["remaining"], 50);
 }
 
@@ -91,14 +86,12 @@ async fn draft_events_and_their_merchandise_are_not_public() {
 
     let (_, events) = app.call("GET", "/api/events", None, None).await;
     assert_eq!(events, json!([]));
-    let (s, body) = app.call("GET", &format!("/api/events/{id}"), None, None).await;
-    assert_eq!(s, 404);
+    let body = app.expect(404, "GET", &format!("/api/events/{id}"), None, None).await;
     assert_error(&body, "not_found");
     let (s, _) =
         app.call("GET", &format!("/api/merchandise/{}", merch["id"].as_str().unwrap()), None, None).await;
     assert_eq!(s, 404);
-    let (s, _) = app.call("GET", &format!("/api/merchandise?event_id={id}"), None, None).await;
-    assert_eq!(s, 404);
+    app.expect(404, "GET", &format!("/api/merchandise?event_id={id}"), None, None).await;
     let (_, all) = app.call("GET", "/api/merchandise", None, None).await;
     assert_eq!(all, json!([]));
 }
@@ -113,8 +106,7 @@ async fn unknown_and_malformed_ids_are_404_with_a_json_error() {
         format!("/api/merchandise?event_id={}", uuid::Uuid::new_v4()),
         "/api/no-such-route".to_owned(),
     ] {
-        let (s, body) = app.call("GET", &path, None, None).await;
-        assert_eq!(s, 404, "{path}");
+        let body = app.expect(404, "GET", &path, None, None).await;
         assert_error(&body, "not_found");
     }
 }
@@ -130,8 +122,7 @@ async fn bad_query_strings_are_400() {
         "/api/events?surprise=1",
         "/api/merchandise?event_id=not-a-uuid",
     ] {
-        let (s, body) = app.call("GET", path, None, None).await;
-        assert_eq!(s, 400, "{path}: {body}");
+        let body = app.expect(400, "GET", path, None, None).await;
         assert_error(&body, "invalid_query");
     }
 }

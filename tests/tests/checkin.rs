@@ -22,8 +22,7 @@ async fn twenty_concurrent_scans_of_one_ticket_let_exactly_one_in() {
     let admin = app.admin_token().await;
     let staff = app.staff_token(&admin).await;
     // Buyers cannot scan.
-    let (status, _) = app.call("POST", "/api/checkin", Some(&s.token), Some(json!({"code": ticket}))).await;
-    assert_eq!(status, 403);
+    app.expect(403, "POST", "/api/checkin", Some(&s.token), Some(json!({"code": ticket}))).await;
 
     let barrier = Arc::new(Barrier::new(20));
     let app = Arc::new(app);
@@ -62,15 +61,13 @@ async fn twenty_concurrent_scans_of_one_ticket_let_exactly_one_in() {
     assert_eq!(scans_audited, 20);
 
     // Unknown codes; the merchandise pickup code works the same way (and tolerates scanner spacing).
-    let (status, _) = app.call("POST", "/api/checkin", Some(&staff), Some(json!({"code": "NOPE"}))).await;
-    assert_eq!(status, 404);
+    app.expect(404, "POST", "/api/checkin", Some(&staff), Some(json!({"code": "NOPE"}))).await;
     let spaced = format!(" {} ", pickup.to_lowercase());
     let (status, body) =
         app.call("POST", "/api/checkin", Some(&staff), Some(json!({ "code": spaced }))).await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["ticket"]["kind"], "merchandise_pickup");
-    let (status, _) = app.call("POST", "/api/checkin", Some(&staff), Some(json!({"code": ""}))).await;
-    assert_eq!(status, 422);
+    app.expect(422, "POST", "/api/checkin", Some(&staff), Some(json!({"code": ""}))).await;
 
     // Refunded: the remaining ticket is void at the gate.
     let other = list
@@ -90,8 +87,7 @@ async fn twenty_concurrent_scans_of_one_ticket_let_exactly_one_in() {
     .unwrap();
     client.refund(&mid, "rf-1", 400_000, "cancelled").await.unwrap();
     wait_for_status(&app, s.order, "refunded").await;
-    let (status, body) = app.call("POST", "/api/checkin", Some(&staff), Some(json!({ "code": other }))).await;
-    assert_eq!(status, 409);
+    let body = app.expect(409, "POST", "/api/checkin", Some(&staff), Some(json!({ "code": other }))).await;
     assert_error(&body, "ticket_void");
     stop.cancel();
 }

@@ -58,20 +58,12 @@ async fn counts(app: &TestApp, category: Uuid, merch: Uuid) -> (i32, i32, i32) {
         .fetch_one(&app.db)
         .await
         .unwrap();
-    let m: i32 = sqlx::query_scalar("select held from merchandise where id = $1")
-        .bind(merch)
-        .fetch_one(&app.db)
-        .await
-        .unwrap();
+    let m: i32 = app.scalar("select held from merchandise where id = $1", merch).await;
     (sold, held, m)
 }
 
 async fn status(app: &TestApp, order: Uuid) -> String {
-    sqlx::query_scalar("select status from orders where id = $1")
-        .bind(order)
-        .fetch_one(&app.db)
-        .await
-        .unwrap()
+    app.scalar("select status from orders where id = $1", order).await
 }
 
 #[tokio::test]

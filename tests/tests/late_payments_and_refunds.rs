@@ -119,11 +119,7 @@ async fn a_late_payment_that_would_pass_the_per_buyer_limit_is_refunded() {
     assert_eq!(order_status(&app, first).await, "expired");
     assert_eq!(category_counts(&app, category).await, (0, 4));
     let reason: String =
-        sqlx::query_scalar("select refund_reason from payments where midtrans_order_id = $1")
-            .bind(&mid)
-            .fetch_one(&app.db)
-            .await
-            .unwrap();
+        app.scalar("select refund_reason from payments where midtrans_order_id = $1", mid.clone()).await;
     assert_eq!(reason, "per_buyer_limit_after_hold");
     assert_every_settled_payment_ends_as_tickets_or_a_refund(&app).await;
     stop.cancel();
@@ -213,11 +209,7 @@ async fn a_partial_refund_keeps_the_tickets_and_the_rest_voids_them_once() {
     // The T-shirt is returned: 100,000 of 400,000 back, the tickets stay valid.
     client.refund(&mid, "rf-shirt", 100_000, "shirt returned").await.unwrap();
     wait_for_status(&app, s.order, "partially_refunded").await;
-    let refunded: i64 = sqlx::query_scalar("select refunded_amount from orders where id = $1")
-        .bind(s.order)
-        .fetch_one(&app.db)
-        .await
-        .unwrap();
+    let refunded: i64 = app.scalar("select refunded_amount from orders where id = $1", s.order).await;
     assert_eq!(refunded, 100_000);
     assert_eq!(
         count(&app, "select count(*) from tickets where order_id = $1 and status = 'valid'", s.order).await,
@@ -265,8 +257,7 @@ async fn an_operator_accepts_a_payment_under_review_and_the_buyer_gets_tickets()
     assert_eq!(category_counts(&app, s.category).await, (2, 0));
     assert_eq!(count(&app, "select count(*) from tickets where order_id = $1", s.order).await, 3);
     // Once: a second decision finds nothing under review.
-    let (status, body) = app.call("POST", &path, Some(&admin), Some(json!({ "decision": "refund" }))).await;
-    assert_eq!(status, 409);
+    let body = app.expect(409, "POST", &path, Some(&admin), Some(json!({ "decision": "refund" }))).await;
     assert_error(&body, "not_under_review");
     assert_eq!(
         count(

@@ -6,11 +6,9 @@ use serde_json::Value;
 #[tokio::test]
 async fn health_and_readiness_report_the_dependencies() {
     let app = spawn_app().await;
-    let (s, body) = app.call("GET", "/healthz", None, None).await;
-    assert_eq!(s, 200);
+    let body = app.expect(200, "GET", "/healthz", None, None).await;
     assert_eq!(body["status"], "ok");
-    let (s, body) = app.call("GET", "/readyz", None, None).await;
-    assert_eq!(s, 200);
+    let body = app.expect(200, "GET", "/readyz", None, None).await;
     assert_eq!(body, serde_json::json!({ "status": "ready", "postgres": true, "redis": true }));
 }
 

@@ -29,8 +29,7 @@ async fn a_buyer_orders_tickets_and_merchandise_in_one_cart_and_sees_only_its_ow
     assert_eq!(result["status"], "confirmed", "{result}");
     let order_id = result["order_id"].as_str().unwrap();
 
-    let (s, order) = app.call("GET", &format!("/api/orders/{order_id}"), Some(&token), None).await;
-    assert_eq!(s, 200);
+    let order = app.expect(200, "GET", &format!("/api/orders/{order_id}"), Some(&token), None).await;
     assert_eq!(order["status"], "pending_payment");
     assert_eq!(order["total"], 2 * 150_000 + 100_000);
     assert_eq!(order["items"].as_array().unwrap().len(), 2);
@@ -39,8 +38,7 @@ async fn a_buyer_orders_tickets_and_merchandise_in_one_cart_and_sees_only_its_ow
 
     let (_, other) = app.quick_buyer().await;
     for path in [format!("/api/orders/{order_id}"), format!("/api/orders/requests/{request}")] {
-        let (s, body) = app.call("GET", &path, Some(&other), None).await;
-        assert_eq!(s, 404, "{path}: {body}");
+        app.expect(404, "GET", &path, Some(&other), None).await;
     }
     let (_, none) = app.call("GET", "/api/orders", Some(&other), None).await;
     assert_eq!(none, json!([]));
@@ -269,8 +267,7 @@ async fn bad_orders_get_clear_errors_and_write_nothing() {
         .await
         .unwrap();
     assert_eq!(resp.status(), 400);
-    let (s, _) = app.call("POST", "/api/orders", None, Some(line(json!(1)))).await;
-    assert_eq!(s, 401);
+    app.expect(401, "POST", "/api/orders", None, Some(line(json!(1)))).await;
     assert_eq!(count(&app, "select count(*) from order_requests").await, 0);
     assert_eq!(count(&app, "select count(*) from orders").await, 0);
 }
@@ -290,11 +287,9 @@ async fn a_buyer_cancels_an_unpaid_order_and_the_stock_comes_back_once() {
     assert_eq!(count(&app, "select held::bigint from ticket_categories").await, 3);
     let (_, other) = app.quick_buyer().await;
     assert_eq!(app.call("POST", &format!("/api/orders/{order}/cancel"), Some(&other), None).await.0, 404);
-    let (s, cancelled) = app.call("POST", &format!("/api/orders/{order}/cancel"), Some(&token), None).await;
-    assert_eq!(s, 200);
+    let cancelled = app.expect(200, "POST", &format!("/api/orders/{order}/cancel"), Some(&token), None).await;
     assert_eq!(cancelled["status"], "cancelled");
-    let (s, again) = app.call("POST", &format!("/api/orders/{order}/cancel"), Some(&token), None).await;
-    assert_eq!(s, 409);
+    let again = app.expect(409, "POST", &format!("/api/orders/{order}/cancel"), Some(&token), None).await;
     assert_error(&again, "not_cancellable");
     assert_eq!(count(&app, "select held::bigint from ticket_categories").await, 0);
 }

@@ -95,17 +95,9 @@ async fn many_concurrent_naive_writers_still_cannot_oversell() {
         }
     }
     assert_eq!(ok, 17);
-    let held: i32 = sqlx::query_scalar("select held from ticket_categories where id = $1")
-        .bind(category)
-        .fetch_one(&app.db)
-        .await
-        .unwrap();
+    let held: i32 = app.scalar("select held from ticket_categories where id = $1", category).await;
     assert_eq!(held, 10);
-    let held: i32 = sqlx::query_scalar("select held from merchandise where id = $1")
-        .bind(merch)
-        .fetch_one(&app.db)
-        .await
-        .unwrap();
+    let held: i32 = app.scalar("select held from merchandise where id = $1", merch).await;
     assert_eq!(held, 7);
 }
 

@@ -148,11 +148,7 @@ async fn starting_a_payment_is_guarded_and_idempotent_under_concurrency() {
     let (status, body) = start_payment(&app, &s.token, other, "retry-key", json!({})).await;
     assert_eq!(status, 200, "{body}");
     assert!(body["token"].is_string());
-    let attempts: i64 = sqlx::query_scalar("select count(*) from payments where order_id = $1")
-        .bind(other)
-        .fetch_one(&app.db)
-        .await
-        .unwrap();
+    let attempts: i64 = app.scalar("select count(*) from payments where order_id = $1", other).await;
     assert_eq!(attempts, 1, "the retry completed the same attempt");
     // A definite refusal ends the attempt; a new one may start.
     let refused = app.pending_order(s.buyer, s.event, vec![tickets(s.category, 1)]).await;

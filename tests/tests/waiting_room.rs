@@ -92,8 +92,7 @@ async fn the_pre_queue_draw_is_a_permutation_fixed_by_the_published_seed() {
     let opens = opening_in(&app, &admin, event, Duration::hours(1)).await;
     let mut visitors = Vec::new();
     for _ in 0..40 {
-        let (s, body) = app.call("POST", &format!("/api/events/{event}/queue"), None, None).await;
-        assert_eq!(s, 200);
+        let body = app.expect(200, "POST", &format!("/api/events/{event}/queue"), None, None).await;
         assert_eq!(body["status"], "pre_queue");
         assert!(body["position"].is_null());
         let token = body["visitor_token"].as_str().unwrap();
@@ -346,8 +345,7 @@ async fn queue_calls_refuse_missing_forged_and_foreign_credentials() {
         let resp = app.get(&format!("/api/events/{event}/queue/sse{query}")).send().await.unwrap();
         assert_eq!(resp.status(), 401);
     }
-    let (s, _) = app.call("POST", &format!("/api/events/{}/queue", Uuid::new_v4()), None, None).await;
-    assert_eq!(s, 404);
+    app.expect(404, "POST", &format!("/api/events/{}/queue", Uuid::new_v4()), None, None).await;
     let (s, draft) = app
         .call(
             "POST",
@@ -371,8 +369,7 @@ async fn queue_calls_refuse_missing_forged_and_foreign_credentials() {
         )
         .await;
     assert_eq!(s, 200);
-    let (s, body) = app.call("POST", &format!("/api/events/{other}/queue"), None, None).await;
-    assert_eq!(s, 409);
+    let body = app.expect(409, "POST", &format!("/api/events/{other}/queue"), None, None).await;
     assert_error(&body, "sale_closed");
 }
 
@@ -587,8 +584,7 @@ async fn joins_are_rate_limited_per_address() {
 async fn join_http(app: &TestApp, event: Uuid, n: usize) -> Vec<(String, Option<i64>)> {
     let mut out = Vec::new();
     for _ in 0..n {
-        let (s, body) = app.call("POST", &format!("/api/events/{event}/queue"), None, None).await;
-        assert_eq!(s, 200, "{body}");
+        let body = app.expect(200, "POST", &format!("/api/events/{event}/queue"), None, None).await;
         out.push((body["status"].as_str().unwrap().to_owned(), body["position"].as_i64()));
     }
     out

@@ -136,23 +136,17 @@ async fn forged_wrong_amount_and_unknown_order_notifications_change_nothing() {
 
     // The mismatch puts the payment under review: neither paid nor released (the order keeps its hold).
     assert_eq!(order_status(&app, s.order).await, "payment_review");
-    let payment: String = sqlx::query_scalar("select status from payments where midtrans_order_id = $1")
-        .bind(&mid)
-        .fetch_one(&app.db)
-        .await
-        .unwrap();
+    let payment: String =
+        app.scalar("select status from payments where midtrans_order_id = $1", mid.clone()).await;
     assert_eq!(payment, "needs_review");
     // Operators find it in the admin list (buyers may not look).
     let admin = app.admin_token().await;
-    let (status, list) = app.call("GET", "/api/admin/payments?status=needs_review", Some(&admin), None).await;
-    assert_eq!(status, 200, "{list}");
+    let list = app.expect(200, "GET", "/api/admin/payments?status=needs_review", Some(&admin), None).await;
     assert_eq!(list.as_array().unwrap().len(), 1);
     assert_eq!(list[0]["midtrans_order_id"], mid.as_str());
     assert_eq!(list[0]["order_status"], "payment_review");
-    let (status, _) = app.call("GET", "/api/admin/payments?status=paid", Some(&admin), None).await;
-    assert_eq!(status, 422);
-    let (status, _) = app.call("GET", "/api/admin/payments", Some(&s.token), None).await;
-    assert_eq!(status, 403);
+    app.expect(422, "GET", "/api/admin/payments?status=paid", Some(&admin), None).await;
+    app.expect(403, "GET", "/api/admin/payments", Some(&s.token), None).await;
     assert_eq!(category_counts(&app, s.category).await, (0, 2));
     assert_eq!(count(&app, "select count(*) from tickets where order_id = $1", s.order).await, 0);
     let outcomes: Vec<String> = sqlx::query_scalar("select outcome from payment_events order by id")
@@ -228,8 +222,7 @@ async fn a_notification_that_always_fails_is_dead_lettered_and_replay_applies_it
     let admin = app.admin_token().await;
     let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
     let letters = loop {
-        let (status, body) = app.call("GET", "/api/admin/webhooks/dead-letters", Some(&admin), None).await;
-        assert_eq!(status, 200);
+        let body = app.expect(200, "GET", "/api/admin/webhooks/dead-letters", Some(&admin), None).await;
         let settled = body
             .as_array()
             .unwrap()
@@ -247,8 +240,7 @@ async fn a_notification_that_always_fails_is_dead_lettered_and_replay_applies_it
     assert!(letters[0]["last_error"].as_str().unwrap().contains("read-only"));
     assert_eq!(order_status(&app, s.order).await, "pending_payment");
     // Buyers may not see or replay dead letters.
-    let (status, _) = app.call("GET", "/api/admin/webhooks/dead-letters", Some(&s.token), None).await;
-    assert_eq!(status, 403);
+    app.expect(403, "GET", "/api/admin/webhooks/dead-letters", Some(&s.token), None).await;
 
     // Fixed: replay every dead letter (the pending one too); the settlement is applied once.
     sqlx::query("drop trigger refuse on payment_events").execute(&app.db).await.unwrap();
