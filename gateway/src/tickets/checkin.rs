@@ -75,10 +75,10 @@ pub async fn checkin(
     };
     let wrong_event = scan.event_id.is_some_and(|e| e != ticket.event_id);
     let result = match (won, ticket.status) {
-        (Some(_), _) => "checked_in",
+        (Some(_), _) => TicketStatus::CheckedIn.as_str(),
         (None, _) if wrong_event => "wrong_event",
         (None, TicketStatus::CheckedIn) => "already_checked_in",
-        (None, TicketStatus::Valid | TicketStatus::Void) => "void",
+        (None, TicketStatus::Valid | TicketStatus::Void) => TicketStatus::Void.as_str(),
     };
     audit::record(
         &mut tx,
