@@ -7,6 +7,7 @@ use axum::{
     response::{IntoResponse, Response},
 };
 use serde::{Deserialize, Serialize};
+use sqlx::PgConnection;
 use utoipa::IntoParams;
 use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
@@ -46,16 +47,10 @@ async fn list_events(
 ) -> Result<Response, ApiError> {
     let (limit, offset) = page.bounds()?;
     let key = format!("events?{limit}&{offset}");
-    let db = state.db.clone();
-    let cached = state
-        .catalog_cache
-        .get_or_load(&key, || async move {
-            let mut conn = db.acquire().await?;
-            let events = super::list_events(&mut conn, Audience::Public, limit, offset).await?;
-            Ok(Some(to_json(&events)?))
-        })
-        .await?;
-    Ok(respond(&state, &headers, cached))
+    serve(&state, &headers, &key, "events", async move |conn| {
+        Ok(Some(super::list_events(conn, Audience::Public, limit, offset).await?))
+    })
+    .await
 }
 
 /// One published event with its schedules, ticket categories and merchandise.
@@ -67,21 +62,10 @@ async fn get_event(
     headers: HeaderMap,
     ApiPath(id): ApiPath<Uuid>,
 ) -> Result<Response, ApiError> {
-    let db = state.db.clone();
-    let cached = state
-        .catalog_cache
-        .get_or_load(&format!("event:{id}"), || async move {
-            let mut conn = db.acquire().await?;
-            match super::event_detail(&mut conn, id, Audience::Public).await? {
-                Some(event) => Ok(Some(to_json(&event)?)),
-                None => Ok(None),
-            }
-        })
-        .await?;
-    if cached.is_none() {
-        return Err(ApiError::NotFound("event"));
-    }
-    Ok(respond(&state, &headers, cached))
+    serve(&state, &headers, &format!("event:{id}"), "event", async move |conn| {
+        Ok(super::event_detail(conn, id, Audience::Public).await?)
+    })
+    .await
 }
 
 /// Merchandise on sale: items of published events and standalone items.
@@ -94,24 +78,15 @@ async fn list_merchandise(
 ) -> Result<Response, ApiError> {
     let event = filter.event_id;
     let key = format!("merchandise?{}", event.map(|e| e.to_string()).unwrap_or_default());
-    let db = state.db.clone();
-    let cached = state
-        .catalog_cache
-        .get_or_load(&key, || async move {
-            let mut conn = db.acquire().await?;
-            if let Some(e) = event
-                && !super::is_published(&mut conn, e).await?
-            {
-                return Ok(None);
-            }
-            let items = super::list_merchandise(&mut conn, event, Audience::Public).await?;
-            Ok(Some(to_json(&items)?))
-        })
-        .await?;
-    if cached.is_none() {
-        return Err(ApiError::NotFound("event"));
-    }
-    Ok(respond(&state, &headers, cached))
+    serve(&state, &headers, &key, "event", async move |conn| {
+        if let Some(e) = event
+            && !super::is_published(conn, e).await?
+        {
+            return Ok(None);
+        }
+        Ok(Some(super::list_merchandise(conn, event, Audience::Public).await?))
+    })
+    .await
 }
 
 /// One merchandise item.
@@ -123,21 +98,33 @@ async fn get_merchandise(
     headers: HeaderMap,
     ApiPath(id): ApiPath<Uuid>,
 ) -> Result<Response, ApiError> {
+    serve(&state, &headers, &format!("merchandise:{id}"), "merchandise", async move |conn| {
+        Ok(super::merchandise(conn, id, Audience::Public).await?)
+    })
+    .await
+}
+
+/// Answers from the catalog cache under `key`, loading with `load` on a miss (one load per key at a time);
+/// nothing found is a 404 naming `missing`.
+async fn serve<T: Serialize>(
+    state: &AppState,
+    headers: &HeaderMap,
+    key: &str,
+    missing: &'static str,
+    load: impl AsyncFnOnce(&mut PgConnection) -> Result<Option<T>, ApiError>,
+) -> Result<Response, ApiError> {
     let db = state.db.clone();
     let cached = state
         .catalog_cache
-        .get_or_load(&format!("merchandise:{id}"), || async move {
+        .get_or_load(key, || async move {
             let mut conn = db.acquire().await?;
-            match super::merchandise(&mut conn, id, Audience::Public).await? {
-                Some(m) => Ok(Some(to_json(&m)?)),
-                None => Ok(None),
-            }
+            load(&mut conn).await?.map(|v| to_json(&v)).transpose()
         })
         .await?;
     if cached.is_none() {
-        return Err(ApiError::NotFound("merchandise"));
+        return Err(ApiError::NotFound(missing));
     }
-    Ok(respond(&state, &headers, cached))
+    Ok(respond(state, headers, cached))
 }
 
 fn to_json<T: Serialize>(value: &T) -> Result<Bytes, ApiError> {
