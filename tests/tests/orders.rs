@@ -64,19 +64,29 @@ async fn a_thousand_concurrent_buyers_on_a_hundred_tickets_get_exactly_a_hundred
         let body = json!({ "event_id": event, "items": [{ "ticket_category_id": category, "quantity": 1 }] });
         tasks.push(tokio::spawn(async move {
             barrier.wait().await;
-            let resp = http
-                .post(url)
-                .bearer_auth(&token)
-                .header("idempotency-key", format!("k{i}"))
-                .header("visitor-token", vt)
-                .header("admission-token", at)
-                .json(&body)
-                .send()
-                .await
-                .unwrap();
-            let status = resp.status().as_u16();
-            let body: Value = resp.json().await.unwrap();
-            (status, body, token)
+            // Like the storefront: a 503 (the gateway shedding load) is retried after its Retry-After
+            // with the same Idempotency-Key, so it never makes a second request.
+            for _ in 0..20 {
+                let resp = http
+                    .post(&url)
+                    .bearer_auth(&token)
+                    .header("idempotency-key", format!("k{i}"))
+                    .header("visitor-token", &vt)
+                    .header("admission-token", &at)
+                    .json(&body)
+                    .send()
+                    .await
+                    .unwrap();
+                let status = resp.status().as_u16();
+                let retry_after =
+                    resp.headers().get("retry-after").and_then(|v| v.to_str().ok()?.parse().ok());
+                let body: Value = resp.json().await.unwrap();
+                if status != 503 {
+                    return (status, body, token);
+                }
+                tokio::time::sleep(Duration::from_secs(retry_after.unwrap_or(1))).await;
+            }
+            panic!("buyer {i} was refused with 503 twenty times");
         }));
     }
     let mut confirmed = 0;
