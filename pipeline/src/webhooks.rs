@@ -36,13 +36,13 @@ pub async fn backlog(redis: &Pool, keys: &Keyspace) -> Result<i64, fred::error::
     crate::group::backlog(redis, &keys.webhooks_stream(), GROUP).await
 }
 
-/// A notification that failed every attempt.
-#[derive(Clone, Debug, Serialize, Deserialize)]
+/// A notification that failed every attempt (as kept in Redis, and as operators list it).
+#[derive(Clone, Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct DeadLetter {
     pub id: Uuid,
     pub midtrans_order_id: Option<String>,
     pub transaction_status: Option<String>,
-    /// The notification as Midtrans sent it.
+    /// The notification as Midtrans sent it (signature included; it is not a secret).
     pub notification: String,
     pub attempts: u32,
     pub last_error: String,

@@ -126,7 +126,7 @@ async fn create_merchandise(
         .await?;
         let mut details = f.audit();
         details["event_id"] = json!(event);
-        let item = catalog::merchandise(tx, id, Audience::Admin).await?.ok_or(ApiError::NotFound("merchandise"))?;
+        let item = item(tx, id).await?;
         Ok((item, Audited::new("merchandise.create", "merchandise", id, details)))
     })
     .await?;
@@ -164,10 +164,7 @@ async fn get_merchandise(
 ) -> Result<axum::Json<Merchandise>, ApiError> {
     user.require(Permission::ManageCatalog)?;
     let mut conn = state.db.acquire().await?;
-    catalog::merchandise(&mut conn, id, Audience::Admin)
-        .await?
-        .map(axum::Json)
-        .ok_or(ApiError::NotFound("merchandise"))
+    item(&mut conn, id).await.map(axum::Json)
 }
 
 /// Change a merchandise item; stock cannot drop below sold + held.
@@ -215,8 +212,7 @@ async fn update_merchandise(
         .execute(&mut *tx)
         .await
         .map_err(|e| on_constraint(e, products::oversell_constraint))?;
-        let item =
-            catalog::merchandise(tx, id, Audience::Admin).await?.ok_or(ApiError::NotFound("merchandise"))?;
+        let item = item(tx, id).await?;
         Ok((axum::Json(item), Audited::new("merchandise.update", "merchandise", id, f.audit())))
     })
     .await
@@ -232,4 +228,9 @@ async fn delete_merchandise(
     ApiPath(id): ApiPath<Uuid>,
 ) -> Result<StatusCode, ApiError> {
     products::delete_unordered(&state, user, id, Family::Merchandise).await
+}
+
+/// One item as admins see it (with sold and held counts); 404 if there is none.
+async fn item(conn: &mut PgConnection, id: Uuid) -> Result<Merchandise, ApiError> {
+    catalog::merchandise(conn, id, Audience::Admin).await?.ok_or(ApiError::NotFound("merchandise"))
 }

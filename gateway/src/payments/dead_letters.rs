@@ -15,32 +15,6 @@ use crate::{
 };
 
 #[derive(Serialize, ToSchema)]
-pub struct Letter {
-    pub id: Uuid,
-    pub midtrans_order_id: Option<String>,
-    pub transaction_status: Option<String>,
-    /// The notification as Midtrans sent it (signature included; it is not a secret).
-    pub notification: String,
-    pub attempts: u32,
-    pub last_error: String,
-    pub failed_at: chrono::DateTime<chrono::Utc>,
-}
-
-impl From<DeadLetter> for Letter {
-    fn from(l: DeadLetter) -> Self {
-        Letter {
-            id: l.id,
-            midtrans_order_id: l.midtrans_order_id,
-            transaction_status: l.transaction_status,
-            notification: l.notification,
-            attempts: l.attempts,
-            last_error: l.last_error,
-            failed_at: l.failed_at,
-        }
-    }
-}
-
-#[derive(Serialize, ToSchema)]
 pub struct Replayed {
     pub id: Uuid,
     /// `queued`: back on the webhook stream with a fresh attempt count.
@@ -49,16 +23,16 @@ pub struct Replayed {
 
 /// Notifications that failed every attempt, oldest first.
 #[utoipa::path(get, path = "/api/admin/webhooks/dead-letters", tag = "admin", security(("bearer" = [])),
-    responses((status = 200, body = Vec<Letter>), (status = 403, body = ErrorBody)))]
+    responses((status = 200, body = Vec<DeadLetter>), (status = 403, body = ErrorBody)))]
 pub async fn list(
     State(state): State<AppState>,
     user: AuthUser,
-) -> Result<axum::Json<Vec<Letter>>, ApiError> {
+) -> Result<axum::Json<Vec<DeadLetter>>, ApiError> {
     user.require(Permission::ManagePayments)?;
     let letters = webhooks::dead_letters(&state.redis, &state.keys)
         .await
         .map_err(ApiError::redis_down(DEAD_LETTERS_DOWN))?;
-    Ok(axum::Json(letters.into_iter().map(Letter::from).collect()))
+    Ok(axum::Json(letters))
 }
 
 /// Put a dead-lettered notification back on the webhook stream (applied once, like any other).
