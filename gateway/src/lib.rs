@@ -179,7 +179,7 @@ pub async fn run(
         // Tell push connections to close so the graceful shutdown can complete.
         token.cancel();
     };
-    let app = http::router(state);
+    let app = http::router(state).context("cannot assemble the storefront pages (WEB_DIR)")?;
     tracing::info!(addr = %listener.local_addr()?, "gateway listening");
     let served = axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
         .with_graceful_shutdown(shutdown)

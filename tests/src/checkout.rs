@@ -77,7 +77,7 @@ pub async fn submit(
 pub async fn decided(app: &TestApp, token: &str, request: &str) -> Value {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
     loop {
-        let (s, body) = app.call("GET", &format!("/api/orders/requests/{request}"), Some(token), None).await;
+        let (s, body) = app.by(token).get(&format!("/api/orders/requests/{request}")).await;
         assert_eq!(s, 200, "{body}");
         if body["status"] != "queued" {
             return body;

@@ -323,45 +323,52 @@ impl TestApp {
         (status, value)
     }
 
+    /// Calls the API as the holder of the access `token`: `app.by(&admin).patch(path, body)`.
+    pub fn by<'a>(&'a self, token: &'a str) -> Caller<'a> {
+        Caller { app: self, token: Some(token) }
+    }
+
+    /// Calls the API with no credentials.
+    pub fn anon(&self) -> Caller<'_> {
+        Caller { app: self, token: None }
+    }
+
     /// Creates a published event with one ticket category and one merchandise item through the admin API.
     /// Returns (event id, category id, merchandise id).
     pub async fn published_event(&self, admin: &str, quota: i32, stock: i32) -> (Uuid, Uuid, Uuid) {
         let (s, event) = self
-            .call(
-                "POST",
+            .by(admin)
+            .post(
                 "/api/admin/events",
-                Some(admin),
-                Some(json!({
+                json!({
                     "name": "Konser Test", "venue": "Aula", "starts_at": "2030-01-10T12:00:00Z",
                     "sale_opens_at": "2020-01-01T00:00:00Z"
-                })),
+                }),
             )
             .await;
         assert_eq!(s, 201, "{event}");
         let id = event["id"].as_str().expect("id").to_owned();
         let (s, cat) = self
-            .call(
-                "POST",
+            .by(admin)
+            .post(
                 &format!("/api/admin/events/{id}/ticket-categories"),
-                Some(admin),
-                Some(json!({
+                json!({
                     "name": "Festival", "price": 150000, "quota": quota, "max_per_order": 4
-                })),
+                }),
             )
             .await;
         assert_eq!(s, 201, "{cat}");
         let (s, merch) = self
-            .call(
-                "POST",
+            .by(admin)
+            .post(
                 "/api/admin/merchandise",
-                Some(admin),
-                Some(json!({
+                json!({
                     "event_id": id, "name": "Kaos", "price": 100000, "stock": stock
-                })),
+                }),
             )
             .await;
         assert_eq!(s, 201, "{merch}");
-        let (s, _) = self.call("POST", &format!("/api/admin/events/{id}/publish"), Some(admin), None).await;
+        let (s, _) = self.by(admin).post_empty(&format!("/api/admin/events/{id}/publish")).await;
         assert_eq!(s, 200);
         (
             id.parse().expect("uuid"),
@@ -472,4 +479,38 @@ impl Drop for TestApp {
 pub fn assert_error(body: &Value, code: &str) -> String {
     assert_eq!(body["error"]["code"], code, "unexpected error body: {body}");
     body["error"]["message"].as_str().expect("message").to_owned()
+}
+
+/// JSON calls to the API as one caller (see [`TestApp::by`] and [`TestApp::anon`]); each answers
+/// (status, body), the body `null` when empty.
+pub struct Caller<'a> {
+    app: &'a TestApp,
+    token: Option<&'a str>,
+}
+
+impl Caller<'_> {
+    pub async fn get(&self, path: &str) -> (u16, Value) {
+        self.app.call("GET", path, self.token, None).await
+    }
+
+    pub async fn delete(&self, path: &str) -> (u16, Value) {
+        self.app.call("DELETE", path, self.token, None).await
+    }
+
+    pub async fn post(&self, path: &str, body: Value) -> (u16, Value) {
+        self.app.call("POST", path, self.token, Some(body)).await
+    }
+
+    /// A POST with no body.
+    pub async fn post_empty(&self, path: &str) -> (u16, Value) {
+        self.app.call("POST", path, self.token, None).await
+    }
+
+    pub async fn put(&self, path: &str, body: Value) -> (u16, Value) {
+        self.app.call("PUT", path, self.token, Some(body)).await
+    }
+
+    pub async fn patch(&self, path: &str, body: Value) -> (u16, Value) {
+        self.app.call("PATCH", path, self.token, Some(body)).await
+    }
 }

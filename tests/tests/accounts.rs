@@ -11,13 +11,12 @@ async fn user_count(app: &e2e::TestApp) -> i64 {
 async fn a_buyer_registers_signs_in_and_sees_itself() {
     let app = spawn_app().await;
     let (s, body) = app
-        .call(
-            "POST",
+        .anon()
+        .post(
             "/api/auth/register",
-            None,
-            Some(json!({
+            json!({
                 "email": "  Siti.Rahma@Kampus.AC.ID ", "password": "a good password", "name": " Siti Rahma "
-            })),
+            }),
         )
         .await;
     assert_eq!(s, 201, "{body}");
@@ -50,13 +49,12 @@ async fn a_taken_email_is_409_whatever_its_case() {
     app.register("budi@kampus.ac.id").await;
     let before = user_count(&app).await;
     let (s, body) = app
-        .call(
-            "POST",
+        .anon()
+        .post(
             "/api/auth/register",
-            None,
-            Some(json!({
+            json!({
                 "email": "BUDI@kampus.ac.id", "password": "another password", "name": "Budi 2"
-            })),
+            }),
         )
         .await;
     assert_eq!(s, 409);
@@ -283,14 +281,8 @@ async fn a_demoted_admin_or_staff_member_loses_their_rights_at_once() {
     app.expect(404, "POST", "/api/checkin", Some(&staff), Some(json!({ "code": "QC-NOTHING" }))).await;
     // A second admin, then both demoted while their tokens are still young.
     let (_, second_id) = app.register("second-admin@kampus.ac.id").await;
-    let (s, _) = app
-        .call(
-            "PUT",
-            &format!("/api/admin/users/{second_id}/role"),
-            Some(&admin),
-            Some(json!({ "role": "admin" })),
-        )
-        .await;
+    let (s, _) =
+        app.by(&admin).put(&format!("/api/admin/users/{second_id}/role"), json!({ "role": "admin" })).await;
     assert_eq!(s, 200);
     let second = app.login("second-admin@kampus.ac.id", "a good password").await;
     let second =
@@ -299,14 +291,8 @@ async fn a_demoted_admin_or_staff_member_loses_their_rights_at_once() {
     let staff_me = app.expect(200, "GET", "/api/me", Some(&staff), None).await;
     let staff_id = staff_me["id"].as_str().unwrap().to_owned();
     for id in [second_id.to_string(), staff_id] {
-        let (s, _) = app
-            .call(
-                "PUT",
-                &format!("/api/admin/users/{id}/role"),
-                Some(&admin),
-                Some(json!({ "role": "buyer" })),
-            )
-            .await;
+        let (s, _) =
+            app.by(&admin).put(&format!("/api/admin/users/{id}/role"), json!({ "role": "buyer" })).await;
         assert_eq!(s, 200);
     }
     app.expect(401, "GET", "/api/admin/users", Some(&second), None).await;
@@ -314,8 +300,8 @@ async fn a_demoted_admin_or_staff_member_loses_their_rights_at_once() {
     // Signing in again gives a buyer's session, which works as a buyer's.
     let fresh = app.login("second-admin@kampus.ac.id", "a good password").await;
     let fresh = fresh.json::<serde_json::Value>().await.unwrap()["access_token"].as_str().unwrap().to_owned();
-    assert_eq!(app.call("GET", "/api/me", Some(&fresh), None).await.0, 200);
-    assert_eq!(app.call("GET", "/api/admin/users", Some(&fresh), None).await.0, 403);
+    assert_eq!(app.by(&fresh).get("/api/me").await.0, 200);
+    assert_eq!(app.by(&fresh).get("/api/admin/users").await.0, 403);
 }
 
 /// Logs in as if from `address` (the gateway trusts `X-Forwarded-For` in these tests).

@@ -12,52 +12,47 @@ async fn audit_count(app: &e2e::TestApp) -> i64 {
 async fn an_admin_creates_and_publishes_an_event_that_guests_then_see() {
     let app = spawn_app().await;
     let admin = app.admin_token().await;
-    let (s, event) = app
-        .call("POST", "/api/admin/events", Some(&admin), Some(json!({
+    let (s, event) = app.by(&admin).post("/api/admin/events", json!({
             "name": "Malam Akustik", "venue": "Gedung Serbaguna", "starts_at": "2030-03-01T12:00:00Z",
             "ends_at": "2030-03-01T16:00:00Z", "sale_opens_at": "2030-01-01T03:00:00Z", "description": "Tiga band."
-        })))
+        }))
         .await;
     assert_eq!(s, 201, "{event}");
     assert_eq!(event["status"], "draft");
     let id = event["id"].as_str().unwrap();
 
     let (s, schedule) = app
-        .call(
-            "POST",
+        .by(&admin)
+        .post(
             &format!("/api/admin/events/{id}/schedules"),
-            Some(&admin),
-            Some(json!({
+            json!({
                 "starts_at": "2030-03-01T12:00:00Z", "ends_at": "2030-03-01T16:00:00Z", "label": "Malam 1"
-            })),
+            }),
         )
         .await;
     assert_eq!(s, 201, "{schedule}");
     for (name, price, quota) in [("Reguler", 50_000, 300), ("VIP", 200_000, 20)] {
-        let (s, cat) = app
-            .call("POST", &format!("/api/admin/events/{id}/ticket-categories"), Some(&admin), Some(json!({
+        let (s, cat) = app.by(&admin).post(&format!("/api/admin/events/{id}/ticket-categories"), json!({
                 "name": name, "price": price, "quota": quota, "max_per_order": 4, "schedule_id": schedule["id"]
-            })))
+            }))
             .await;
         assert_eq!(s, 201, "{cat}");
         assert_eq!(cat["sold"], 0);
         assert_eq!(cat["held"], 0);
     }
     let (s, merch) = app
-        .call(
-            "POST",
+        .by(&admin)
+        .post(
             "/api/admin/merchandise",
-            Some(&admin),
-            Some(json!({
+            json!({
                 "event_id": id, "name": "Kaos", "price": 90_000, "stock": 100
-            })),
+            }),
         )
         .await;
     assert_eq!(s, 201, "{merch}");
 
     app.expect(404, "GET", &format!("/api/events/{id}"), None, None).await;
-    let (s, published) =
-        app.call("POST", &format!("/api/admin/events/{id}/publish"), Some(&admin), None).await;
+    let (s, published) = app.by(&admin).post_empty(&format!("/api/admin/events/{id}/publish")).await;
     assert_eq!(s, 200);
     assert_eq!(published["status"], "published");
     assert!(!published["published_at"].is_null());
@@ -81,9 +76,7 @@ async fn an_admin_creates_and_publishes_an_event_that_guests_then_see() {
             "event.publish"
         ]
     );
-    let (s, log) = app
-        .call("GET", &format!("/api/admin/audit-log?entity=event&entity_id={id}"), Some(&admin), None)
-        .await;
+    let (s, log) = app.by(&admin).get(&format!("/api/admin/audit-log?entity=event&entity_id={id}")).await;
     assert_eq!(s, 200);
     assert_eq!(log.as_array().unwrap().len(), 2);
     assert_eq!(log[0]["action"], "event.publish");
@@ -141,7 +134,7 @@ async fn a_buyer_cannot_reach_any_admin_endpoint_and_a_guest_must_sign_in() {
         app.expect(401, method, path, None, body.clone()).await;
     }
     assert_eq!(audit_count(&app).await, audit_before, "refused calls change nothing");
-    let (_, detail) = app.call("GET", &format!("/api/events/{event}"), None, None).await;
+    let (_, detail) = app.anon().get(&format!("/api/events/{event}")).await;
     assert_eq!(detail["name"], "Konser Test");
     assert_eq!(detail["ticket_categories"][0]["quota"], 10);
 
@@ -272,36 +265,23 @@ async fn quota_and_stock_cannot_drop_below_what_is_sold_or_held() {
         .unwrap();
 
     let (s, body) = app
-        .call(
-            "PATCH",
-            &format!("/api/admin/ticket-categories/{category}"),
-            Some(&admin),
-            Some(json!({ "quota": 59 })),
-        )
+        .by(&admin)
+        .patch(&format!("/api/admin/ticket-categories/{category}"), json!({ "quota": 59 }))
         .await;
     assert_eq!(s, 422);
     assert!(assert_error(&body, "validation_failed").contains("60"));
     let (s, ok) = app
-        .call(
-            "PATCH",
-            &format!("/api/admin/ticket-categories/{category}"),
-            Some(&admin),
-            Some(json!({ "quota": 60 })),
-        )
+        .by(&admin)
+        .patch(&format!("/api/admin/ticket-categories/{category}"), json!({ "quota": 60 }))
         .await;
     assert_eq!(s, 200);
     assert_eq!(ok["remaining"], 0);
-    let (s, _) = app
-        .call("PATCH", &format!("/api/admin/merchandise/{merch}"), Some(&admin), Some(json!({ "stock": 14 })))
-        .await;
+    let (s, _) =
+        app.by(&admin).patch(&format!("/api/admin/merchandise/{merch}"), json!({ "stock": 14 })).await;
     assert_eq!(s, 422);
     let (s, m) = app
-        .call(
-            "PATCH",
-            &format!("/api/admin/merchandise/{merch}"),
-            Some(&admin),
-            Some(json!({ "stock": 15, "price": 95000 })),
-        )
+        .by(&admin)
+        .patch(&format!("/api/admin/merchandise/{merch}"), json!({ "stock": 15, "price": 95000 }))
         .await;
     assert_eq!(s, 200);
     assert_eq!(m["price"], 95000);
@@ -402,31 +382,18 @@ async fn a_draft_event_is_deleted_with_everything_on_sale_for_it() {
 async fn admins_manage_roles_but_cannot_demote_themselves() {
     let app = spawn_app().await;
     let admin = app.admin_token().await;
-    let (_, me) = app.call("GET", "/api/me", Some(&admin), None).await;
+    let (_, me) = app.by(&admin).get("/api/me").await;
     let my_id = me["id"].as_str().unwrap();
-    let (s, body) = app
-        .call(
-            "PUT",
-            &format!("/api/admin/users/{my_id}/role"),
-            Some(&admin),
-            Some(json!({ "role": "buyer" })),
-        )
-        .await;
+    let (s, body) =
+        app.by(&admin).put(&format!("/api/admin/users/{my_id}/role"), json!({ "role": "buyer" })).await;
     assert_eq!(s, 409);
     assert_error(&body, "self_demotion");
     let (_, user) = app.register("calon.staff@kampus.ac.id").await;
-    let (s, body) = app
-        .call(
-            "PUT",
-            &format!("/api/admin/users/{user}/role"),
-            Some(&admin),
-            Some(json!({ "role": "superuser" })),
-        )
-        .await;
+    let (s, body) =
+        app.by(&admin).put(&format!("/api/admin/users/{user}/role"), json!({ "role": "superuser" })).await;
     assert_eq!(s, 400, "{body}");
-    let (s, body) = app
-        .call("PUT", &format!("/api/admin/users/{user}/role"), Some(&admin), Some(json!({ "role": "staff" })))
-        .await;
+    let (s, body) =
+        app.by(&admin).put(&format!("/api/admin/users/{user}/role"), json!({ "role": "staff" })).await;
     assert_eq!(s, 200);
     assert_eq!(body["role"], "staff");
     let users = app.expect(200, "GET", "/api/admin/users", Some(&admin), None).await;
@@ -438,17 +405,15 @@ async fn waiting_room_settings_are_changed_partially_and_audited() {
     let app = spawn_app().await;
     let admin = app.admin_token().await;
     let (event, _, _) = app.published_event(&admin, 10, 10).await;
-    let (s, before) =
-        app.call("GET", &format!("/api/admin/events/{event}/waiting-room"), Some(&admin), None).await;
+    let (s, before) = app.by(&admin).get(&format!("/api/admin/events/{event}/waiting-room")).await;
     assert_eq!(s, 200);
     let (s, after) = app
-        .call(
-            "PUT",
+        .by(&admin)
+        .put(
             &format!("/api/admin/events/{event}/waiting-room"),
-            Some(&admin),
-            Some(json!({
+            json!({
                 "admission_rate_per_sec": 250, "paused": true
-            })),
+            }),
         )
         .await;
     assert_eq!(s, 200, "{after}");

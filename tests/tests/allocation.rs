@@ -136,11 +136,10 @@ async fn parallel_requests_of_one_buyer_cannot_pass_the_per_buyer_limit() {
     let admin = app.admin_token().await;
     let (event, festival, _) = app.published_event(&admin, 100, 10).await;
     let (s, vip) = app
-        .call(
-            "POST",
+        .by(&admin)
+        .post(
             &format!("/api/admin/events/{event}/ticket-categories"),
-            Some(&admin),
-            Some(serde_json::json!({ "name": "VIP", "price": 500000, "quota": 100, "max_per_order": 4 })),
+            serde_json::json!({ "name": "VIP", "price": 500000, "quota": 100, "max_per_order": 4 }),
         )
         .await;
     assert_eq!(s, 201);

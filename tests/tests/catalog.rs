@@ -49,10 +49,10 @@ async fn remaining_counts_subtract_sold_and_held_units() {
         .unwrap();
     sqlx::query("update merchandise set sold = 50 where id = $1").bind(merch).execute(&app.db).await.unwrap();
 
-    let (_, detail) = app.call("GET", &format!("/api/events/{event}"), None, None).await;
+    let (_, detail) = app.anon().get(&format!("/api/events/{event}")).await;
     assert_eq!(detail["ticket_categories"][0]["remaining"], 65);
     assert_eq!(detail["merchandise"][0]["remaining"], 0);
-    let (_, events) = app.call("GET", "/api/events", None, None).await;
+    let (_, events) = app.anon().get("/api/events").await;
     assert_eq!(events[0]["tickets_remaining"], 65);
 }
 
@@ -61,38 +61,35 @@ async fn draft_events_and_their_merchandise_are_not_public() {
     let app = spawn_app().await;
     let admin = app.admin_token().await;
     let (s, draft) = app
-        .call(
-            "POST",
+        .by(&admin)
+        .post(
             "/api/admin/events",
-            Some(&admin),
-            Some(json!({
+            json!({
                 "name": "Secret show", "venue": "Aula", "starts_at": "2030-01-01T12:00:00Z"
-            })),
+            }),
         )
         .await;
     assert_eq!(s, 201);
     let id = draft["id"].as_str().unwrap();
     let (s, merch) = app
-        .call(
-            "POST",
+        .by(&admin)
+        .post(
             "/api/admin/merchandise",
-            Some(&admin),
-            Some(json!({
+            json!({
                 "event_id": id, "name": "Kaos", "price": 1000, "stock": 5
-            })),
+            }),
         )
         .await;
     assert_eq!(s, 201);
 
-    let (_, events) = app.call("GET", "/api/events", None, None).await;
+    let (_, events) = app.anon().get("/api/events").await;
     assert_eq!(events, json!([]));
     let body = app.expect(404, "GET", &format!("/api/events/{id}"), None, None).await;
     assert_error(&body, "not_found");
-    let (s, _) =
-        app.call("GET", &format!("/api/merchandise/{}", merch["id"].as_str().unwrap()), None, None).await;
+    let (s, _) = app.anon().get(&format!("/api/merchandise/{}", merch["id"].as_str().unwrap())).await;
     assert_eq!(s, 404);
     app.expect(404, "GET", &format!("/api/merchandise?event_id={id}"), None, None).await;
-    let (_, all) = app.call("GET", "/api/merchandise", None, None).await;
+    let (_, all) = app.anon().get("/api/merchandise").await;
     assert_eq!(all, json!([]));
 }
 
@@ -147,18 +144,14 @@ async fn an_admin_change_shows_on_the_public_page_at_once() {
     let app = spawn_app().await;
     let admin = app.admin_token().await;
     let (event, category, _) = app.published_event(&admin, 10, 10).await;
-    let (_, before) = app.call("GET", &format!("/api/events/{event}"), None, None).await;
+    let (_, before) = app.anon().get(&format!("/api/events/{event}")).await;
     assert_eq!(before["ticket_categories"][0]["quota"], 10);
     let (s, _) = app
-        .call(
-            "PATCH",
-            &format!("/api/admin/ticket-categories/{category}"),
-            Some(&admin),
-            Some(json!({ "quota": 25 })),
-        )
+        .by(&admin)
+        .patch(&format!("/api/admin/ticket-categories/{category}"), json!({ "quota": 25 }))
         .await;
     assert_eq!(s, 200);
-    let (_, after): (u16, Value) = app.call("GET", &format!("/api/events/{event}"), None, None).await;
+    let (_, after): (u16, Value) = app.anon().get(&format!("/api/events/{event}")).await;
     assert_eq!(after["ticket_categories"][0]["quota"], 25);
     assert_eq!(after["ticket_categories"][0]["remaining"], 25);
 }
@@ -166,10 +159,10 @@ async fn an_admin_change_shows_on_the_public_page_at_once() {
 #[tokio::test]
 async fn the_demo_event_is_loaded_into_an_empty_database() {
     let app = spawn_app_with(Options { demo_data: true, ..Options::default() }).await;
-    let (_, events) = app.call("GET", "/api/events", None, None).await;
+    let (_, events) = app.anon().get("/api/events").await;
     assert_eq!(events.as_array().unwrap().len(), 1);
     let id = events[0]["id"].as_str().unwrap();
-    let (_, detail) = app.call("GET", &format!("/api/events/{id}"), None, None).await;
+    let (_, detail) = app.anon().get(&format!("/api/events/{id}")).await;
     assert_eq!(detail["ticket_categories"].as_array().unwrap().len(), 3);
     assert!(detail["merchandise"].as_array().unwrap().len() >= 3);
     assert!(detail["schedules"].as_array().unwrap().len() >= 2);

@@ -13,7 +13,7 @@ async fn twenty_concurrent_scans_of_one_ticket_let_exactly_one_in() {
     let PayApp { app, midtrans, .. } = spawn_app_with_midtrans().await;
     let stop = app.webhook_processor(fast_processor()).await;
     let (s, mid) = paid_order(&app, &midtrans).await;
-    let (_, body) = app.call("GET", &format!("/api/orders/{}/tickets", s.order), Some(&s.token), None).await;
+    let (_, body) = app.by(&s.token).get(&format!("/api/orders/{}/tickets", s.order)).await;
     let list = body["tickets"].as_array().unwrap().clone();
     let ticket = list.iter().find(|t| t["kind"] == "ticket").unwrap()["code"].as_str().unwrap().to_owned();
     let pickup =
@@ -31,7 +31,7 @@ async fn twenty_concurrent_scans_of_one_ticket_let_exactly_one_in() {
             let (app, barrier, staff, code) = (app.clone(), barrier.clone(), staff.clone(), ticket.clone());
             tokio::spawn(async move {
                 barrier.wait().await;
-                app.call("POST", "/api/checkin", Some(&staff), Some(json!({ "code": code }))).await
+                app.by(&staff).post("/api/checkin", json!({ "code": code })).await
             })
         })
         .collect();
@@ -63,8 +63,7 @@ async fn twenty_concurrent_scans_of_one_ticket_let_exactly_one_in() {
     // Unknown codes; the merchandise pickup code works the same way (and tolerates scanner spacing).
     app.expect(404, "POST", "/api/checkin", Some(&staff), Some(json!({"code": "NOPE"}))).await;
     let spaced = format!(" {} ", pickup.to_lowercase());
-    let (status, body) =
-        app.call("POST", "/api/checkin", Some(&staff), Some(json!({ "code": spaced }))).await;
+    let (status, body) = app.by(&staff).post("/api/checkin", json!({ "code": spaced })).await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["ticket"]["kind"], "merchandise_pickup");
     app.expect(422, "POST", "/api/checkin", Some(&staff), Some(json!({"code": ""}))).await;
@@ -97,20 +96,17 @@ async fn a_gate_for_one_event_refuses_another_events_ticket_and_leaves_it_unused
     let PayApp { app, midtrans, .. } = spawn_app_with_midtrans().await;
     let stop = app.webhook_processor(fast_processor()).await;
     let (s, _) = paid_order(&app, &midtrans).await;
-    let (_, body) = app.call("GET", &format!("/api/orders/{}/tickets", s.order), Some(&s.token), None).await;
+    let (_, body) = app.by(&s.token).get(&format!("/api/orders/{}/tickets", s.order)).await;
     let code = body["tickets"].as_array().unwrap().iter().find(|t| t["kind"] == "ticket").unwrap()["code"]
         .as_str()
         .unwrap()
         .to_owned();
     let admin = app.admin_token().await;
-    let (status, body) = app
-        .call("POST", "/api/checkin", Some(&admin), Some(json!({ "code": code, "event_id": Uuid::new_v4() })))
-        .await;
+    let (status, body) =
+        app.by(&admin).post("/api/checkin", json!({ "code": code, "event_id": Uuid::new_v4() })).await;
     assert_eq!(status, 409, "{body}");
     assert_error(&body, "wrong_event");
-    let (status, _) = app
-        .call("POST", "/api/checkin", Some(&admin), Some(json!({ "code": code, "event_id": s.event })))
-        .await;
+    let (status, _) = app.by(&admin).post("/api/checkin", json!({ "code": code, "event_id": s.event })).await;
     assert_eq!(status, 200);
     stop.cancel();
 }

@@ -63,7 +63,7 @@ async fn a_late_settlement_gets_tickets_while_stock_remains_and_a_refund_once_it
     assert_eq!(tx.refund_keys.len(), 1);
     wait_for_payment(&app, &mid_b, "refunded").await;
     // The buyer is told.
-    let (_, order) = app.call("GET", &format!("/api/orders/{}", b.order), Some(&b.token), None).await;
+    let (_, order) = app.by(&b.token).get(&format!("/api/orders/{}", b.order)).await;
     assert!(order["notice"].as_str().unwrap().contains("refunded"), "{order}");
     assert_eq!(count(&app, "select count(*) from tickets where order_id = $1", b.order).await, 0);
     assert_every_settled_payment_ends_as_tickets_or_a_refund(&app).await;
@@ -244,14 +244,13 @@ async fn an_operator_accepts_a_payment_under_review_and_the_buyer_gets_tickets()
     let (s, payment, admin) = payment_under_review(&app).await;
     let path = format!("/api/admin/payments/{payment}/review");
     // Buyers cannot resolve reviews; nonsense is refused.
-    assert_eq!(app.call("POST", &path, Some(&s.token), Some(json!({ "decision": "accept" }))).await.0, 403);
-    assert_eq!(app.call("POST", &path, Some(&admin), Some(json!({ "decision": "maybe" }))).await.0, 400);
+    assert_eq!(app.by(&s.token).post(&path, json!({ "decision": "accept" })).await.0, 403);
+    assert_eq!(app.by(&admin).post(&path, json!({ "decision": "maybe" })).await.0, 400);
     let unknown = format!("/api/admin/payments/{}/review", Uuid::new_v4());
-    assert_eq!(app.call("POST", &unknown, Some(&admin), Some(json!({ "decision": "accept" }))).await.0, 404);
+    assert_eq!(app.by(&admin).post(&unknown, json!({ "decision": "accept" })).await.0, 404);
 
-    let (status, body) = app
-        .call("POST", &path, Some(&admin), Some(json!({ "decision": "accept", "note": "bank confirmed" })))
-        .await;
+    let (status, body) =
+        app.by(&admin).post(&path, json!({ "decision": "accept", "note": "bank confirmed" })).await;
     assert_eq!(status, 200, "{body}");
     assert_eq!((body["outcome"].as_str(), body["order_status"].as_str()), (Some("paid"), Some("paid")));
     assert_eq!(category_counts(&app, s.category).await, (2, 0));
@@ -276,12 +275,8 @@ async fn an_operator_refunds_a_payment_under_review_and_the_stock_comes_back() {
     let (s, payment, admin) = payment_under_review(&app).await;
     assert_eq!(category_counts(&app, s.category).await, (0, 2), "held while under review");
     let (status, body) = app
-        .call(
-            "POST",
-            &format!("/api/admin/payments/{payment}/review"),
-            Some(&admin),
-            Some(json!({ "decision": "refund" })),
-        )
+        .by(&admin)
+        .post(&format!("/api/admin/payments/{payment}/review"), json!({ "decision": "refund" }))
         .await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["outcome"], "refund_owed");

@@ -15,7 +15,7 @@ async fn health_and_readiness_report_the_dependencies() {
 #[tokio::test]
 async fn metrics_are_exposed_in_prometheus_format() {
     let app = spawn_app().await;
-    app.call("GET", "/api/events", None, None).await;
+    app.anon().get("/api/events").await;
     let text = app.get("/metrics").send().await.unwrap().text().await.unwrap();
     assert!(text.contains("http_requests_total"), "{text}");
     assert!(text.contains("route=\"/api/events\""), "{text}");
@@ -24,7 +24,7 @@ async fn metrics_are_exposed_in_prometheus_format() {
 #[tokio::test]
 async fn the_openapi_document_lists_the_contract_paths_and_has_a_viewer() {
     let app = spawn_app().await;
-    let (s, doc): (u16, Value) = app.call("GET", "/api/openapi.json", None, None).await;
+    let (s, doc): (u16, Value) = app.anon().get("/api/openapi.json").await;
     assert_eq!(s, 200);
     let paths = doc["paths"].as_object().unwrap();
     for p in [

@@ -33,14 +33,14 @@ async fn a_buyer_orders_tickets_and_merchandise_in_one_cart_and_sees_only_its_ow
     assert_eq!(order["status"], "pending_payment");
     assert_eq!(order["total"], 2 * 150_000 + 100_000);
     assert_eq!(order["items"].as_array().unwrap().len(), 2);
-    let (_, mine) = app.call("GET", "/api/orders", Some(&token), None).await;
+    let (_, mine) = app.by(&token).get("/api/orders").await;
     assert_eq!(mine.as_array().unwrap().len(), 1);
 
     let (_, other) = app.quick_buyer().await;
     for path in [format!("/api/orders/{order_id}"), format!("/api/orders/requests/{request}")] {
         app.expect(404, "GET", &path, Some(&other), None).await;
     }
-    let (_, none) = app.call("GET", "/api/orders", Some(&other), None).await;
+    let (_, none) = app.by(&other).get("/api/orders").await;
     assert_eq!(none, json!([]));
 }
 
@@ -200,7 +200,7 @@ async fn repeated_lines_of_one_product_become_one_line_and_count_together() {
     assert_eq!(s, 202, "{accepted}");
     let result = decided(&app, &token, accepted["request_id"].as_str().unwrap()).await;
     let order_id = result["order_id"].as_str().unwrap();
-    let (_, order) = app.call("GET", &format!("/api/orders/{order_id}"), Some(&token), None).await;
+    let (_, order) = app.by(&token).get(&format!("/api/orders/{order_id}")).await;
     let quantities: Vec<(Option<&str>, i64)> = order["items"]
         .as_array()
         .unwrap()
@@ -296,7 +296,7 @@ async fn a_buyer_cancels_an_unpaid_order_and_the_stock_comes_back_once() {
     let order = result["order_id"].as_str().unwrap();
     assert_eq!(count(&app, "select held::bigint from ticket_categories").await, 3);
     let (_, other) = app.quick_buyer().await;
-    assert_eq!(app.call("POST", &format!("/api/orders/{order}/cancel"), Some(&other), None).await.0, 404);
+    assert_eq!(app.by(&other).post_empty(&format!("/api/orders/{order}/cancel")).await.0, 404);
     let cancelled = app.expect(200, "POST", &format!("/api/orders/{order}/cancel"), Some(&token), None).await;
     assert_eq!(cancelled["status"], "cancelled");
     let again = app.expect(409, "POST", &format!("/api/orders/{order}/cancel"), Some(&token), None).await;
@@ -355,7 +355,7 @@ async fn the_result_is_pushed_to_the_buyers_waiting_room_socket() {
     let admin = app.admin_token().await;
     let (event, category, _) = app.published_event(&admin, 10, 10).await;
     let _stop = worker(&app, settings()).drop_guard();
-    let (_, joined) = app.call("POST", &format!("/api/events/{event}/queue"), None, None).await;
+    let (_, joined) = app.anon().post_empty(&format!("/api/events/{event}/queue")).await;
     let vt = joined["visitor_token"].as_str().unwrap().to_owned();
     let visitor = app.state.signer.verify_visitor(&vt, event).unwrap();
     let url = format!("ws://{}/api/events/{event}/queue/ws?visitor_token={vt}", app.addr);

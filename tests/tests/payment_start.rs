@@ -57,8 +57,7 @@ async fn a_buyer_pays_on_the_snap_page_and_gets_tickets_once() {
         1
     );
 
-    let (status, body) =
-        app.call("GET", &format!("/api/orders/{}/tickets", s.order), Some(&s.token), None).await;
+    let (status, body) = app.by(&s.token).get(&format!("/api/orders/{}/tickets", s.order)).await;
     assert_eq!(status, 200, "{body}");
     let list = body["tickets"].as_array().unwrap();
     assert_eq!(list.len(), 3);
@@ -69,13 +68,12 @@ async fn a_buyer_pays_on_the_snap_page_and_gets_tickets_once() {
                 || t["qr_svg"].as_str().unwrap().contains("<svg")
         );
     }
-    let (_, order) = app.call("GET", &format!("/api/orders/{}", s.order), Some(&s.token), None).await;
+    let (_, order) = app.by(&s.token).get(&format!("/api/orders/{}", s.order)).await;
     assert_eq!(order["payment"]["status"], "paid");
 
     // Another buyer sees nothing of it.
     let (_, stranger) = app.quick_buyer().await;
-    let (status, _) =
-        app.call("GET", &format!("/api/orders/{}/tickets", s.order), Some(&stranger), None).await;
+    let (status, _) = app.by(&stranger).get(&format!("/api/orders/{}/tickets", s.order)).await;
     assert_eq!(status, 404);
     stop.cancel();
 }
@@ -160,8 +158,7 @@ async fn starting_a_payment_is_guarded_and_idempotent_under_concurrency() {
     assert_eq!(status, 200);
     // Paid, expired or cancelled orders cannot be paid.
     let cancelled = app.pending_order(s.buyer, s.event, vec![tickets(s.category, 1)]).await;
-    let (status, _) =
-        app.call("POST", &format!("/api/orders/{cancelled}/cancel"), Some(&s.token), None).await;
+    let (status, _) = app.by(&s.token).post_empty(&format!("/api/orders/{cancelled}/cancel")).await;
     assert_eq!(status, 200);
     let (status, body) = start_payment(&app, &s.token, cancelled, "k3", json!({})).await;
     assert_eq!(status, 409);
@@ -211,8 +208,7 @@ async fn cancelling_an_order_cancels_its_live_payment_at_midtrans_first() {
     // A QRIS code is live at Midtrans.
     let (_, body) = start_payment(&app, &s.token, s.order, "q", json!({"method": "qris"})).await;
     let mid = body["midtrans_order_id"].as_str().unwrap().to_owned();
-    let (status, order) =
-        app.call("POST", &format!("/api/orders/{}/cancel", s.order), Some(&s.token), None).await;
+    let (status, order) = app.by(&s.token).post_empty(&format!("/api/orders/{}/cancel", s.order)).await;
     assert_eq!(status, 200, "{order}");
     assert_eq!(order["status"], "cancelled");
     assert_eq!(midtrans.transaction(&mid).unwrap().status.as_deref(), Some("cancel"));
@@ -223,8 +219,7 @@ async fn cancelling_an_order_cancels_its_live_payment_at_midtrans_first() {
     let other = app.pending_order(s.buyer, s.event, vec![tickets(s.category, 1)]).await;
     let (_, body) = start_payment(&app, &s.token, other, "s", json!({})).await;
     let snap_mid = body["midtrans_order_id"].as_str().unwrap().to_owned();
-    let (status, order) =
-        app.call("POST", &format!("/api/orders/{other}/cancel"), Some(&s.token), None).await;
+    let (status, order) = app.by(&s.token).post_empty(&format!("/api/orders/{other}/cancel")).await;
     assert_eq!(status, 200, "{order}");
     assert_eq!(order["payment"]["status"], "cancelled");
     assert_eq!(category_counts(&app, s.category).await, (0, 0));
@@ -242,11 +237,10 @@ async fn a_free_order_is_confirmed_without_a_payment() {
     let s = setup(&app, 10, 10).await;
     let admin = app.admin_token().await;
     let (status, free) = app
-        .call(
-            "POST",
+        .by(&admin)
+        .post(
             &format!("/api/admin/events/{}/ticket-categories", s.event),
-            Some(&admin),
-            Some(json!({ "name": "Undangan", "price": 0, "quota": 5, "max_per_order": 2 })),
+            json!({ "name": "Undangan", "price": 0, "quota": 5, "max_per_order": 2 }),
         )
         .await;
     assert_eq!(status, 201, "{free}");

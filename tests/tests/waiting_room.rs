@@ -21,8 +21,7 @@ fn controller(app: &TestApp) -> Controller {
 }
 
 async fn settings(app: &TestApp, admin: &str, event: Uuid, body: Value) {
-    let (s, resp) =
-        app.call("PUT", &format!("/api/admin/events/{event}/waiting-room"), Some(admin), Some(body)).await;
+    let (s, resp) = app.by(admin).put(&format!("/api/admin/events/{event}/waiting-room"), body).await;
     assert_eq!(s, 200, "{resp}");
 }
 
@@ -46,14 +45,8 @@ async fn open_event(app: &TestApp, admin: &str, rate: i32) -> (Uuid, Controller,
 /// Moves the event's sale opening to `after` from now; returns it.
 async fn opening_in(app: &TestApp, admin: &str, event: Uuid, after: Duration) -> DateTime<Utc> {
     let opens = Utc::now() + after;
-    let (s, body) = app
-        .call(
-            "PATCH",
-            &format!("/api/admin/events/{event}"),
-            Some(admin),
-            Some(json!({ "sale_opens_at": opens })),
-        )
-        .await;
+    let (s, body) =
+        app.by(admin).patch(&format!("/api/admin/events/{event}"), json!({ "sale_opens_at": opens })).await;
     assert_eq!(s, 200, "{body}");
     opens
 }
@@ -102,7 +95,7 @@ async fn the_pre_queue_draw_is_a_permutation_fixed_by_the_published_seed() {
     let before = c.tick(Utc::now()).await.unwrap();
     let published_hash = before[0].seed_hash.clone().expect("seed hash published before the sale");
     assert!(before[0].seed.is_none(), "the seed stays secret until the draw");
-    let (_, proof) = app.call("GET", &format!("/api/events/{event}/queue/draw"), None, None).await;
+    let (_, proof) = app.anon().get(&format!("/api/events/{event}/queue/draw")).await;
     assert_eq!(proof["seed_hash"], published_hash.as_str());
     assert!(proof["seed"].is_null(), "the seed stays secret until the draw");
     assert_eq!(before[0].prequeue, 40);
@@ -112,7 +105,7 @@ async fn the_pre_queue_draw_is_a_permutation_fixed_by_the_published_seed() {
     let after = c.tick(opens + Duration::seconds(1)).await.unwrap();
     let seed = after[0].seed.clone().expect("seed revealed after the draw");
     assert_eq!(seed_hash(&seed), published_hash);
-    let (_, proof) = app.call("GET", &format!("/api/events/{event}/queue/draw"), None, None).await;
+    let (_, proof) = app.anon().get(&format!("/api/events/{event}/queue/draw")).await;
     assert_eq!(proof["seed_hash"], published_hash.as_str());
     assert_eq!(proof["seed"], seed.as_str());
     assert_eq!(proof["drawn"], true);
@@ -135,8 +128,7 @@ async fn the_pre_queue_draw_is_a_permutation_fixed_by_the_published_seed() {
 
     // The published participants are the visitors in queue order, hashed, and recompute from the seed
     // by the documented procedure (hex(sha256(seed ":" hex(sha256("participant:" visitor))))).
-    let (s, page) =
-        app.call("GET", &format!("/api/events/{event}/queue/draw/participants?limit=15"), None, None).await;
+    let (s, page) = app.anon().get(&format!("/api/events/{event}/queue/draw/participants?limit=15")).await;
     assert_eq!(s, 200, "{page}");
     assert_eq!((page["total"].as_i64(), page["sorted"].as_i64()), (Some(40), Some(40)));
     let sha = |t: String| {
@@ -178,12 +170,10 @@ async fn the_draw_participants_are_not_published_before_the_draw() {
     let app = spawn_app().await;
     let admin = app.admin_token().await;
     let (event, _, _) = app.published_event(&admin, 10, 10).await;
-    let (s, body) =
-        app.call("GET", &format!("/api/events/{event}/queue/draw/participants"), None, None).await;
+    let (s, body) = app.anon().get(&format!("/api/events/{event}/queue/draw/participants")).await;
     assert_eq!(s, 409, "{body}");
     assert_error(&body, "draw_pending");
-    let (s, _) =
-        app.call("GET", &format!("/api/events/{event}/queue/draw/participants?limit=0"), None, None).await;
+    let (s, _) = app.anon().get(&format!("/api/events/{event}/queue/draw/participants?limit=0")).await;
     assert_eq!(s, 422);
 }
 
@@ -214,7 +204,7 @@ async fn joining_again_keeps_the_place_from_any_tab() {
     assert_eq!(status["status"], "waiting");
     assert_eq!(status["position"], 1);
     // A newcomer is behind everyone.
-    let (_, newcomer) = app.call("POST", &path, None, None).await;
+    let (_, newcomer) = app.anon().post_empty(&path).await;
     assert_eq!(newcomer["position"], 5);
 }
 
@@ -297,13 +287,12 @@ async fn an_admission_token_is_bound_single_use_and_unforgeable() {
     let app = spawn_app().await;
     let admin = app.admin_token().await;
     let (event, c, t0) = open_event(&app, &admin, 10).await;
-    let (_, joined) = app.call("POST", &format!("/api/events/{event}/queue"), None, None).await;
+    let (_, joined) = app.anon().post_empty(&format!("/api/events/{event}/queue")).await;
     let visitor_token = joined["visitor_token"].as_str().unwrap();
     let visitor = app.state.signer.verify_visitor(visitor_token, event).unwrap();
     tick(&c, event, t0 + Duration::seconds(1)).await;
-    let (s, status) = app
-        .call("GET", &format!("/api/events/{event}/queue/status?visitor_token={visitor_token}"), None, None)
-        .await;
+    let (s, status) =
+        app.anon().get(&format!("/api/events/{event}/queue/status?visitor_token={visitor_token}")).await;
     assert_eq!(s, 200);
     assert_eq!(status["status"], "admitted");
     let token = status["messages"][0]["admission_token"].as_str().unwrap();
@@ -335,11 +324,10 @@ async fn queue_calls_refuse_missing_forged_and_foreign_credentials() {
     let admin = app.admin_token().await;
     let (event, _, _) = open_event(&app, &admin, 10).await;
     let (other, _, _) = app.published_event(&admin, 10, 10).await;
-    let (_, joined) = app.call("POST", &format!("/api/events/{other}/queue"), None, None).await;
+    let (_, joined) = app.anon().post_empty(&format!("/api/events/{other}/queue")).await;
     let foreign = joined["visitor_token"].as_str().unwrap();
     for query in ["".to_owned(), "?visitor_token=garbage".to_owned(), format!("?visitor_token={foreign}")] {
-        let (s, body) =
-            app.call("GET", &format!("/api/events/{event}/queue/status{query}"), None, None).await;
+        let (s, body) = app.anon().get(&format!("/api/events/{event}/queue/status{query}")).await;
         assert_eq!(s, 401, "{query}");
         assert_error(&body, "unauthorized");
         let resp = app.get(&format!("/api/events/{event}/queue/sse{query}")).send().await.unwrap();
@@ -347,25 +335,17 @@ async fn queue_calls_refuse_missing_forged_and_foreign_credentials() {
     }
     app.expect(404, "POST", &format!("/api/events/{}/queue", Uuid::new_v4()), None, None).await;
     let (s, draft) = app
-        .call(
-            "POST",
-            "/api/admin/events",
-            Some(&admin),
-            Some(json!({ "name": "d", "venue": "v", "starts_at": "2030-01-01T00:00:00Z" })),
-        )
+        .by(&admin)
+        .post("/api/admin/events", json!({ "name": "d", "venue": "v", "starts_at": "2030-01-01T00:00:00Z" }))
         .await;
     assert_eq!(s, 201);
-    let (s, _) =
-        app.call("POST", &format!("/api/events/{}/queue", draft["id"].as_str().unwrap()), None, None).await;
+    let (s, _) = app.anon().post_empty(&format!("/api/events/{}/queue", draft["id"].as_str().unwrap())).await;
     assert_eq!(s, 404, "drafts have no queue");
     let (s, _) = app
-        .call(
-            "PATCH",
+        .by(&admin)
+        .patch(
             &format!("/api/admin/events/{other}"),
-            Some(&admin),
-            Some(
-                json!({ "sale_opens_at": "2020-01-01T00:00:00Z", "sale_closes_at": "2021-01-01T00:00:00Z" }),
-            ),
+            json!({ "sale_opens_at": "2020-01-01T00:00:00Z", "sale_closes_at": "2021-01-01T00:00:00Z" }),
         )
         .await;
     assert_eq!(s, 200);
@@ -410,7 +390,7 @@ async fn visitors_on_either_of_two_gateways_receive_their_admission_over_websock
 
     let mut sockets = Vec::new();
     for addr in [app.addr, second_addr] {
-        let (_, joined) = app.call("POST", &format!("/api/events/{event}/queue"), None, None).await;
+        let (_, joined) = app.anon().post_empty(&format!("/api/events/{event}/queue")).await;
         let token = joined["visitor_token"].as_str().unwrap().to_owned();
         let url = format!("ws://{addr}/api/events/{event}/queue/ws?visitor_token={token}");
         let (mut ws, _) = tokio_tungstenite::connect_async(url).await.unwrap();
@@ -433,7 +413,7 @@ async fn a_waiting_visitor_sees_its_position_and_stock_move_over_websocket() {
     let admin = app.admin_token().await;
     let (event, c, t0) = open_event(&app, &admin, 2).await;
     join_many(&app, event, 5).await;
-    let (_, joined) = app.call("POST", &format!("/api/events/{event}/queue"), None, None).await;
+    let (_, joined) = app.anon().post_empty(&format!("/api/events/{event}/queue")).await;
     assert_eq!(joined["position"], 6);
     let token = joined["visitor_token"].as_str().unwrap();
     let url = format!("ws://{}/api/events/{event}/queue/ws?visitor_token={token}", app.addr);
@@ -454,7 +434,7 @@ async fn a_visitor_waits_and_is_admitted_over_server_sent_events() {
     let app = spawn_app().await;
     let admin = app.admin_token().await;
     let (event, c, t0) = open_event(&app, &admin, 10).await;
-    let (_, joined) = app.call("POST", &format!("/api/events/{event}/queue"), None, None).await;
+    let (_, joined) = app.anon().post_empty(&format!("/api/events/{event}/queue")).await;
     let token = joined["visitor_token"].as_str().unwrap();
     let resp = app
         .get(&format!("/api/events/{event}/queue/sse?visitor_token={token}"))
@@ -493,41 +473,31 @@ async fn the_sale_opening_is_moved_from_the_waiting_room_settings() {
     let (event, _, _) = app.published_event(&admin, 10, 10).await;
     let opens = "2031-05-01T03:00:00Z";
     let (s, body) = app
-        .call(
-            "PUT",
-            &format!("/api/admin/events/{event}/waiting-room"),
-            Some(&admin),
-            Some(json!({ "sale_opens_at": opens })),
-        )
+        .by(&admin)
+        .put(&format!("/api/admin/events/{event}/waiting-room"), json!({ "sale_opens_at": opens }))
         .await;
     assert_eq!(s, 200, "{body}");
     assert_eq!(body["sale_opens_at"], opens);
-    let (_, public) = app.call("GET", &format!("/api/events/{event}"), None, None).await;
+    let (_, public) = app.anon().get(&format!("/api/events/{event}")).await;
     assert_eq!(public["sale_opens_at"], opens);
     // Arrivals now wait for the draw.
-    let (_, joined) = app.call("POST", &format!("/api/events/{event}/queue"), None, None).await;
+    let (_, joined) = app.anon().post_empty(&format!("/api/events/{event}/queue")).await;
     assert_eq!(joined["status"], "pre_queue");
     // An opening after the close is refused and changes nothing.
     let (s, _) = app
-        .call(
-            "PATCH",
-            &format!("/api/admin/events/{event}"),
-            Some(&admin),
-            Some(json!({ "sale_closes_at": "2031-06-01T00:00:00Z" })),
-        )
+        .by(&admin)
+        .patch(&format!("/api/admin/events/{event}"), json!({ "sale_closes_at": "2031-06-01T00:00:00Z" }))
         .await;
     assert_eq!(s, 200);
     let (s, body) = app
-        .call(
-            "PUT",
+        .by(&admin)
+        .put(
             &format!("/api/admin/events/{event}/waiting-room"),
-            Some(&admin),
-            Some(json!({ "sale_opens_at": "2031-07-01T00:00:00Z", "paused": true })),
+            json!({ "sale_opens_at": "2031-07-01T00:00:00Z", "paused": true }),
         )
         .await;
     assert_eq!(s, 422, "{body}");
-    let (_, now) =
-        app.call("GET", &format!("/api/admin/events/{event}/waiting-room"), Some(&admin), None).await;
+    let (_, now) = app.by(&admin).get(&format!("/api/admin/events/{event}/waiting-room")).await;
     assert_eq!(now["sale_opens_at"], opens);
     assert_eq!(now["paused"], false, "the refused change was rolled back whole");
 }
@@ -538,7 +508,7 @@ async fn when_tickets_sell_out_every_waiting_visitor_is_told_and_admission_stops
     let admin = app.admin_token().await;
     let (event, c, t0) = open_event(&app, &admin, 5).await;
     join_many(&app, event, 3).await;
-    let (_, joined) = app.call("POST", &format!("/api/events/{event}/queue"), None, None).await;
+    let (_, joined) = app.anon().post_empty(&format!("/api/events/{event}/queue")).await;
     let token = joined["visitor_token"].as_str().unwrap();
     let url = format!("ws://{}/api/events/{event}/queue/ws?visitor_token={token}", app.addr);
     let (mut ws, _) = tokio_tungstenite::connect_async(url).await.unwrap();
@@ -619,7 +589,6 @@ async fn joins_in_the_second_after_the_opening_queue_behind_the_drawn_early_arri
     let late = join_http(&app, event, 30).await;
     let expected: Vec<(String, Option<i64>)> = (6..=35).map(|p| ("waiting".to_owned(), Some(p))).collect();
     assert_eq!(late, expected);
-    let (_, proof) =
-        app.call("GET", &format!("/api/events/{event}/queue/draw/participants"), None, None).await;
+    let (_, proof) = app.anon().get(&format!("/api/events/{event}/queue/draw/participants")).await;
     assert_eq!((proof["sorted"].as_i64(), proof["total"].as_i64()), (Some(5), Some(5)), "{proof}");
 }

@@ -244,16 +244,14 @@ async fn a_notification_that_always_fails_is_dead_lettered_and_replay_applies_it
 
     // Fixed: replay every dead letter (the pending one too); the settlement is applied once.
     sqlx::query("drop trigger refuse on payment_events").execute(&app.db).await.unwrap();
-    let (_, all) = app.call("GET", "/api/admin/webhooks/dead-letters", Some(&admin), None).await;
+    let (_, all) = app.by(&admin).get("/api/admin/webhooks/dead-letters").await;
     for letter in all.as_array().unwrap() {
         let id = letter["id"].as_str().unwrap();
-        let (status, body) = app
-            .call("POST", &format!("/api/admin/webhooks/dead-letters/{id}/replay"), Some(&admin), None)
-            .await;
+        let (status, body) =
+            app.by(&admin).post_empty(&format!("/api/admin/webhooks/dead-letters/{id}/replay")).await;
         assert_eq!(status, 200, "{body}");
-        let (status, _) = app
-            .call("POST", &format!("/api/admin/webhooks/dead-letters/{id}/replay"), Some(&admin), None)
-            .await;
+        let (status, _) =
+            app.by(&admin).post_empty(&format!("/api/admin/webhooks/dead-letters/{id}/replay")).await;
         assert_eq!(status, 404, "a letter is replayed once");
     }
     wait_for_status(&app, s.order, "paid").await;

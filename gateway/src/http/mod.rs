@@ -6,6 +6,7 @@
 
 pub mod extract;
 pub mod page;
+pub mod pages;
 
 use std::{any::Any, time::Duration};
 
@@ -13,7 +14,6 @@ use axum::{
     BoxError, Router,
     error_handling::HandleErrorLayer,
     extract::{DefaultBodyLimit, MatchedPath, Request},
-    handler::HandlerWithoutStateExt,
     http::{HeaderName, HeaderValue, Method, header},
     middleware::{self, Next},
     response::{Html, IntoResponse, Response},
@@ -25,8 +25,6 @@ use tower_http::{
     compression::CompressionLayer,
     cors::{AllowOrigin, CorsLayer},
     request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer},
-    services::ServeDir,
-    set_header::SetResponseHeaderLayer,
     trace::TraceLayer,
 };
 use utoipa::OpenApi;
@@ -38,13 +36,9 @@ use crate::{
 };
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
-/// The storefront's pages load scripts, styles and images from this origin only and call only its API;
-/// they may not be framed elsewhere (the embeddable widget is a script, not a frame).
-const PAGE_POLICY: &str = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self'; \
-connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'self'";
 
 /// The full application router for `state`.
-pub fn router(state: AppState) -> Router {
+pub fn router(state: AppState) -> std::io::Result<Router> {
     let (api, doc) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .merge(catalog::routes::router())
         .merge(accounts::routes::router())
@@ -58,47 +52,35 @@ pub fn router(state: AppState) -> Router {
     let doc_json = serde_json::to_string(&doc).expect("the OpenAPI document serialises");
 
     let config = state.config.clone();
-    let web = ServiceBuilder::new()
-        .layer(SetResponseHeaderLayer::if_not_present(
-            header::CONTENT_SECURITY_POLICY,
-            HeaderValue::from_static(PAGE_POLICY),
-        ))
-        .layer(SetResponseHeaderLayer::if_not_present(
-            header::REFERRER_POLICY,
-            HeaderValue::from_static("same-origin"),
-        ))
-        .layer(SetResponseHeaderLayer::if_not_present(
-            header::X_CONTENT_TYPE_OPTIONS,
-            HeaderValue::from_static("nosniff"),
-        ))
-        .service(ServeDir::new(&config.web_dir).not_found_service(not_found.into_service()));
+    let web = pages::storefront(&config.web_dir)?;
 
-    api.route(
-        "/api/openapi.json",
-        get(move || async move { ([(header::CONTENT_TYPE, "application/json")], doc_json) }),
-    )
-    .route("/api/docs", get(|| async { Html(crate::openapi::VIEWER_HTML) }))
-    .method_not_allowed_fallback(method_not_allowed)
-    .fallback_service(web)
-    .layer(middleware::from_fn(track_metrics))
-    .layer(DefaultBodyLimit::max(config.body_limit_bytes))
-    .layer(CompressionLayer::new())
-    .layer(cors(&config.cors_origin_list().unwrap_or_default()))
-    .layer(
-        ServiceBuilder::new()
-            .layer(HandleErrorLayer::new(overloaded))
-            .load_shed()
-            .concurrency_limit(config.max_in_flight_requests)
-            .timeout(config.request_timeout()),
-    )
-    .layer(CatchPanicLayer::custom(panicked))
-    .layer(PropagateRequestIdLayer::new(REQUEST_ID))
-    .layer(TraceLayer::new_for_http().make_span_with(|req: &Request| {
-        let id = req.headers().get(REQUEST_ID).and_then(|v| v.to_str().ok()).unwrap_or("-");
-        tracing::info_span!("request", request_id = %id, method = %req.method(), path = %req.uri().path())
-    }))
-    .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
-    .with_state(state)
+    Ok(api
+        .route(
+            "/api/openapi.json",
+            get(move || async move { ([(header::CONTENT_TYPE, "application/json")], doc_json) }),
+        )
+        .route("/api/docs", get(|| async { Html(crate::openapi::VIEWER_HTML) }))
+        .method_not_allowed_fallback(method_not_allowed)
+        .fallback_service(web)
+        .layer(middleware::from_fn(track_metrics))
+        .layer(DefaultBodyLimit::max(config.body_limit_bytes))
+        .layer(CompressionLayer::new())
+        .layer(cors(&config.cors_origin_list().unwrap_or_default()))
+        .layer(
+            ServiceBuilder::new()
+                .layer(HandleErrorLayer::new(overloaded))
+                .load_shed()
+                .concurrency_limit(config.max_in_flight_requests)
+                .timeout(config.request_timeout()),
+        )
+        .layer(CatchPanicLayer::custom(panicked))
+        .layer(PropagateRequestIdLayer::new(REQUEST_ID))
+        .layer(TraceLayer::new_for_http().make_span_with(|req: &Request| {
+            let id = req.headers().get(REQUEST_ID).and_then(|v| v.to_str().ok()).unwrap_or("-");
+            tracing::info_span!("request", request_id = %id, method = %req.method(), path = %req.uri().path())
+        }))
+        .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
+        .with_state(state))
 }
 
 fn cors(origins: &[String]) -> CorsLayer {
@@ -119,10 +101,6 @@ fn cors(origins: &[String]) -> CorsLayer {
         ])
         .expose_headers([REQUEST_ID, header::RETRY_AFTER, header::ETAG])
         .max_age(Duration::from_secs(600))
-}
-
-async fn not_found() -> ApiError {
-    ApiError::NotFound("route")
 }
 
 async fn method_not_allowed() -> ApiError {
