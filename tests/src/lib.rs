@@ -9,6 +9,7 @@
 //! - [`checkout`]: admitted visitors, submissions, a worker, waiting for decisions.
 //! - [`payments`]: orders awaiting payment, Snap payments, waits, the settled-payments invariant.
 //! - [`private_redis`]: a Redis server of one test's own, to kill, restart or pause.
+//! - [`topology`]: the real binaries as separate processes (gateways, controllers, workers) on one sale.
 //!
 //! `TEST_PG_URL` (default `postgres://postgres@127.0.0.1:5432`) and `TEST_REDIS_URL` (default
 //! `redis://127.0.0.1:6379`) say where the services are.
@@ -17,6 +18,7 @@ pub mod checkout;
 pub mod load;
 pub mod payments;
 pub mod private_redis;
+pub mod topology;
 
 use std::{net::SocketAddr, time::Duration};
 
@@ -305,76 +307,28 @@ impl TestApp {
         token: Option<&str>,
         body: Option<Value>,
     ) -> (u16, Value) {
-        let mut req = self.http.request(method.parse().expect("method"), self.url(path));
-        if let Some(t) = token {
-            req = req.bearer_auth(t);
-        }
-        if let Some(b) = body {
-            req = req.json(&b);
-        }
-        let resp = req.send().await.expect("request");
-        let status = resp.status().as_u16();
-        let text = resp.text().await.expect("body");
-        let value = if text.is_empty() {
-            Value::Null
-        } else {
-            serde_json::from_str(&text).unwrap_or(Value::String(text))
-        };
-        (status, value)
+        self.api().call(method, path, token, body).await
+    }
+
+    /// This gateway's API, as a client sees it.
+    pub fn api(&self) -> Api<'_> {
+        Api { http: &self.http, addr: self.addr }
     }
 
     /// Calls the API as the holder of the access `token`: `app.by(&admin).patch(path, body)`.
     pub fn by<'a>(&'a self, token: &'a str) -> Caller<'a> {
-        Caller { app: self, token: Some(token) }
+        self.api().by(token)
     }
 
     /// Calls the API with no credentials.
     pub fn anon(&self) -> Caller<'_> {
-        Caller { app: self, token: None }
+        self.api().anon()
     }
 
     /// Creates a published event with one ticket category and one merchandise item through the admin API.
     /// Returns (event id, category id, merchandise id).
     pub async fn published_event(&self, admin: &str, quota: i32, stock: i32) -> (Uuid, Uuid, Uuid) {
-        let (s, event) = self
-            .by(admin)
-            .post(
-                "/api/admin/events",
-                json!({
-                    "name": "Konser Test", "venue": "Aula", "starts_at": "2030-01-10T12:00:00Z",
-                    "sale_opens_at": "2020-01-01T00:00:00Z"
-                }),
-            )
-            .await;
-        assert_eq!(s, 201, "{event}");
-        let id = event["id"].as_str().expect("id").to_owned();
-        let (s, cat) = self
-            .by(admin)
-            .post(
-                &format!("/api/admin/events/{id}/ticket-categories"),
-                json!({
-                    "name": "Festival", "price": 150000, "quota": quota, "max_per_order": 4
-                }),
-            )
-            .await;
-        assert_eq!(s, 201, "{cat}");
-        let (s, merch) = self
-            .by(admin)
-            .post(
-                "/api/admin/merchandise",
-                json!({
-                    "event_id": id, "name": "Kaos", "price": 100000, "stock": stock
-                }),
-            )
-            .await;
-        assert_eq!(s, 201, "{merch}");
-        let (s, _) = self.by(admin).post_empty(&format!("/api/admin/events/{id}/publish")).await;
-        assert_eq!(s, 200);
-        (
-            id.parse().expect("uuid"),
-            cat["id"].as_str().expect("id").parse().expect("uuid"),
-            merch["id"].as_str().expect("id").parse().expect("uuid"),
-        )
+        self.api().published_event(admin, quota, stock).await
     }
 
     /// Starts a webhook processor on this test's database and Redis prefix; cancel the token to stop it.
@@ -481,36 +435,126 @@ pub fn assert_error(body: &Value, code: &str) -> String {
     body["error"]["message"].as_str().expect("message").to_owned()
 }
 
+/// A gateway's API over HTTP: JSON calls with or without an access token.
+#[derive(Clone, Copy)]
+pub struct Api<'a> {
+    pub http: &'a reqwest::Client,
+    pub addr: SocketAddr,
+}
+
+impl<'a> Api<'a> {
+    /// Calls as the holder of the access `token`.
+    pub fn by(self, token: &'a str) -> Caller<'a> {
+        Caller { api: self, token: Some(token) }
+    }
+
+    /// Calls with no credentials.
+    pub fn anon(self) -> Caller<'a> {
+        Caller { api: self, token: None }
+    }
+
+    /// Sends a JSON request as `token` and returns (status, body), the body `null` when empty.
+    pub async fn call(
+        self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> (u16, Value) {
+        let url = format!("http://{}{path}", self.addr);
+        let mut req = self.http.request(method.parse().expect("method"), url);
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let resp = req.send().await.expect("request");
+        let status = resp.status().as_u16();
+        let text = resp.text().await.expect("body");
+        let value = if text.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_str(&text).unwrap_or(Value::String(text))
+        };
+        (status, value)
+    }
+
+    /// Creates a published event with one ticket category and one merchandise item through the admin API.
+    /// Returns (event id, category id, merchandise id).
+    pub async fn published_event(self, admin: &str, quota: i32, stock: i32) -> (Uuid, Uuid, Uuid) {
+        let (s, event) = self
+            .by(admin)
+            .post(
+                "/api/admin/events",
+                json!({
+                    "name": "Konser Test", "venue": "Aula", "starts_at": "2030-01-10T12:00:00Z",
+                    "sale_opens_at": "2020-01-01T00:00:00Z"
+                }),
+            )
+            .await;
+        assert_eq!(s, 201, "{event}");
+        let id = event["id"].as_str().expect("id").to_owned();
+        let (s, cat) = self
+            .by(admin)
+            .post(
+                &format!("/api/admin/events/{id}/ticket-categories"),
+                json!({
+                    "name": "Festival", "price": 150000, "quota": quota, "max_per_order": 4
+                }),
+            )
+            .await;
+        assert_eq!(s, 201, "{cat}");
+        let (s, merch) = self
+            .by(admin)
+            .post(
+                "/api/admin/merchandise",
+                json!({
+                    "event_id": id, "name": "Kaos", "price": 100000, "stock": stock
+                }),
+            )
+            .await;
+        assert_eq!(s, 201, "{merch}");
+        let (s, _) = self.by(admin).post_empty(&format!("/api/admin/events/{id}/publish")).await;
+        assert_eq!(s, 200);
+        (
+            id.parse().expect("uuid"),
+            cat["id"].as_str().expect("id").parse().expect("uuid"),
+            merch["id"].as_str().expect("id").parse().expect("uuid"),
+        )
+    }
+}
+
 /// JSON calls to the API as one caller (see [`TestApp::by`] and [`TestApp::anon`]); each answers
 /// (status, body), the body `null` when empty.
 pub struct Caller<'a> {
-    app: &'a TestApp,
+    api: Api<'a>,
     token: Option<&'a str>,
 }
 
 impl Caller<'_> {
     pub async fn get(&self, path: &str) -> (u16, Value) {
-        self.app.call("GET", path, self.token, None).await
+        self.api.call("GET", path, self.token, None).await
     }
 
     pub async fn delete(&self, path: &str) -> (u16, Value) {
-        self.app.call("DELETE", path, self.token, None).await
+        self.api.call("DELETE", path, self.token, None).await
     }
 
     pub async fn post(&self, path: &str, body: Value) -> (u16, Value) {
-        self.app.call("POST", path, self.token, Some(body)).await
+        self.api.call("POST", path, self.token, Some(body)).await
     }
 
     /// A POST with no body.
     pub async fn post_empty(&self, path: &str) -> (u16, Value) {
-        self.app.call("POST", path, self.token, None).await
+        self.api.call("POST", path, self.token, None).await
     }
 
     pub async fn put(&self, path: &str, body: Value) -> (u16, Value) {
-        self.app.call("PUT", path, self.token, Some(body)).await
+        self.api.call("PUT", path, self.token, Some(body)).await
     }
 
     pub async fn patch(&self, path: &str, body: Value) -> (u16, Value) {
-        self.app.call("PATCH", path, self.token, Some(body)).await
+        self.api.call("PATCH", path, self.token, Some(body)).await
     }
 }
