@@ -9,6 +9,7 @@
 //! - [`checkout`]: admitted visitors, submissions, a worker, waiting for decisions.
 //! - [`payments`]: orders awaiting payment, Snap payments, waits, the settled-payments invariant.
 //! - [`private_redis`]: a Redis server of one test's own, to kill, restart or pause.
+//! - [`pgbouncer`]: a PgBouncer of one test's own in transaction mode.
 //! - [`topology`]: the real binaries as separate processes (gateways, controllers, workers) on one sale.
 //!
 //! `TEST_PG_URL` (default `postgres://postgres@127.0.0.1:5432`) and `TEST_REDIS_URL` (default
@@ -17,6 +18,7 @@
 pub mod checkout;
 pub mod load;
 pub mod payments;
+pub mod pgbouncer;
 pub mod private_redis;
 pub mod topology;
 

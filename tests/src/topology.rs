@@ -90,6 +90,8 @@ pub struct Topology {
     pub redis_prefix: String,
     /// Signs access tokens with the processes' secret (for buyers inserted directly).
     pub tokens: TokenKeys,
+    /// Checks the visitor and admission tokens the processes sign.
+    pub signer: signing::Signer,
     pub http: reqwest::Client,
     env: Vec<(&'static str, String)>,
     logs: PathBuf,
@@ -99,6 +101,12 @@ impl Topology {
     /// Starts `shape` on the shared PostgreSQL and Redis: the first gateway (which creates and migrates
     /// the database), then every other process, and waits until each one serves.
     pub async fn start(shape: Shape) -> Topology {
+        Self::start_on(shape, |db| format!("{}/{db}", pg_base_url())).await
+    }
+
+    /// [`Topology::start`] with the processes reaching the database named by `process_db_url` (for
+    /// example through PgBouncer); the test's own pool still connects directly.
+    pub async fn start_on(shape: Shape, process_db_url: impl Fn(&str) -> String) -> Topology {
         midtrans::install_crypto_provider();
         ensure_binaries();
         let db_name = format!("qc_test_{}", Uuid::new_v4().simple());
@@ -108,7 +116,7 @@ impl Topology {
         std::fs::create_dir_all(&logs).expect("log dir");
         let env = vec![
             ("APP_ENV", "development".to_owned()),
-            ("DATABASE_URL", format!("{}/{db_name}", pg_base_url())),
+            ("DATABASE_URL", process_db_url(&db_name)),
             ("REDIS_URL", redis_url()),
             ("REDIS_KEY_PREFIX", redis_prefix.clone()),
             ("JWT_SECRET", secret.clone()),
@@ -128,6 +136,7 @@ impl Topology {
             db_name,
             redis_prefix,
             tokens: TokenKeys::new(secret.as_bytes(), 8 * 3600),
+            signer: signing::Signer::new(secret.as_bytes()),
             http: reqwest::Client::builder().timeout(Duration::from_secs(30)).build().expect("client"),
             env,
             logs,

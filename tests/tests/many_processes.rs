@@ -7,12 +7,16 @@
 
 use std::time::Duration;
 
-use e2e::topology::{Shape, Topology};
+use e2e::{
+    pgbouncer::PgBouncer,
+    topology::{Shape, Topology},
+};
 use fred::prelude::*;
 use futures::StreamExt;
 use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::Message;
 use uuid::Uuid;
+use waiting_room::tokens::RoomTokens;
 
 const QUOTA: i32 = 40;
 const BUYERS: usize = 120;
@@ -20,15 +24,30 @@ const BUYERS: usize = 120;
 /// What one buyer saw on its live channel.
 #[derive(Debug, Default)]
 struct Seen {
+    /// The distinct admissions (by `jti`: the same admission re-sent keeps it) pushed to this visitor.
     admissions: Vec<String>,
     result: Option<Value>,
     /// Told the tickets were gone while still waiting (the controllers stop admitting then).
     sold_out_while_waiting: bool,
 }
 
+const TWO_OF_EACH: Shape = Shape { gateways: 2, controllers: 2, workers: 2 };
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn two_of_every_process_sell_exactly_the_quota_and_deliver_every_result_across_gateways() {
-    let t = Topology::start(Shape { gateways: 2, controllers: 2, workers: 2 }).await;
+    one_sale(&Topology::start(TWO_OF_EACH).await).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_same_sale_runs_with_every_process_behind_pgbouncer() {
+    let bouncer = PgBouncer::start().await;
+    let t = Topology::start_on(TWO_OF_EACH, |db| bouncer.url(db)).await;
+    one_sale(&t).await;
+}
+
+/// The sale every topology must carry: 120 buyers on 40 tickets, joining through gateway 0, listening
+/// on gateway 1, submitting through both.
+async fn one_sale(t: &Topology) {
     let admin = t.admin_token().await;
     let (event, category, _) = t.gateway(0).published_event(&admin, QUOTA, 10).await;
     let (s, body) = t
@@ -41,7 +60,7 @@ async fn two_of_every_process_sell_exactly_the_quota_and_deliver_every_result_ac
         .await;
     assert_eq!(s, 200, "{body}");
 
-    let buyers = futures::future::join_all((0..BUYERS).map(|i| buy(&t, event, category, i))).await;
+    let buyers = futures::future::join_all((0..BUYERS).map(|i| buy(t, event, category, i))).await;
 
     let (mut confirmed, mut sold_out, mut queued, mut admitted) = (0, 0, 0, 0);
     for (i, seen) in buyers.iter().enumerate() {
@@ -99,6 +118,7 @@ async fn buy(t: &Topology, event: Uuid, category: Uuid, i: usize) -> Seen {
     let (s, joined) = t.gateway(0).anon().post_empty(&format!("/api/events/{event}/queue")).await;
     assert_eq!(s, 200, "{joined}");
     let visitor_token = joined["visitor_token"].as_str().expect("visitor token").to_owned();
+    let visitor = t.signer.verify_visitor(&visitor_token, event).expect("a valid visitor token");
     let listen = t.gateway(1).addr;
     let url = format!("ws://{listen}/api/events/{event}/queue/ws?visitor_token={visitor_token}");
     let (mut ws, _) = tokio_tungstenite::connect_async(url).await.expect("websocket on the other gateway");
@@ -114,8 +134,10 @@ async fn buy(t: &Topology, event: Uuid, category: Uuid, i: usize) -> Seen {
         match push["type"].as_str() {
             Some("admitted") => {
                 let admission = push["admission_token"].as_str().expect("admission token").to_owned();
-                if !seen.admissions.contains(&admission) {
-                    seen.admissions.push(admission.clone());
+                let claims =
+                    t.signer.verify_admission(&admission, event, visitor).expect("a valid admission");
+                if !seen.admissions.contains(&claims.jti) {
+                    seen.admissions.push(claims.jti);
                 }
                 if request_id.is_none() {
                     match submit(t, i % 2, &token, &visitor_token, &admission, event, category).await {
