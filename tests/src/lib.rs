@@ -353,16 +353,7 @@ impl TestApp {
 
     /// A buyer inserted directly (no password hashing): (id, access token).
     pub async fn quick_buyer(&self) -> (Uuid, String) {
-        let id = Uuid::now_v7();
-        sqlx::query(
-            "insert into users (id, email, password_hash, name) values ($1, $2, 'x', 'Budi Santoso')",
-        )
-        .bind(id)
-        .bind(format!("{}@buyers.example.id", id.simple()))
-        .execute(&self.db)
-        .await
-        .expect("insert buyer");
-        (id, self.state.tokens.issue_access(id, gateway::accounts::Role::Buyer, 0).expect("token"))
+        insert_buyer(&self.db, &self.state.tokens).await
     }
 
     /// Records an accepted request, as the gateway's intake does, and returns it.
@@ -435,6 +426,18 @@ impl Drop for TestApp {
 pub fn assert_error(body: &Value, code: &str) -> String {
     assert_eq!(body["error"]["code"], code, "unexpected error body: {body}");
     body["error"]["message"].as_str().expect("message").to_owned()
+}
+
+/// A buyer inserted into `db` directly (no password hashing), with an access token from `tokens`.
+pub async fn insert_buyer(db: &PgPool, tokens: &gateway::accounts::token::TokenKeys) -> (Uuid, String) {
+    let id = Uuid::now_v7();
+    sqlx::query("insert into users (id, email, password_hash, name) values ($1, $2, 'x', 'Budi Santoso')")
+        .bind(id)
+        .bind(format!("{}@buyers.example.id", id.simple()))
+        .execute(db)
+        .await
+        .expect("insert buyer");
+    (id, tokens.issue_access(id, gateway::accounts::Role::Buyer, 0).expect("token"))
 }
 
 /// A gateway's API over HTTP: JSON calls with or without an access token.

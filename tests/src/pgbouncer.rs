@@ -65,9 +65,7 @@ impl PgBouncer {
 
     /// The last lines of its log.
     pub fn log_tail(&self, lines: usize) -> String {
-        let text = std::fs::read_to_string(self.dir.join("pgbouncer.log")).unwrap_or_default();
-        let all: Vec<&str> = text.lines().collect();
-        all[all.len().saturating_sub(lines)..].join("\n")
+        crate::topology::tail(&self.dir.join("pgbouncer.log"), lines)
     }
 }
 

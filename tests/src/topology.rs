@@ -15,7 +15,7 @@ use std::{
     time::Duration,
 };
 
-use gateway::accounts::{Role, token::TokenKeys};
+use gateway::accounts::token::TokenKeys;
 use sqlx::PgPool;
 use uuid::Uuid;
 
@@ -49,19 +49,18 @@ impl Process {
 
     /// The last `lines` lines of its log.
     pub fn log_tail(&self, lines: usize) -> String {
-        let text = std::fs::read_to_string(&self.log).unwrap_or_default();
-        let all: Vec<&str> = text.lines().collect();
-        all[all.len().saturating_sub(lines)..].join("\n")
+        tail(&self.log, lines)
     }
 
     fn exited(&mut self) -> Option<std::process::ExitStatus> {
         self.child.as_mut().and_then(|c| c.try_wait().ok().flatten())
     }
 
-    /// Waits until its log shows `marker` (a line it writes once it serves), or panics with the log.
-    async fn wait_for_log(&mut self, marker: &str) {
+    /// Waits until `ready` (given the log file) holds, or panics with the log when the process exits or
+    /// 30 s pass.
+    async fn wait_until(&mut self, mut ready: impl AsyncFnMut(&Path) -> bool) {
         for _ in 0..600 {
-            if std::fs::read_to_string(&self.log).unwrap_or_default().contains(marker) {
+            if ready(&self.log).await {
                 return;
             }
             if let Some(status) = self.exited() {
@@ -70,6 +69,11 @@ impl Process {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
         panic!("{} not ready after 30 s:\n{}", self.name, self.log_tail(40));
+    }
+
+    /// Waits until its log shows `marker` (a line it writes once it serves).
+    async fn wait_for_log(&mut self, marker: &str) {
+        self.wait_until(async |log| std::fs::read_to_string(log).unwrap_or_default().contains(marker)).await;
     }
 }
 
@@ -165,36 +169,43 @@ impl Topology {
         let name = format!("gateway-{}", self.gateways.len());
         let mut p = self.spawn(&name, "gateway", &[("HTTP_ADDR", addr.to_string())]);
         p.addr = Some(addr);
-        for _ in 0..600 {
-            let ready = self.http.get(format!("http://{addr}/readyz")).send().await;
-            if ready.is_ok_and(|r| r.status() == 200) {
-                self.gateways.push(p);
-                return self.gateways.last_mut().expect("pushed");
-            }
-            if let Some(status) = p.exited() {
-                panic!("{name} exited ({status}) before it was ready:\n{}", p.log_tail(40));
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        panic!("{name} not ready after 30 s:\n{}", p.log_tail(40));
+        let (http, url) = (&self.http, format!("http://{addr}/readyz"));
+        p.wait_until(async |_| http.get(&url).send().await.is_ok_and(|r| r.status() == 200)).await;
+        self.gateways.push(p);
+        self.gateways.last_mut().expect("pushed")
     }
 
     /// Starts one more admission controller.
     pub async fn add_controller(&mut self) -> &mut Process {
-        let name = format!("waiting-room-{}", self.controllers.len());
-        let mut p = self.spawn(&name, "waiting-room", &[]);
-        p.wait_for_log("admission controller started").await;
+        let p = self
+            .started(
+                format!("waiting-room-{}", self.controllers.len()),
+                "waiting-room",
+                "admission controller started",
+            )
+            .await;
         self.controllers.push(p);
         self.controllers.last_mut().expect("pushed")
     }
 
     /// Starts one more checkout worker.
     pub async fn add_worker(&mut self) -> &mut Process {
-        let name = format!("checkout-worker-{}", self.workers.len());
-        let mut p = self.spawn(&name, "checkout-worker", &[]);
-        p.wait_for_log("order consumer started").await;
+        let p = self
+            .started(
+                format!("checkout-worker-{}", self.workers.len()),
+                "checkout-worker",
+                "order consumer started",
+            )
+            .await;
         self.workers.push(p);
         self.workers.last_mut().expect("pushed")
+    }
+
+    /// A background process (no port), once its log shows `marker`.
+    async fn started(&self, name: String, binary: &str, marker: &str) -> Process {
+        let mut p = self.spawn(&name, binary, &[]);
+        p.wait_for_log(marker).await;
+        p
     }
 
     fn spawn(&self, name: &str, binary: &str, extra: &[(&str, String)]) -> Process {
@@ -226,16 +237,7 @@ impl Topology {
 
     /// A buyer inserted directly (no password hashing): (id, access token).
     pub async fn quick_buyer(&self) -> (Uuid, String) {
-        let id = Uuid::now_v7();
-        sqlx::query(
-            "insert into users (id, email, password_hash, name) values ($1, $2, 'x', 'Budi Santoso')",
-        )
-        .bind(id)
-        .bind(format!("{}@buyers.example.id", id.simple()))
-        .execute(&self.db)
-        .await
-        .expect("insert buyer");
-        (id, self.tokens.issue_access(id, Role::Buyer, 0).expect("token"))
+        crate::insert_buyer(&self.db, &self.tokens).await
     }
 
     /// Every process's log tail, for a failure message.
@@ -277,6 +279,13 @@ fn ensure_binaries() {
         let status = cmd.status().expect("cargo build");
         assert!(status.success(), "building the binaries failed");
     });
+}
+
+/// The last `lines` lines of the text file at `path` (empty when it cannot be read).
+pub fn tail(path: &Path, lines: usize) -> String {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    let all: Vec<&str> = text.lines().collect();
+    all[all.len().saturating_sub(lines)..].join("\n")
 }
 
 fn free_addr() -> SocketAddr {
