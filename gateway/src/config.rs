@@ -117,6 +117,11 @@ pub struct Config {
     #[arg(long, env = "MAX_PUSH_CONNECTIONS", default_value_t = 15000)]
     pub max_push_connections: usize,
 
+    /// How accepted order requests are written: `batched` (requests arriving together share one insert
+    /// and commit) or `single` (one commit per request).
+    #[arg(long, env = "ORDER_INTAKE", value_enum, default_value_t = crate::orders::record::IntakeDesign::Batched)]
+    pub order_intake: crate::orders::record::IntakeDesign,
+
     /// Order submissions per buyer per minute (the tight limit: retries reuse their Idempotency-Key).
     #[arg(long, env = "ORDERS_PER_USER_PER_MIN", default_value_t = 20)]
     pub orders_per_user_per_min: u32,

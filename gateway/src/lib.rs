@@ -17,6 +17,7 @@
 
 pub mod accounts;
 pub mod admin;
+pub mod batch;
 pub mod bootstrap;
 pub mod catalog;
 pub mod config;
@@ -116,7 +117,19 @@ pub async fn build_state(config: Config) -> anyhow::Result<AppState> {
     let rules = Rules::from_config(&config);
     let hashers = std::thread::available_parallelism().map_or(2, |n| n.get());
     let signer = signing::Signer::new(config.jwt_secret().as_bytes());
+    let limits = RateLimiter::new(redis.clone(), keys.clone(), &rules.all());
+    let recorder = orders::record::Recorder::start(
+        config.order_intake,
+        orders::record::Writer {
+            db: db.clone(),
+            redis: redis.clone(),
+            keys: keys.clone(),
+            limits: limits.clone(),
+            order_user: rules.order_user,
+        },
+    );
     Ok(AppState {
+        recorder,
         queue: waiting_room::queue::Queue::new(redis.clone(), keys.clone()),
         hub: queue::hub::Hub::new(
             signer.clone(),
@@ -133,12 +146,12 @@ pub async fn build_state(config: Config) -> anyhow::Result<AppState> {
         sale_rules: catalog::sale_rules::SaleRulesCache::new(Duration::from_millis(
             config.catalog_cache_ttl_ms,
         )),
-        limits: RateLimiter::new(redis.clone(), keys.clone(), &rules.all()),
+        limits,
         rules,
         tokens: TokenKeys::new(config.jwt_secret().as_bytes(), config.access_token_ttl_secs),
         // A buyer token's session state is trusted for a few seconds per gateway; staff and admin tokens
         // are checked on every request.
-        sessions: accounts::sessions::Sessions::new(Duration::from_secs(5)),
+        sessions: accounts::sessions::Sessions::new(db.clone(), Duration::from_secs(5)),
         passwords: PasswordHasherPool::new(hashers)?,
         catalog_cache: CatalogCache::new(Duration::from_millis(config.catalog_cache_ttl_ms)),
         db,

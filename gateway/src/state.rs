@@ -42,6 +42,8 @@ pub struct AppState {
     pub sale_rules: crate::catalog::sale_rules::SaleRulesCache,
     /// Undecided checkout requests, refreshed twice a second from the order stream.
     pub order_backlog: Arc<std::sync::atomic::AtomicI64>,
+    /// Records accepted order requests (`ORDER_INTAKE`: one commit each, or many to one).
+    pub recorder: crate::orders::record::Recorder,
     /// Midtrans, when a server key is configured (payments answer 503 otherwise).
     pub midtrans: Option<midtrans::Client>,
     /// Cancelled when the gateway begins shutting down, so long-lived sockets close and let it finish.

@@ -216,6 +216,23 @@ pub async fn append(
     redis.next().xadd(stream, false, ("MAXLEN", "~", 1_000_000), "*", fields).await
 }
 
+/// [`append`] for many entries in one round trip (a pipeline); one entry id or error per entry, in order.
+pub async fn append_many(
+    redis: &Pool,
+    stream: String,
+    entries: Vec<Vec<(&str, String)>>,
+) -> Vec<Result<String, fred::error::Error>> {
+    if entries.is_empty() {
+        return Vec::new();
+    }
+    let pipe = redis.next().pipeline();
+    for fields in entries {
+        let _: Result<(), _> =
+            pipe.xadd(stream.clone(), false, ("MAXLEN", "~", 1_000_000), "*", fields).await;
+    }
+    pipe.try_all().await
+}
+
 /// Entries of `stream` not yet done by `group`: never delivered (the group's lag) plus delivered but not
 /// acknowledged. Without the group yet, the stream's length; without the stream, 0.
 pub async fn backlog(redis: &Pool, stream: &str, group: &str) -> Result<i64, fred::error::Error> {

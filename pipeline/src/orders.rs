@@ -72,6 +72,19 @@ pub async fn append(
     crate::group::append(redis, keys.orders_stream(), vec![(FIELD, body)]).await
 }
 
+/// [`append`] for many requests in one Redis round trip; one result per request, in order.
+pub async fn append_many(
+    redis: &Pool,
+    keys: &Keyspace,
+    requests: &[&CheckoutRequest],
+) -> Vec<Result<String, fred::error::Error>> {
+    let entries = requests
+        .iter()
+        .map(|r| vec![(FIELD, serde_json::to_string(r).expect("requests serialise"))])
+        .collect();
+    crate::group::append_many(redis, keys.orders_stream(), entries).await
+}
+
 /// Requests accepted but not yet decided: entries never delivered to a worker (the group's lag) plus
 /// entries delivered but not acknowledged. Gateways refuse new submissions and the admission controller
 /// slows down when this grows.

@@ -1,4 +1,10 @@
-//! Shared by the load generators: arranging a hot event in the database, and percentiles.
+//! Shared by the load generators: arranging a hot event in the database, sending requests from many
+//! connections, and percentiles.
+
+use std::{
+    sync::atomic::{AtomicUsize, Ordering},
+    time::{Duration, Instant},
+};
 
 use sqlx::PgPool;
 use uuid::Uuid;
@@ -41,4 +47,54 @@ pub async fn arrange(db: &PgPool, n: usize, quota: i32) -> anyhow::Result<(Uuid,
     .execute(db)
     .await?;
     Ok((event, category, users))
+}
+
+/// Sends `n` requests built by `request(i)` from `concurrency` tasks; returns (seconds, latencies in ms,
+/// errors). Prints progress every second.
+pub async fn hammer<F>(
+    concurrency: usize,
+    n: usize,
+    label: &'static str,
+    request: F,
+) -> (f64, Vec<f64>, usize)
+where
+    F: Fn(usize) -> reqwest::RequestBuilder + Send + Sync,
+{
+    let next = AtomicUsize::new(0);
+    let done = AtomicUsize::new(0);
+    let errors = AtomicUsize::new(0);
+    let started = Instant::now();
+    let request = &request;
+    let (next, done, errors) = (&next, &done, &errors);
+    let workers = (0..concurrency).map(|_| async move {
+        let mut latencies = Vec::new();
+        loop {
+            let i = next.fetch_add(1, Ordering::Relaxed);
+            if i >= n {
+                return latencies;
+            }
+            let t = Instant::now();
+            match request(i).send().await {
+                Ok(r) if r.status().is_success() => {}
+                _ => {
+                    errors.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+            latencies.push(t.elapsed().as_secs_f64() * 1000.0);
+            done.fetch_add(1, Ordering::Relaxed);
+        }
+    });
+    let progress = async {
+        loop {
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            eprintln!("{label}: {}/{n}", done.load(Ordering::Relaxed));
+        }
+    };
+    let all = tokio::select! {
+        all = futures::future::join_all(workers) => all,
+        _ = progress => unreachable!("progress never ends"),
+    };
+    let secs = started.elapsed().as_secs_f64();
+    eprintln!("{label}: {n} done in {secs:.2} s");
+    (secs, all.into_iter().flatten().collect(), errors.load(Ordering::Relaxed))
 }

@@ -148,6 +148,59 @@ async fn the_same_idempotency_key_fifty_times_at_once_and_later_makes_one_order(
     assert_eq!(s, 422, "{body}");
 }
 
+/// Each buyer's three calls at once: the cart twice under one key (a double click), then either another
+/// cart under that key, or the same admission under a second key (a replay).
+#[tokio::test]
+async fn requests_arriving_together_share_commits_and_answer_as_if_alone() {
+    let app = spawn_app().await; // the default intake: ORDER_INTAKE=batched
+    let admin = app.admin_token().await;
+    let (event, category, _) = app.published_event(&admin, 1000, 10).await;
+    let cart =
+        |n: i64| json!({ "event_id": event, "items": [{ "ticket_category_id": category, "quantity": n }] });
+    let buyers = 150;
+    let mut calls = Vec::new();
+    for b in 0..buyers {
+        let (_, token) = app.quick_buyer().await;
+        let (_, vt, at) = admitted(&app, event);
+        let third = if b % 2 == 0 { ("k", cart(2)) } else { ("replay", cart(1)) };
+        for (key, body) in [("k", cart(1)), ("k", cart(1)), third] {
+            calls.push((b, key, body, token.clone(), vt.clone(), at.clone()));
+        }
+    }
+    let barrier = std::sync::Arc::new(tokio::sync::Barrier::new(calls.len()));
+    let answers = futures::future::join_all(calls.iter().map(|(b, key, body, token, vt, at)| {
+        let (app, barrier) = (&app, barrier.clone());
+        async move {
+            barrier.wait().await;
+            (*b, submit(app, token, key, vt, at, body).await)
+        }
+    }))
+    .await;
+    for b in 0..buyers {
+        let mine: Vec<_> = answers.iter().filter(|a| a.0 == b).collect();
+        let accepted: std::collections::HashSet<&str> =
+            mine.iter().filter(|a| a.1.0 == 202).map(|a| a.1.1["request_id"].as_str().unwrap()).collect();
+        assert_eq!(accepted.len(), 1, "buyer {b}: one request, and every 202 names it: {mine:?}");
+        for (_, (status, body)) in &mine {
+            match status {
+                202 => {}
+                // Another cart under a key already used, or a second key with a spent admission.
+                422 => assert!(b % 2 == 0, "{body}"),
+                409 => {
+                    assert!(b % 2 == 1, "{body}");
+                    assert_error(body, "admission_used");
+                }
+                other => panic!("buyer {b}: {other} {body}"),
+            }
+        }
+    }
+    let rows = count(&app, "select count(*) from order_requests").await;
+    assert_eq!(rows, buyers as i64, "one recorded request per admission");
+    // Rows written by one insert share its transaction id: far fewer commits than requests.
+    let commits = count(&app, "select count(distinct xmin::text) from order_requests").await;
+    assert!(commits < rows, "{commits} commits for {rows} requests");
+}
+
 #[tokio::test]
 async fn an_admission_buys_once_for_its_own_visitor() {
     let app = spawn_app().await;

@@ -138,7 +138,7 @@ impl FromRequestParts<AppState> for AuthUser {
             TokenError::Expired => ApiError::Unauthorized("token expired"),
             TokenError::Invalid | TokenError::WrongHolder => ApiError::Unauthorized("invalid token"),
         })?;
-        state.sessions.check(&state.db, &claims).await?;
+        state.sessions.check(&claims).await?;
         Ok(AuthUser { id: claims.sub, role: claims.role })
     }
 }

@@ -12,6 +12,9 @@
 //! `rate_limited`, and gives its admission back) → append to the stream. From the insert on, the request
 //! is never removed: a 202 once given (to a double click racing this call) always names a request that
 //! gets a definitive answer, and a request whose append failed is queued again by the workers.
+//!
+//! The last three steps (record, per-buyer limit, append) are [`crate::orders::record`]'s, which writes
+//! requests arriving together as one batch (one insert and commit for many buyers).
 
 use axum::{
     extract::State,
@@ -31,8 +34,9 @@ use waiting_room::tokens::RoomTokens;
 
 use crate::{
     catalog::sale_rules,
-    error::{ApiError, ErrorBody, on_constraint},
+    error::{ApiError, ErrorBody},
     http::extract::{ApiJson, AuthUser, ClientIp, IdempotencyKey},
+    orders::record::{Job, Outcome},
     state::AppState,
 };
 
@@ -113,34 +117,28 @@ pub async fn submit(
 
     let request =
         CheckoutRequest { request_id: Uuid::now_v7(), user_id: user.id, event_id: event, items: lines };
-    let recorded = Recorded { key: &key, body_hash: &body_hash, visitor, admission_jti: &admission.jti };
-    if !record(&state, &request, &recorded).await? {
-        return match find(&state, user.id, &key).await? {
-            Some(existing) => same_answer(existing, &body_hash),
-            None => {
-                metrics::counter!("orders_admission_reused_total").increment(1);
-                Err(admission_used())
-            }
-        };
-    }
-    // The tight limit is per buyer (a whole campus may share one address), on new requests only.
-    if let Err(e) = state.limits.check(state.rules.order_user, &user.id.to_string()).await {
-        give_back(&state, request.request_id).await?;
-        return Err(e);
-    }
-    if let Err(e) = pipeline::orders::append(&state.redis, &state.keys, &request).await {
-        // Recorded but not on the stream: the workers' orphan pass will queue it; a retry with the same
-        // key gets this request.
-        tracing::warn!(error = %e, request_id = %request.request_id, "order stream unavailable; request will be re-queued");
-        return Err(ApiError::redis_down(CHECKOUT_DOWN)(e));
-    }
-    metrics::counter!("orders_accepted_total").increment(1);
-    let accepted = Accepted {
-        request_id: request.request_id,
-        status: RequestStatus::Queued,
-        order_id: None,
-        reason: None,
+    let request_id = request.request_id;
+    let job = Job {
+        request,
+        key: key.clone(),
+        body_hash: body_hash.clone(),
+        visitor,
+        admission_jti: admission.jti,
     };
+    match state.recorder.queue(job).await {
+        Outcome::Queued => {}
+        Outcome::Conflict => {
+            return match find(&state, user.id, &key).await? {
+                Some(existing) => same_answer(existing, &body_hash),
+                None => {
+                    metrics::counter!("orders_admission_reused_total").increment(1);
+                    Err(admission_used())
+                }
+            };
+        }
+        Outcome::Refused(e) | Outcome::Failed(e) => return Err(e),
+    }
+    let accepted = Accepted { request_id, status: RequestStatus::Queued, order_id: None, reason: None };
     Ok((StatusCode::ACCEPTED, axum::Json(accepted)))
 }
 
@@ -156,60 +154,6 @@ fn refuse_when_backlogged(state: &AppState) -> Result<(), ApiError> {
         message: "checkout is at capacity, retry in a moment",
         retry_after: std::time::Duration::from_secs(2),
     })
-}
-
-/// What a new request is recorded with, besides the request itself.
-struct Recorded<'a> {
-    key: &'a str,
-    body_hash: &'a str,
-    visitor: Uuid,
-    admission_jti: &'a str,
-}
-
-/// One round trip for a new request: the insert, which also spends the admission. `false` when it
-/// conflicts: a key seen before (a retry, a double click, the same key racing itself), or an admission
-/// already recorded with another request (any key, any account).
-async fn record(state: &AppState, request: &CheckoutRequest, r: &Recorded<'_>) -> Result<bool, ApiError> {
-    let items = serde_json::to_value(&request.items).expect("carts serialise");
-    let inserted = sqlx::query_scalar!(
-        r#"insert into order_requests
-               (id, user_id, event_id, idempotency_key, body_hash, visitor_id, items, admission_jti)
-           values ($1, $2, $3, $4, $5, $6, $7, $8)
-           on conflict do nothing
-           returning id"#,
-        request.request_id,
-        request.user_id,
-        request.event_id,
-        r.key,
-        r.body_hash,
-        r.visitor,
-        items,
-        r.admission_jti
-    )
-    .fetch_optional(&state.db)
-    .await
-    .map_err(|e| {
-        // The event was deleted a moment ago (the sale rules are cached for a second).
-        on_constraint(e, |c| (c == "order_requests_event_id_fkey").then_some(ApiError::NotFound("event")))
-    })?;
-    Ok(inserted.is_some())
-}
-
-/// A new request refused by the per-buyer limit is recorded as rejected (not deleted: a double click with
-/// the same key may already have been told 202 for it, and must get a definitive answer); it was never
-/// queued, so it gives its admission back.
-async fn give_back(state: &AppState, request: Uuid) -> Result<(), ApiError> {
-    sqlx::query!(
-        r#"update order_requests
-           set status = $2, reason = $3, decided_at = now(), admission_jti = null
-           where id = $1 and status = 'queued'"#,
-        request,
-        RequestStatus::Rejected as _,
-        Reason::RateLimited as _
-    )
-    .execute(&state.db)
-    .await?;
-    Ok(())
 }
 
 /// Tokens, catalog rules and the early sold-out check: (visitor, admission) when a new request may go on.
@@ -306,8 +250,6 @@ fn same_answer(existing: Existing, body_hash: &str) -> Result<(StatusCode, axum:
 fn admission_used() -> ApiError {
     ApiError::conflict("admission_used", "this admission was already used for an order; join the queue again")
 }
-
-const CHECKOUT_DOWN: &str = "checkout is briefly unavailable, retry shortly";
 
 /// Says "sold out" without touching the stream when the live counters show an item cannot be had. The
 /// counters are refreshed from PostgreSQL every controller tick, so a drifted counter corrects itself; a

@@ -4,7 +4,11 @@
 
 use std::{collections::HashMap, num::NonZeroU32, sync::Arc, time::Duration};
 
-use fred::{clients::Pool, interfaces::ClientLike, types::scripts::Script};
+use fred::{
+    clients::Pool,
+    interfaces::ClientLike,
+    types::{ClusterHash, CustomCommand, scripts::Script},
+};
 use governor::{DefaultKeyedRateLimiter, Quota};
 use keyspace::Keyspace;
 
@@ -65,6 +69,54 @@ impl RateLimiter {
                 vec![interval_ms.to_string(), rule.burst.max(1).to_string()],
             )
             .await;
+        self.verdict(rule, subject, result)
+    }
+
+    /// [`check`](Self::check) for many subjects of one rule in one Redis round trip (a pipeline);
+    /// one answer per subject, in order.
+    pub async fn check_many(&self, rule: Rule, subjects: &[String]) -> Vec<Result<(), ApiError>> {
+        if subjects.is_empty() {
+            return Vec::new();
+        }
+        let interval_ms = (60_000 / u64::from(rule.per_minute.max(1))).max(1).to_string();
+        let burst = rule.burst.max(1).to_string();
+        let client = self.redis.next();
+        let mut loaded = false;
+        loop {
+            let pipe = client.pipeline();
+            for subject in subjects {
+                let key = self.keys.rate_limit(rule.scope, subject);
+                // EVALSHA sha 1 key interval burst, routed by the key (fred's pipeline has no typed script call).
+                let args =
+                    vec![self.script.sha1().to_string(), "1".into(), key, interval_ms.clone(), burst.clone()];
+                let _: Result<(), _> = pipe
+                    .custom(CustomCommand::new_static("EVALSHA", ClusterHash::Offset(2), false), args)
+                    .await;
+            }
+            let results: Vec<Result<(i64, i64), fred::error::Error>> = pipe.try_all().await;
+            let missing =
+                results.iter().any(|r| r.as_ref().is_err_and(|e| e.details().starts_with("NOSCRIPT")));
+            if missing && !loaded {
+                // Redis forgot the script (a restart, SCRIPT FLUSH): load it and send the group again.
+                loaded = true;
+                if self.script.load(client).await.is_ok() {
+                    continue;
+                }
+            }
+            return results
+                .into_iter()
+                .zip(subjects)
+                .map(|(r, subject)| self.verdict(rule, subject, r))
+                .collect();
+        }
+    }
+
+    fn verdict(
+        &self,
+        rule: Rule,
+        subject: &str,
+        result: Result<(i64, i64), fred::error::Error>,
+    ) -> Result<(), ApiError> {
         match result {
             Ok((1, _)) => Ok(()),
             Ok((_, retry_ms)) => {

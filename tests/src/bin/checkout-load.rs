@@ -10,7 +10,7 @@ use std::{sync::Arc, time::Instant};
 
 use chrono::Utc;
 use clap::{Parser, ValueEnum};
-use e2e::load::{arrange, pct};
+use e2e::load::{arrange, hammer, pct};
 use serde::Serialize;
 use sqlx::{PgPool, postgres::PgPoolOptions};
 use tokio::sync::Barrier;
@@ -24,6 +24,10 @@ enum Mode {
     /// The workers' batched allocation alone: every request already recorded and on the stream, then
     /// `--consumers` order consumers (in this process) decide them.
     Allocation,
+    /// The order intake alone: `--buyers` submissions from `--concurrency` keep-alive connections to one
+    /// gateway with no worker running, then as many `GET /healthz` from the same client (the gateway's
+    /// bare HTTP ceiling, as the baseline of the same run).
+    Intake,
 }
 
 #[derive(Parser)]
@@ -53,6 +57,9 @@ struct Args {
     consumers: usize,
     #[arg(long, default_value_t = 100)]
     batch: u64,
+    /// Intake mode: connections.
+    #[arg(long, default_value_t = 64)]
+    concurrency: usize,
 }
 
 #[derive(Serialize)]
@@ -83,13 +90,111 @@ async fn main() -> anyhow::Result<()> {
     let db = PgPoolOptions::new().max_connections(25).connect(&args.database_url).await?;
     let (event, category, users) = arrange(&db, args.buyers, args.quota).await?;
     eprintln!("arranged: event {event}, category {category}, {} buyers", users.len());
+    if let Mode::Intake = args.mode {
+        let report = intake(&args, event, category, users).await?;
+        println!("{}", serde_json::to_string(&report)?);
+        return Ok(());
+    }
     let report = match args.mode {
         Mode::Pipeline => pipeline(&args, &db, event, category, users).await?,
         Mode::Baseline => baseline(&args, &db, event, category, users).await?,
         Mode::Allocation => allocation(&args, &db, event, category, users).await?,
+        Mode::Intake => unreachable!("reported above"),
     };
     println!("{}", serde_json::to_string(&report)?);
     Ok(())
+}
+
+#[derive(Serialize)]
+struct IntakeReport {
+    mode: &'static str,
+    submissions: usize,
+    concurrency: usize,
+    accepted: usize,
+    errors: usize,
+    intake_per_sec: f64,
+    intake_ms_p50: f64,
+    intake_ms_p99: f64,
+    healthz_per_sec: f64,
+    healthz_ms_p99: f64,
+    /// Intake rate over the bare `/healthz` rate, in percent.
+    intake_share_of_healthz: f64,
+}
+
+/// One buyer's ready-made submission: access, visitor and admission tokens, and the body.
+struct Submission {
+    access: String,
+    visitor: String,
+    admission: String,
+    body: String,
+}
+
+fn submissions(args: &Args, event: Uuid, category: Uuid, users: &[Uuid]) -> anyhow::Result<Vec<Submission>> {
+    let tokens = gateway::accounts::token::TokenKeys::new(args.jwt_secret.as_bytes(), 3600);
+    let signer = waiting_room::tokens::Signer::new(args.jwt_secret.as_bytes());
+    let now = Utc::now();
+    let body = serde_json::json!({ "event_id": event, "items": [{ "ticket_category_id": category, "quantity": 1 }] })
+        .to_string();
+    users
+        .iter()
+        .enumerate()
+        .map(|(i, user)| {
+            let visitor = Uuid::new_v4();
+            Ok(Submission {
+                access: tokens.issue_access(*user, gateway::accounts::Role::Buyer, 0)?,
+                visitor: signer.visitor(event, visitor, now.timestamp()),
+                admission: signer.admission(
+                    event,
+                    visitor,
+                    i as i64 + 1,
+                    now.timestamp(),
+                    now.timestamp_millis() + 600_000,
+                ),
+                body: body.clone(),
+            })
+        })
+        .collect()
+}
+
+impl Submission {
+    fn request(&self, http: &reqwest::Client, url: &str, key: &str) -> reqwest::RequestBuilder {
+        http.post(url)
+            .bearer_auth(&self.access)
+            .header("idempotency-key", key)
+            .header("visitor-token", &self.visitor)
+            .header("admission-token", &self.admission)
+            .header("content-type", "application/json")
+            .body(self.body.clone())
+    }
+}
+
+async fn intake(args: &Args, event: Uuid, category: Uuid, users: Vec<Uuid>) -> anyhow::Result<IntakeReport> {
+    let subs = submissions(args, event, category, &users)?;
+    let http = reqwest::Client::builder().pool_max_idle_per_host(args.concurrency).build()?;
+    let gateway = &args.gateways[0];
+    let url = format!("http://{gateway}/api/orders");
+    let (intake_secs, mut intake_ms, errors) = hammer(args.concurrency, subs.len(), "intake", |i| {
+        subs[i].request(&http, &url, &format!("load-{i}"))
+    })
+    .await;
+    let health = format!("http://{gateway}/healthz");
+    let (health_secs, mut health_ms, _) =
+        hammer(args.concurrency, subs.len(), "healthz", |_| http.get(&health)).await;
+    let (intake_per_sec, healthz_per_sec) =
+        (subs.len() as f64 / intake_secs, subs.len() as f64 / health_secs);
+    Ok(IntakeReport {
+        mode: "intake",
+        submissions: subs.len(),
+        concurrency: args.concurrency,
+        accepted: subs.len() - errors,
+        errors,
+        intake_per_sec,
+        intake_ms_p50: pct(&mut intake_ms, 0.5),
+        intake_ms_p99: pct(&mut intake_ms, 0.99),
+        healthz_per_sec,
+        healthz_ms_p99: pct(&mut health_ms, 0.99),
+        intake_share_of_healthz: 100.0 * intake_per_sec / healthz_per_sec,
+    })
 }
 
 async fn pipeline(
@@ -99,36 +204,20 @@ async fn pipeline(
     category: Uuid,
     users: Vec<Uuid>,
 ) -> anyhow::Result<Report> {
-    let tokens = gateway::accounts::token::TokenKeys::new(args.jwt_secret.as_bytes(), 3600);
-    let signer = waiting_room::tokens::Signer::new(args.jwt_secret.as_bytes());
+    let subs = submissions(args, event, category, &users)?;
     let http = reqwest::Client::builder().pool_max_idle_per_host(args.buyers).build()?;
     let barrier = Arc::new(Barrier::new(users.len() + 1));
-    let now = Utc::now();
     let mut tasks = Vec::with_capacity(users.len());
-    for (i, user) in users.iter().enumerate() {
-        let access = tokens.issue_access(*user, gateway::accounts::Role::Buyer, 0)?;
-        let visitor = Uuid::new_v4();
-        let visitor_token = signer.visitor(event, visitor, now.timestamp());
-        let admission =
-            signer.admission(event, visitor, i as i64 + 1, now.timestamp(), now.timestamp_millis() + 600_000);
+    for (i, sub) in subs.into_iter().enumerate() {
         let url = format!("http://{}/api/orders", args.gateways[i % args.gateways.len()]);
         let (http, barrier) = (http.clone(), barrier.clone());
-        let body = serde_json::json!({ "event_id": event, "items": [{ "ticket_category_id": category, "quantity": 1 }] });
         tasks.push(tokio::spawn(async move {
             barrier.wait().await;
             // Like the storefront: a 503/429 is retried after its Retry-After with the same key (three times
             // at most).
             let mut retries = 0;
             loop {
-                let resp = http
-                    .post(&url)
-                    .bearer_auth(&access)
-                    .header("idempotency-key", format!("load-{i}"))
-                    .header("visitor-token", &visitor_token)
-                    .header("admission-token", &admission)
-                    .json(&body)
-                    .send()
-                    .await;
+                let resp = sub.request(&http, &url, &format!("load-{i}")).send().await;
                 let (status, after) = match resp {
                     Ok(r) => {
                         let after = r

@@ -12,15 +12,12 @@
 //! Prints progress on stderr and one JSON line on stdout.
 
 use std::{
-    sync::{
-        Arc,
-        atomic::{AtomicUsize, Ordering},
-    },
+    sync::Arc,
     time::{Duration, Instant},
 };
 
 use clap::Parser;
-use e2e::load::{arrange, pct};
+use e2e::load::{arrange, hammer, pct};
 use serde::Serialize;
 use serde_json::json;
 use sqlx::postgres::PgPoolOptions;
@@ -209,48 +206,4 @@ async fn main() -> anyhow::Result<()> {
     };
     println!("{}", serde_json::to_string(&report)?);
     Ok(())
-}
-
-/// Sends `n` requests built by `request(i)` from `concurrency` tasks; returns (seconds, latencies in ms,
-/// errors). Prints progress every second.
-async fn hammer<F>(concurrency: usize, n: usize, label: &'static str, request: F) -> (f64, Vec<f64>, usize)
-where
-    F: Fn(usize) -> reqwest::RequestBuilder + Send + Sync,
-{
-    let next = AtomicUsize::new(0);
-    let done = AtomicUsize::new(0);
-    let errors = AtomicUsize::new(0);
-    let started = Instant::now();
-    let request = &request;
-    let (next, done, errors) = (&next, &done, &errors);
-    let workers = (0..concurrency).map(|_| async move {
-        let mut latencies = Vec::new();
-        loop {
-            let i = next.fetch_add(1, Ordering::Relaxed);
-            if i >= n {
-                return latencies;
-            }
-            let t = Instant::now();
-            match request(i).send().await {
-                Ok(r) if r.status().is_success() => {}
-                _ => {
-                    errors.fetch_add(1, Ordering::Relaxed);
-                }
-            }
-            latencies.push(t.elapsed().as_secs_f64() * 1000.0);
-            done.fetch_add(1, Ordering::Relaxed);
-        }
-    });
-    let progress = async {
-        loop {
-            tokio::time::sleep(Duration::from_secs(1)).await;
-            eprintln!("{label}: {}/{n}", done.load(Ordering::Relaxed));
-        }
-    };
-    let all = tokio::select! {
-        all = futures::future::join_all(workers) => all,
-        _ = progress => unreachable!("progress never ends"),
-    };
-    let secs = started.elapsed().as_secs_f64();
-    (secs, all.into_iter().flatten().collect(), errors.load(Ordering::Relaxed))
 }
