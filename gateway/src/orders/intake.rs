@@ -2,8 +2,10 @@
 //! on the order stream and answers 202 at once. Workers decide it (see `checkout_worker::allocation`).
 //!
 //! Order of checks, so that nothing is written for a bad request and a retry gets the same answer:
-//! sign-in and Idempotency-Key → the per-address limit and the order backlog → cart shape → admission and visitor tokens →
-//! event and items on sale ([`crate::catalog::sale_rules`]) → early sold-out from the Redis stock counters (which may only ever say no) →
+//! sign-in and Idempotency-Key → cart shape → the per-address limit (in the same Redis round trip as the
+//! read of the cart's stock counters) and the order backlog → admission and visitor tokens → event and
+//! items on sale ([`crate::catalog::sale_rules`]) → early sold-out from those stock counters (which may
+//! only ever say no) →
 //! record and spend the admission (one insert: the admission's `jti` is stored with the request under a
 //! unique constraint, so recording the request and spending its admission are one fact in PostgreSQL; an
 //! existing request with this key answers instead: same cart, same answer; other cart, 422; a refusal
@@ -20,7 +22,7 @@ use axum::{
     extract::State,
     http::{HeaderMap, StatusCode},
 };
-use fred::interfaces::HashesInterface;
+use fred::{interfaces::HashesInterface, types::Value};
 use pipeline::{
     orders::{CartLine, CheckoutRequest},
     states::{Reason, RequestStatus},
@@ -96,16 +98,16 @@ pub async fn submit(
     headers: HeaderMap,
     ApiJson(body): ApiJson<SubmitOrder>,
 ) -> Result<(StatusCode, axum::Json<Accepted>), ApiError> {
-    state.limits.check(state.rules.order_ip, &ip.group()).await?;
-    refuse_when_backlogged(&state)?;
     let lines = cart(&body)?;
+    let stock = ip_limit_and_stock(&state, &ip.group(), body.event_id, &lines).await?;
+    refuse_when_backlogged(&state)?;
     let body_hash =
         hex::encode(Sha256::digest(serde_json::to_vec(&(body.event_id, &lines)).expect("carts serialise")));
     let event = body.event_id;
 
     // Everything that can refuse a new request without writing. A retry of a request already recorded
     // gets the recorded answer instead, even if its admission expired or the item sold out meanwhile.
-    let (visitor, admission) = match precheck(&state, &headers, event, &lines).await {
+    let (visitor, admission) = match precheck(&state, &headers, event, &lines, stock).await {
         Ok(checked) => checked,
         Err(e) => {
             return match find(&state, user.id, &key).await? {
@@ -162,6 +164,7 @@ async fn precheck(
     headers: &HeaderMap,
     event: Uuid,
     lines: &[CartLine],
+    stock: Option<Vec<Option<i64>>>,
 ) -> Result<(Uuid, waiting_room::tokens::AdmissionClaims), ApiError> {
     let visitor_token =
         header(headers, "visitor-token").ok_or(ApiError::Unauthorized("missing Visitor-Token"))?;
@@ -177,7 +180,7 @@ async fn precheck(
         TokenError::Invalid => ApiError::Unauthorized("invalid Admission-Token"),
     })?;
     sale_rules::check_cart(&state.db, &state.sale_rules, event, lines).await?;
-    early_sold_out(state, event, lines).await?;
+    early_sold_out(lines, stock)?;
     Ok((visitor, admission))
 }
 
@@ -251,23 +254,39 @@ fn admission_used() -> ApiError {
     ApiError::conflict("admission_used", "this admission was already used for an order; join the queue again")
 }
 
-/// Says "sold out" without touching the stream when the live counters show an item cannot be had. The
-/// counters are refreshed from PostgreSQL every controller tick, so a drifted counter corrects itself; a
-/// missing counter never refuses, and PostgreSQL decides every sale.
-async fn early_sold_out(state: &AppState, event: Uuid, lines: &[CartLine]) -> Result<(), ApiError> {
+/// One Redis round trip for the per-address limit (answered at once) and the live stock counters of the
+/// cart's items (read later by [`early_sold_out`]; `None` when Redis did not answer them).
+async fn ip_limit_and_stock(
+    state: &AppState,
+    address: &str,
+    event: Uuid,
+    lines: &[CartLine],
+) -> Result<Option<Vec<Option<i64>>>, ApiError> {
     let fields: Vec<String> = lines
         .iter()
         .map(|l| l.ticket_category_id.or(l.merchandise_id).expect("checked").to_string())
         .collect();
-    let remaining: Vec<Option<i64>> =
-        match state.redis.next().hmget(state.keys.event_stock(event), fields).await {
-            Ok(r) => r,
-            Err(e) => {
-                tracing::warn!(error = %e, "stock counters unavailable; the worker decides");
-                return Ok(());
-            }
-        };
-    for (line, left) in lines.iter().zip(remaining) {
+    let pipe = state.redis.next().pipeline();
+    state.limits.queue_check(&pipe, state.rules.order_ip, address).await;
+    let _: Result<(), _> = pipe.hmget(state.keys.event_stock(event), fields).await;
+    let mut replies = pipe.try_all::<Value>().await.into_iter();
+    let limit = replies.next().unwrap_or_else(|| Err(fred::error::Error::new_canceled()));
+    state.limits.answer(state.rules.order_ip, address, limit).await?;
+    match replies.next().map(|r| r.and_then(|v| v.convert::<Vec<Option<i64>>>())) {
+        Some(Ok(stock)) => Ok(Some(stock)),
+        Some(Err(e)) => {
+            tracing::warn!(error = %e, "stock counters unavailable; the worker decides");
+            Ok(None)
+        }
+        None => Ok(None),
+    }
+}
+
+/// Says "sold out" without touching the stream when the live counters show an item cannot be had. The
+/// counters are refreshed from PostgreSQL every controller tick, so a drifted counter corrects itself; a
+/// missing counter never refuses, and PostgreSQL decides every sale.
+fn early_sold_out(lines: &[CartLine], remaining: Option<Vec<Option<i64>>>) -> Result<(), ApiError> {
+    for (line, left) in lines.iter().zip(remaining.unwrap_or_default()) {
         if left.is_some_and(|left| left < i64::from(line.quantity)) {
             metrics::counter!("orders_sold_out_early_total").increment(1);
             return Err(ApiError::conflict("sold_out", "sold out"));

@@ -5,9 +5,9 @@
 use std::{collections::HashMap, num::NonZeroU32, sync::Arc, time::Duration};
 
 use fred::{
-    clients::Pool,
+    clients::{Client, Pipeline, Pool},
     interfaces::ClientLike,
-    types::{ClusterHash, CustomCommand, scripts::Script},
+    types::{ClusterHash, CustomCommand, Value, scripts::Script},
 };
 use governor::{DefaultKeyedRateLimiter, Quota};
 use keyspace::Keyspace;
@@ -78,36 +78,41 @@ impl RateLimiter {
         if subjects.is_empty() {
             return Vec::new();
         }
+        let pipe = self.redis.next().pipeline();
+        for subject in subjects {
+            self.queue_check(&pipe, rule, subject).await;
+        }
+        let results: Vec<Result<Value, fred::error::Error>> = pipe.try_all().await;
+        let mut answers = Vec::with_capacity(subjects.len());
+        for (result, subject) in results.into_iter().zip(subjects) {
+            answers.push(self.answer(rule, subject, result).await);
+        }
+        answers
+    }
+
+    /// Puts the check of `subject` against `rule` on `pipe`, so that it shares a round trip with other
+    /// commands; [`answer`](Self::answer) reads its reply.
+    pub async fn queue_check(&self, pipe: &Pipeline<Client>, rule: Rule, subject: &str) {
+        let key = self.keys.rate_limit(rule.scope, subject);
         let interval_ms = (60_000 / u64::from(rule.per_minute.max(1))).max(1).to_string();
-        let burst = rule.burst.max(1).to_string();
-        let client = self.redis.next();
-        let mut loaded = false;
-        loop {
-            let pipe = client.pipeline();
-            for subject in subjects {
-                let key = self.keys.rate_limit(rule.scope, subject);
-                // EVALSHA sha 1 key interval burst, routed by the key (fred's pipeline has no typed script call).
-                let args =
-                    vec![self.script.sha1().to_string(), "1".into(), key, interval_ms.clone(), burst.clone()];
-                let _: Result<(), _> = pipe
-                    .custom(CustomCommand::new_static("EVALSHA", ClusterHash::Offset(2), false), args)
-                    .await;
-            }
-            let results: Vec<Result<(i64, i64), fred::error::Error>> = pipe.try_all().await;
-            let missing =
-                results.iter().any(|r| r.as_ref().is_err_and(|e| e.details().starts_with("NOSCRIPT")));
-            if missing && !loaded {
-                // Redis forgot the script (a restart, SCRIPT FLUSH): load it and send the group again.
-                loaded = true;
-                if self.script.load(client).await.is_ok() {
-                    continue;
-                }
-            }
-            return results
-                .into_iter()
-                .zip(subjects)
-                .map(|(r, subject)| self.verdict(rule, subject, r))
-                .collect();
+        // EVALSHA sha 1 key interval burst, routed by the key (fred's pipeline has no typed script call).
+        let args =
+            vec![self.script.sha1().to_string(), "1".into(), key, interval_ms, rule.burst.max(1).to_string()];
+        let _: Result<(), _> =
+            pipe.custom(CustomCommand::new_static("EVALSHA", ClusterHash::Offset(2), false), args).await;
+    }
+
+    /// The verdict of a check queued with [`queue_check`](Self::queue_check). When Redis had forgotten
+    /// the script (a restart, `SCRIPT FLUSH`), the check is made again on its own, which loads it.
+    pub async fn answer(
+        &self,
+        rule: Rule,
+        subject: &str,
+        reply: Result<Value, fred::error::Error>,
+    ) -> Result<(), ApiError> {
+        match reply {
+            Err(e) if e.details().starts_with("NOSCRIPT") => self.check(rule, subject).await,
+            reply => self.verdict(rule, subject, reply.and_then(|v| v.convert())),
         }
     }
 
