@@ -213,8 +213,11 @@ pub async fn append(
     stream: String,
     fields: Vec<(&str, String)>,
 ) -> Result<String, fred::error::Error> {
-    redis.next().xadd(stream, false, ("MAXLEN", "~", 1_000_000), "*", fields).await
+    redis.next().xadd(stream, false, TRIM, "*", fields).await
 }
+
+/// Every stream is trimmed to about a million entries.
+const TRIM: (&str, &str, i64) = ("MAXLEN", "~", 1_000_000);
 
 /// [`append`] for many entries in one round trip (a pipeline); one entry id or error per entry, in order.
 pub async fn append_many(
@@ -227,8 +230,7 @@ pub async fn append_many(
     }
     let pipe = redis.next().pipeline();
     for fields in entries {
-        let _: Result<(), _> =
-            pipe.xadd(stream.clone(), false, ("MAXLEN", "~", 1_000_000), "*", fields).await;
+        let _: Result<(), _> = pipe.xadd(stream.clone(), false, TRIM, "*", fields).await;
     }
     pipe.try_all().await
 }

@@ -68,8 +68,12 @@ pub async fn append(
     keys: &Keyspace,
     request: &CheckoutRequest,
 ) -> Result<String, fred::error::Error> {
-    let body = serde_json::to_string(request).expect("requests serialise");
-    crate::group::append(redis, keys.orders_stream(), vec![(FIELD, body)]).await
+    crate::group::append(redis, keys.orders_stream(), entry(request)).await
+}
+
+/// A request's stream entry: its JSON under [`FIELD`].
+fn entry(request: &CheckoutRequest) -> Vec<(&'static str, String)> {
+    vec![(FIELD, serde_json::to_string(request).expect("requests serialise"))]
 }
 
 /// [`append`] for many requests in one Redis round trip; one result per request, in order.
@@ -78,10 +82,7 @@ pub async fn append_many(
     keys: &Keyspace,
     requests: &[&CheckoutRequest],
 ) -> Vec<Result<String, fred::error::Error>> {
-    let entries = requests
-        .iter()
-        .map(|r| vec![(FIELD, serde_json::to_string(r).expect("requests serialise"))])
-        .collect();
+    let entries = requests.iter().map(|r| entry(r)).collect();
     crate::group::append_many(redis, keys.orders_stream(), entries).await
 }
 

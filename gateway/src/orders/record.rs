@@ -121,20 +121,20 @@ async fn write_batch(w: &Writer, jobs: Vec<Job>) -> Vec<Outcome> {
     // The tight limit is per buyer (a whole campus may share one address), on new requests only.
     let buyers: Vec<String> = recorded.iter().map(|j| j.request.user_id.to_string()).collect();
     let limits = w.limits.check_many(w.order_user, &buyers).await;
-    let refused: Vec<Uuid> =
-        recorded.iter().zip(&limits).filter(|(_, l)| l.is_err()).map(|(j, _)| j.request.request_id).collect();
-    let gave_back = if refused.is_empty() { Ok(()) } else { give_back(w, &refused).await };
-    let mut outcomes: HashMap<Uuid, Outcome> = HashMap::new();
-    let mut passed = Vec::with_capacity(recorded.len());
-    for (job, limit) in recorded.into_iter().zip(limits) {
-        match (limit, &gave_back) {
-            (Ok(()), _) => passed.push(job),
-            (Err(e), Ok(())) => drop(outcomes.insert(job.request.request_id, Outcome::Refused(e))),
-            (Err(_), Err(_)) => {
-                drop(outcomes.insert(job.request.request_id, Outcome::Failed(checkout_down())))
-            }
-        }
-    }
+    let (passed, refused): (Vec<_>, Vec<_>) = recorded.into_iter().zip(limits).partition(|(_, l)| l.is_ok());
+    let refused_ids: Vec<Uuid> = refused.iter().map(|(j, _)| j.request.request_id).collect();
+    let gave_back = refused_ids.is_empty() || give_back(w, &refused_ids).await.is_ok();
+    let mut outcomes: HashMap<Uuid, Outcome> = refused
+        .into_iter()
+        .map(|(job, limit)| {
+            let outcome = match limit {
+                Err(e) if gave_back => Outcome::Refused(e),
+                _ => Outcome::Failed(checkout_down()),
+            };
+            (job.request.request_id, outcome)
+        })
+        .collect();
+    let passed: Vec<&Job> = passed.into_iter().map(|(job, _)| job).collect();
     let requests: Vec<&CheckoutRequest> = passed.iter().map(|j| &j.request).collect();
     let appended = pipeline::orders::append_many(&w.redis, &w.keys, &requests).await;
     for (job, appended) in passed.into_iter().zip(appended) {

@@ -60,15 +60,8 @@ impl RateLimiter {
     /// Counts one request of `subject` against `rule`; `Err(RateLimited)` when over the limit.
     pub async fn check(&self, rule: Rule, subject: &str) -> Result<(), ApiError> {
         let key = self.keys.rate_limit(rule.scope, subject);
-        let interval_ms = (60_000 / u64::from(rule.per_minute.max(1))).max(1);
-        let result: Result<(i64, i64), fred::error::Error> = self
-            .script
-            .evalsha_with_reload(
-                self.redis.next(),
-                vec![key],
-                vec![interval_ms.to_string(), rule.burst.max(1).to_string()],
-            )
-            .await;
+        let result: Result<(i64, i64), fred::error::Error> =
+            self.script.evalsha_with_reload(self.redis.next(), vec![key], script_args(rule).to_vec()).await;
         self.verdict(rule, subject, result)
     }
 
@@ -94,10 +87,9 @@ impl RateLimiter {
     /// commands; [`answer`](Self::answer) reads its reply.
     pub async fn queue_check(&self, pipe: &Pipeline<Client>, rule: Rule, subject: &str) {
         let key = self.keys.rate_limit(rule.scope, subject);
-        let interval_ms = (60_000 / u64::from(rule.per_minute.max(1))).max(1).to_string();
+        let [interval_ms, burst] = script_args(rule);
         // EVALSHA sha 1 key interval burst, routed by the key (fred's pipeline has no typed script call).
-        let args =
-            vec![self.script.sha1().to_string(), "1".into(), key, interval_ms, rule.burst.max(1).to_string()];
+        let args = vec![self.script.sha1().to_string(), "1".into(), key, interval_ms, burst];
         let _: Result<(), _> =
             pipe.custom(CustomCommand::new_static("EVALSHA", ClusterHash::Offset(2), false), args).await;
     }
@@ -155,6 +147,11 @@ impl RateLimiter {
     pub fn redis(&self) -> &Pool {
         &self.redis
     }
+}
+
+/// The GCRA script's arguments for `rule`: the emission interval in milliseconds and the burst.
+fn script_args(rule: Rule) -> [String; 2] {
+    [(60_000 / u64::from(rule.per_minute.max(1))).max(1).to_string(), rule.burst.max(1).to_string()]
 }
 
 /// Is Redis reachable right now (used by readiness)?
