@@ -12,7 +12,7 @@ use fred::{
     clients::{Client, Pool},
     interfaces::PubsubInterface,
 };
-use keyspace::Keyspace;
+use keyspace::{Keyspace, STREAM_PARTITIONS};
 use pipeline::{
     group::{Entry, GroupReader, Pace},
     orders::{CheckoutRequest, FIELD, GROUP, OrderResult, append},
@@ -63,7 +63,9 @@ impl ConsumerSettings {
     }
 }
 
-/// Reads, allocates and acknowledges batches until `shutdown`; the batch in hand is finished first.
+/// Reads, allocates and acknowledges batches until `shutdown`, on every partition of the order stream at
+/// once (one reader each: a blocking read holds its connection, and in a cluster the partitions live on
+/// different nodes); the batch in hand is finished first.
 pub async fn run_consumer(
     db: PgPool,
     redis_url: String,
@@ -71,22 +73,35 @@ pub async fn run_consumer(
     settings: ConsumerSettings,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
-    let reader = GroupReader::connect(&redis_url, keys.orders_stream(), GROUP).await?;
-    tracing::info!(consumer = %reader.consumer(), batch = settings.batch, "order consumer started");
+    let readers = futures::future::try_join_all(
+        (0..STREAM_PARTITIONS).map(|p| GroupReader::connect(&redis_url, keys.orders_stream(p), GROUP)),
+    )
+    .await?;
+    tracing::info!(
+        consumer = %readers[0].consumer(),
+        partitions = readers.len(),
+        batch = settings.batch,
+        "order consumer started"
+    );
     let pace = Pace {
         batch: settings.batch,
         block: Duration::from_secs(1),
         reclaim_idle: settings.reclaim_idle,
         reclaim_every: settings.reclaim_every,
     };
-    while !shutdown.is_cancelled() {
-        let Some(entries) = reader.next_batch(pace, &shutdown).await else { break };
-        if entries.is_empty() {
-            continue;
+    futures::future::join_all(readers.into_iter().map(|reader| {
+        let (db, keys, settings, shutdown) = (&db, &keys, &settings, &shutdown);
+        async move {
+            while !shutdown.is_cancelled() {
+                let Some(entries) = reader.next_batch(pace, shutdown).await else { break };
+                if !entries.is_empty() {
+                    process(db, &reader, keys, &entries, settings).await;
+                }
+            }
+            reader.quit().await;
         }
-        process(&db, &reader, &keys, &entries, &settings).await;
-    }
-    reader.quit().await;
+    }))
+    .await;
     tracing::info!("order consumer stopped");
     Ok(())
 }

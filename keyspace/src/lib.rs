@@ -22,17 +22,30 @@
 //! | `{event:E}:state` | hash | controller state: `admitted_through`, `left`, `admitted_total`, token-bucket `last_ms`/`allowance` |
 //! | `{event:E}:stock` | hash | live remaining stock per ticket category / merchandise item |
 //! | `wr:ticks` | pub/sub channel | one message per event per controller tick: progress, admissions, stock |
-//! | `orders` | stream (group `checkout`) | accepted checkout requests, consumed by the checkout workers |
+//! | `{orders:P}` | stream (group `checkout`) | accepted checkout requests of the events of partition P (0..8), consumed by the checkout workers |
 //! | `orders:results` | pub/sub channel | each decided request, pushed to the buyer's waiting-room sockets |
 //! | `orders:dead` | list | requests rejected after repeated processing failures (JSON with the reason) |
-//! | `webhooks` | stream (group `webhooks`) | verified Midtrans notifications, raw, applied by the checkout workers |
+//! | `{webhooks:P}` | stream (group `webhooks`) | verified Midtrans notifications of the orders of partition P (0..8), raw, applied by the checkout workers |
 //! | `webhooks:retry` | sorted set | notifications whose application failed, scored by the time (ms) of their next attempt |
 //! | `webhooks:dead` | hash | letter id → notification that failed every attempt (JSON with the last error), for replay |
+
+//!
+//! # Partitions
+//!
+//! The order and webhook streams are each [`STREAM_PARTITIONS`] streams, every one under a hash tag of its
+//! own, so that in a Redis Cluster they spread over the nodes instead of making one node carry every
+//! append and every read. Which partition holds an entry is the contract's choice (by event for orders, by
+//! Midtrans order id for notifications: see the `pipeline` crate); every consumer and every backlog reading
+//! covers all of them.
 
 mod connect;
 
 pub use connect::connect;
 use uuid::Uuid;
+
+/// How many streams the order stream and the webhook stream are each split into. Every process of a
+/// deployment must agree on it: changing it means draining both streams first.
+pub const STREAM_PARTITIONS: usize = 8;
 
 /// Names every Redis key. Cheap to clone; built once from configuration.
 #[derive(Clone, Debug)]
@@ -106,9 +119,9 @@ impl Keyspace {
         format!("{}wr:ticks", self.prefix)
     }
 
-    /// The stream of accepted checkout requests.
-    pub fn orders_stream(&self) -> String {
-        format!("{}orders", self.prefix)
+    /// One partition of the stream of accepted checkout requests (`partition < STREAM_PARTITIONS`).
+    pub fn orders_stream(&self, partition: usize) -> String {
+        self.partition_key("orders", partition)
     }
 
     /// Checkout requests given up after repeated failures (newest first), for operators.
@@ -121,9 +134,9 @@ impl Keyspace {
         format!("{}orders:results", self.prefix)
     }
 
-    /// The stream of verified Midtrans notifications.
-    pub fn webhooks_stream(&self) -> String {
-        format!("{}webhooks", self.prefix)
+    /// One partition of the stream of verified Midtrans notifications (`partition < STREAM_PARTITIONS`).
+    pub fn webhooks_stream(&self, partition: usize) -> String {
+        self.partition_key("webhooks", partition)
     }
 
     /// Notifications waiting for their next attempt, scored by when it is due.
@@ -156,6 +169,11 @@ impl Keyspace {
         self.event_key(event, "drawn")
     }
 
+    fn partition_key(&self, stream: &str, partition: usize) -> String {
+        debug_assert!(partition < STREAM_PARTITIONS, "partition {partition} of {STREAM_PARTITIONS}");
+        format!("{}{{{stream}:{partition}}}", self.prefix)
+    }
+
     fn event_key(&self, event: Uuid, what: &str) -> String {
         format!("{}{{event:{event}}}:{what}", self.prefix)
     }
@@ -174,6 +192,16 @@ mod tests {
         assert!(ks.event_stock(e).contains(&tag));
         assert!(ks.queue_keys(e).iter().all(|k| k.contains(&tag)));
         assert!(ks.event_queue(e).starts_with("qc:"));
+    }
+
+    #[test]
+    fn stream_partitions_each_have_a_hash_tag_of_their_own() {
+        let ks = Keyspace::new("qc:");
+        let names: std::collections::HashSet<String> =
+            (0..STREAM_PARTITIONS).flat_map(|p| [ks.orders_stream(p), ks.webhooks_stream(p)]).collect();
+        assert_eq!(names.len(), 2 * STREAM_PARTITIONS);
+        assert_eq!(ks.orders_stream(3), "qc:{orders:3}");
+        assert_eq!(ks.webhooks_stream(0), "qc:{webhooks:0}");
     }
 
     #[test]

@@ -219,20 +219,31 @@ pub async fn append(
 /// Every stream is trimmed to about a million entries.
 const TRIM: (&str, &str, i64) = ("MAXLEN", "~", 1_000_000);
 
-/// [`append`] for many entries in one round trip (a pipeline); one entry id or error per entry, in order.
+/// [`append`] for many entries in one round trip (a pipeline: in a cluster, one per node), each entry to
+/// the stream named beside it; one entry id or error per entry, in order.
 pub async fn append_many(
     redis: &Pool,
-    stream: String,
-    entries: Vec<Vec<(&str, String)>>,
+    entries: Vec<(String, Vec<(&str, String)>)>,
 ) -> Vec<Result<String, fred::error::Error>> {
     if entries.is_empty() {
         return Vec::new();
     }
     let pipe = redis.next().pipeline();
-    for fields in entries {
-        let _: Result<(), _> = pipe.xadd(stream.clone(), false, TRIM, "*", fields).await;
+    for (stream, fields) in entries {
+        let _: Result<(), _> = pipe.xadd(stream, false, TRIM, "*", fields).await;
     }
     pipe.try_all().await
+}
+
+/// [`backlog`] summed over `streams` (the partitions of one stream), read concurrently.
+pub async fn backlog_of_all(
+    redis: &Pool,
+    streams: impl IntoIterator<Item = String>,
+    group: &str,
+) -> Result<i64, fred::error::Error> {
+    let streams: Vec<String> = streams.into_iter().collect();
+    let each = futures::future::try_join_all(streams.iter().map(|s| backlog(redis, s, group))).await?;
+    Ok(each.into_iter().sum())
 }
 
 /// Entries of `stream` not yet done by `group`: never delivered (the group's lag) plus delivered but not

@@ -3,7 +3,7 @@
 //! [`OrderResult`] to every gateway, which pushes it to the buyer's sockets.
 
 use fred::clients::Pool;
-use keyspace::Keyspace;
+use keyspace::{Keyspace, STREAM_PARTITIONS};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
@@ -62,13 +62,24 @@ pub struct OrderResult {
     pub reason: Option<Reason>,
 }
 
-/// Appends one accepted request; returns the entry id.
+/// The partition of the order stream that carries `event`'s requests: all of one event's requests travel
+/// in one stream, in the order they were accepted, and different events spread over the partitions.
+pub fn partition(event: Uuid) -> usize {
+    (event.as_u128() % STREAM_PARTITIONS as u128) as usize
+}
+
+/// The stream partition `request` goes to.
+fn stream_of(keys: &Keyspace, request: &CheckoutRequest) -> String {
+    keys.orders_stream(partition(request.event_id))
+}
+
+/// Appends one accepted request to its event's partition; returns the entry id.
 pub async fn append(
     redis: &Pool,
     keys: &Keyspace,
     request: &CheckoutRequest,
 ) -> Result<String, fred::error::Error> {
-    crate::group::append(redis, keys.orders_stream(), entry(request)).await
+    crate::group::append(redis, stream_of(keys, request), entry(request)).await
 }
 
 /// A request's stream entry: its JSON under [`FIELD`].
@@ -82,13 +93,27 @@ pub async fn append_many(
     keys: &Keyspace,
     requests: &[&CheckoutRequest],
 ) -> Vec<Result<String, fred::error::Error>> {
-    let entries = requests.iter().map(|r| entry(r)).collect();
-    crate::group::append_many(redis, keys.orders_stream(), entries).await
+    let entries = requests.iter().map(|r| (stream_of(keys, r), entry(r))).collect();
+    crate::group::append_many(redis, entries).await
 }
 
-/// Requests accepted but not yet decided: entries never delivered to a worker (the group's lag) plus
-/// entries delivered but not acknowledged. Gateways refuse new submissions and the admission controller
+/// Requests accepted but not yet decided, over every partition: entries never delivered to a worker (the
+/// group's lag) plus entries delivered but not acknowledged. Gateways refuse new submissions and the admission controller
 /// slows down when this grows.
 pub async fn backlog(redis: &Pool, keys: &Keyspace) -> Result<i64, fred::error::Error> {
-    crate::group::backlog(redis, &keys.orders_stream(), GROUP).await
+    let streams = (0..STREAM_PARTITIONS).map(|p| keys.orders_stream(p));
+    crate::group::backlog_of_all(redis, streams, GROUP).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn events_spread_over_every_partition() {
+        let used: std::collections::HashSet<usize> = (0..200).map(|_| partition(Uuid::now_v7())).collect();
+        assert_eq!(used.len(), STREAM_PARTITIONS);
+        let event = Uuid::new_v4();
+        assert_eq!(partition(event), partition(event));
+    }
 }

@@ -5,7 +5,7 @@
 
 use chrono::{DateTime, Utc};
 use fred::{clients::Pool, interfaces::HashesInterface};
-use keyspace::Keyspace;
+use keyspace::{Keyspace, STREAM_PARTITIONS};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
@@ -16,7 +16,26 @@ pub const FIELD: &str = "notification";
 /// Field holding how many times applying it was tried before.
 pub const ATTEMPTS: &str = "attempts";
 
-/// Appends a verified notification (the raw body); returns the entry id.
+/// The partition of the webhook stream that carries the notifications of Midtrans order `order_id`: one
+/// order's notifications travel in one stream, in arrival order (FNV-1a, the same in every process).
+pub fn partition(order_id: &str) -> usize {
+    let hash = order_id
+        .bytes()
+        .fold(0xcbf2_9ce4_8422_2325_u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3));
+    (hash % STREAM_PARTITIONS as u64) as usize
+}
+
+/// The Midtrans order id of a raw notification, as far as it can be read (an unreadable body goes to
+/// the partition of the empty id and is dead-lettered there).
+fn order_id_of(raw: &str) -> String {
+    #[derive(Deserialize)]
+    struct Named {
+        order_id: Option<String>,
+    }
+    serde_json::from_str::<Named>(raw).ok().and_then(|n| n.order_id).unwrap_or_default()
+}
+
+/// Appends a verified notification (the raw body) to its order's partition; returns the entry id.
 pub async fn append(
     redis: &Pool,
     keys: &Keyspace,
@@ -25,15 +44,16 @@ pub async fn append(
 ) -> Result<String, fred::error::Error> {
     crate::group::append(
         redis,
-        keys.webhooks_stream(),
+        keys.webhooks_stream(partition(&order_id_of(raw))),
         vec![(FIELD, raw.to_owned()), (ATTEMPTS, attempts.to_string())],
     )
     .await
 }
 
-/// Notifications received but not yet applied (undelivered plus unacknowledged).
+/// Notifications received but not yet applied (undelivered plus unacknowledged), over every partition.
 pub async fn backlog(redis: &Pool, keys: &Keyspace) -> Result<i64, fred::error::Error> {
-    crate::group::backlog(redis, &keys.webhooks_stream(), GROUP).await
+    let streams = (0..STREAM_PARTITIONS).map(|p| keys.webhooks_stream(p));
+    crate::group::backlog_of_all(redis, streams, GROUP).await
 }
 
 /// A notification that failed every attempt (as kept in Redis, and as operators list it).
@@ -66,4 +86,17 @@ pub async fn replay(redis: &Pool, keys: &Keyspace, id: Uuid) -> Result<bool, fre
     append(redis, keys, &letter.notification, 0).await?;
     let removed: i64 = redis.next().hdel(keys.webhooks_dead_letters(), id.to_string()).await?;
     Ok(removed == 1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_order_keeps_one_partition_and_orders_spread_over_all() {
+        assert_eq!(partition("order-1"), partition(&order_id_of(r#"{"order_id":"order-1","x":1}"#)));
+        let used: std::collections::HashSet<usize> = (0..200).map(|i| partition(&format!("o-{i}"))).collect();
+        assert_eq!(used.len(), STREAM_PARTITIONS);
+        assert_eq!(partition(&order_id_of("not json")), partition(""));
+    }
 }

@@ -376,14 +376,14 @@ async fn an_entry_left_pending_by_a_dead_worker_is_decided_once_by_another() {
     // before acknowledgement); the others it never got to (crash before commit).
     let redis = keyspace::connect(&e2e::redis_url(), 1).await.unwrap();
     use fred::interfaces::StreamsInterface;
-    let _: fred::types::Value =
-        redis.next().xgroup_create(keys.orders_stream(), "checkout", "0", true).await.unwrap();
+    let stream = keys.orders_stream(pipeline::orders::partition(event));
+    let _: fred::types::Value = redis.next().xgroup_create(&stream, "checkout", "0", true).await.unwrap();
     let read: fred::types::streams::XReadResponse<String, String, String, String> = redis
         .next()
-        .xreadgroup_map("checkout", "dead-worker", Some(10), None, false, keys.orders_stream(), ">")
+        .xreadgroup_map("checkout", "dead-worker", Some(10), None, false, &stream, ">")
         .await
         .unwrap();
-    let entries = &read[&keys.orders_stream()];
+    let entries = &read[&stream];
     assert_eq!(entries.len(), 3);
     let first: pipeline::orders::CheckoutRequest = serde_json::from_str(&entries[0].1["request"]).unwrap();
     checkout_worker::allocation::allocate(&app.db, &[first], Utc::now(), chrono::Duration::minutes(15))
@@ -574,11 +574,11 @@ async fn a_full_order_backlog_turns_new_submissions_away_and_stops_admission() {
     let (event, category, _) = app.published_event(&admin, 100, 10).await;
     let keys = keyspace::Keyspace::new(app.redis_prefix.clone());
     let redis = keyspace::connect(&e2e::redis_url(), 1).await.unwrap();
-    // Six requests waiting and no worker to take them.
+    // Six requests waiting (on two partitions: the backlog counts them all) and no worker to take them.
     for i in 0..6 {
         let _: String = redis
             .next()
-            .xadd(keys.orders_stream(), false, None, "*", vec![("request", format!("{i}"))])
+            .xadd(keys.orders_stream(i % 2), false, None, "*", vec![("request", format!("{i}"))])
             .await
             .unwrap();
     }

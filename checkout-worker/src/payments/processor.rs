@@ -16,7 +16,7 @@ use fred::{
     interfaces::{HashesInterface, SortedSetsInterface},
 };
 use futures::StreamExt;
-use keyspace::Keyspace;
+use keyspace::{Keyspace, STREAM_PARTITIONS};
 use midtrans::Notification;
 use rand::Rng;
 use serde::{Deserialize, Serialize};
@@ -76,33 +76,43 @@ pub async fn run_processor(
     midtrans: Option<midtrans::Client>,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
-    let reader = GroupReader::connect(&redis_url, keys.webhooks_stream(), GROUP).await?;
-    tracing::info!(consumer = %reader.consumer(), "webhook processor started");
+    let readers = futures::future::try_join_all(
+        (0..STREAM_PARTITIONS).map(|p| GroupReader::connect(&redis_url, keys.webhooks_stream(p), GROUP)),
+    )
+    .await?;
+    tracing::info!(consumer = %readers[0].consumer(), partitions = readers.len(), "webhook processor started");
     let pace = Pace {
         batch: settings.batch,
         block: Duration::from_millis(500),
         reclaim_idle: settings.reclaim_idle,
         reclaim_every: settings.reclaim_every,
     };
-    while !shutdown.is_cancelled() {
-        if let Err(e) = requeue_due(&redis, &keys).await {
-            tracing::warn!(error = %e, "moving due webhook retries failed");
-        }
-        let Some(entries) = reader.next_batch(pace, &shutdown).await else { break };
-        // Different orders in parallel; one order's notifications one after another, in arrival order.
-        futures::stream::iter(by_order(&entries))
-            .for_each_concurrent(settings.concurrency.max(1), |group| {
-                let (db, redis, keys, reader, settings) = (&db, &redis, &keys, &reader, &settings);
-                let midtrans = midtrans.as_ref();
-                async move {
-                    for received in &group {
-                        handle(db, redis, keys, reader, received, settings, midtrans).await;
+    let (db, redis, keys, settings, shutdown) = (&db, &redis, &keys, &settings, &shutdown);
+    let midtrans = midtrans.as_ref();
+    futures::future::join_all(readers.into_iter().enumerate().map(|(partition, reader)| async move {
+        while !shutdown.is_cancelled() {
+            // One partition's loop moves due retries back (each to its own order's partition).
+            if partition == 0
+                && let Err(e) = requeue_due(redis, keys).await
+            {
+                tracing::warn!(error = %e, "moving due webhook retries failed");
+            }
+            let Some(entries) = reader.next_batch(pace, shutdown).await else { break };
+            // Different orders in parallel; one order's notifications one after another, in arrival order.
+            futures::stream::iter(by_order(&entries))
+                .for_each_concurrent(settings.concurrency.max(1), |group| {
+                    let reader = &reader;
+                    async move {
+                        for received in &group {
+                            handle(db, redis, keys, reader, received, settings, midtrans).await;
+                        }
                     }
-                }
-            })
-            .await;
-    }
-    reader.quit().await;
+                })
+                .await;
+        }
+        reader.quit().await;
+    }))
+    .await;
     tracing::info!("webhook processor stopped");
     Ok(())
 }
