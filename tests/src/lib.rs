@@ -9,7 +9,8 @@
 //! - [`checkout`]: admitted visitors, submissions, a worker, waiting for decisions.
 //! - [`payments`]: orders awaiting payment, Snap payments, waits, the settled-payments invariant.
 //! - [`private_redis`]: a Redis server of one test's own, to kill, restart or pause.
-//! - [`pgbouncer`]: a PgBouncer of one test's own in transaction mode.
+//! - [`pgbouncer`]: a PgBouncer of one test's own.
+//! - [`redis_cluster`]: a Redis Cluster of one test's own (three primaries).
 //! - [`topology`]: the real binaries as separate processes (gateways, controllers, workers) on one sale.
 //!
 //! `TEST_PG_URL` (default `postgres://postgres@127.0.0.1:5432`) and `TEST_REDIS_URL` (default
@@ -20,6 +21,7 @@ pub mod load;
 pub mod payments;
 pub mod pgbouncer;
 pub mod private_redis;
+pub mod redis_cluster;
 pub mod topology;
 
 use std::{net::SocketAddr, time::Duration};

@@ -92,6 +92,8 @@ pub struct Topology {
     pub db: PgPool,
     pub db_name: String,
     pub redis_prefix: String,
+    /// The Redis every process uses.
+    pub redis_url: String,
     /// Signs access tokens with the processes' secret (for buyers inserted directly).
     pub tokens: TokenKeys,
     /// Checks the visitor and admission tokens the processes sign.
@@ -105,12 +107,17 @@ impl Topology {
     /// Starts `shape` on the shared PostgreSQL and Redis: the first gateway (which creates and migrates
     /// the database), then every other process, and waits until each one serves.
     pub async fn start(shape: Shape) -> Topology {
-        Self::start_on(shape, |db| format!("{}/{db}", pg_base_url())).await
+        Self::start_on(shape, |db| format!("{}/{db}", pg_base_url()), redis_url()).await
     }
 
     /// [`Topology::start`] with the processes reaching the database named by `process_db_url` (for
-    /// example through PgBouncer); the test's own pool still connects directly.
-    pub async fn start_on(shape: Shape, process_db_url: impl Fn(&str) -> String) -> Topology {
+    /// example through PgBouncer; the test's own pool still connects directly) and Redis at `redis_url`
+    /// (for example a cluster).
+    pub async fn start_on(
+        shape: Shape,
+        process_db_url: impl Fn(&str) -> String,
+        redis_url: String,
+    ) -> Topology {
         midtrans::install_crypto_provider();
         ensure_binaries();
         let db_name = format!("qc_test_{}", Uuid::new_v4().simple());
@@ -121,7 +128,7 @@ impl Topology {
         let env = vec![
             ("APP_ENV", "development".to_owned()),
             ("DATABASE_URL", process_db_url(&db_name)),
-            ("REDIS_URL", redis_url()),
+            ("REDIS_URL", redis_url.clone()),
             ("REDIS_KEY_PREFIX", redis_prefix.clone()),
             ("JWT_SECRET", secret.clone()),
             ("LOG_FORMAT", "json".to_owned()),
@@ -139,6 +146,7 @@ impl Topology {
             db: PgPool::connect_lazy(&format!("{}/{db_name}", pg_base_url())).expect("pool"),
             db_name,
             redis_prefix,
+            redis_url,
             tokens: TokenKeys::new(secret.as_bytes(), 8 * 3600),
             signer: signing::Signer::new(secret.as_bytes()),
             http: reqwest::Client::builder().timeout(Duration::from_secs(30)).build().expect("client"),

@@ -3,16 +3,19 @@
 //!
 //! Visitors join through one gateway and hold their live channel on the other, so their admission and
 //! their order's result can only reach them across processes; buyers submit through both gateways; both
-//! controllers tick the same queue and both workers read the same order stream.
+//! controllers tick the same queue and both workers read the same order stream. The same sale runs again
+//! with every process behind PgBouncer, and on a Redis Cluster of three primaries.
 
-use std::time::Duration;
+use std::{collections::HashSet, time::Duration};
 
 use e2e::{
     pgbouncer::PgBouncer,
+    redis_cluster::RedisCluster,
     topology::{Shape, Topology},
 };
 use fred::prelude::*;
 use futures::StreamExt;
+use keyspace::STREAM_PARTITIONS;
 use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::Message;
 use uuid::Uuid;
@@ -41,7 +44,23 @@ async fn two_of_every_process_sell_exactly_the_quota_and_deliver_every_result_ac
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn the_same_sale_runs_with_every_process_behind_pgbouncer() {
     let bouncer = PgBouncer::start().await;
-    let t = Topology::start_on(TWO_OF_EACH, |db| bouncer.url(db)).await;
+    let t = Topology::start_on(TWO_OF_EACH, |db| bouncer.url(db), e2e::redis_url()).await;
+    one_sale(&t).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_same_sale_runs_on_a_three_primary_redis_cluster() {
+    let cluster = RedisCluster::start();
+    // The stream partitions spread over every node (the hash tags are the partitions', not the prefix's).
+    let keys = keyspace::Keyspace::new("any:");
+    let nodes: HashSet<u16> = (0..STREAM_PARTITIONS)
+        .flat_map(|p| [keys.orders_stream(p), keys.webhooks_stream(p)])
+        .map(|key| cluster.node_of_slot(cluster.keyslot(&key)))
+        .collect();
+    assert_eq!(nodes.len(), cluster.ports.len(), "partitions on {nodes:?}");
+
+    let t = Topology::start_on(TWO_OF_EACH, |db| format!("{}/{db}", e2e::pg_base_url()), cluster.url.clone())
+        .await;
     one_sale(&t).await;
 }
 
@@ -104,7 +123,7 @@ async fn one_sale(t: &Topology) {
     assert_eq!(orders, QUOTA as i64);
 
     // The two controllers admitted each visitor once between them.
-    let redis = Client::new(Config::from_url(&e2e::redis_url()).unwrap(), None, None, None);
+    let redis = Client::new(Config::from_url(&t.redis_url).unwrap(), None, None, None);
     redis.init().await.unwrap();
     let state = keyspace::Keyspace::new(t.redis_prefix.clone()).queue_state(event);
     let admitted_total: i64 = redis.hget(&state, "admitted_total").await.unwrap();
