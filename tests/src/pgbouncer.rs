@@ -1,10 +1,13 @@
-//! A PgBouncer of one test's own (Debian's `pgbouncer`, 1.18) in front of the shared PostgreSQL, as
-//! production deployments put it, on a free loopback port.
+//! A PgBouncer of one test's own in front of the shared PostgreSQL, as production deployments put it, on
+//! a free loopback port.
 //!
-//! Session mode: sqlx names its prepared statements per client connection (`sqlx_s_1`, …, even with
-//! the statement cache off), and PgBouncer before 1.21 cannot track named statements across the server
-//! connections transaction mode hands out, so two clients on one server collide ("prepared statement
-//! sqlx_s_1 already exists"). See ARCHITECTURE.md, "Through PgBouncer".
+//! - [`Mode::Session`] with Debian 12's `pgbouncer` (1.18).
+//! - [`Mode::Transaction`] with PgBouncer 1.21+ (`scripts/pgbouncer-transaction-mode` builds Debian 13's
+//!   1.24 where the distribution's is older; `./dev test` runs it): sqlx names its prepared statements
+//!   per client connection (`sqlx_s_1`, …), and only 1.21+ tracks named statements across the server
+//!   connections transaction mode hands out (`max_prepared_statements`); 1.18 makes two clients on one
+//!   server collide ("prepared statement sqlx_s_1 already exists"). See ARCHITECTURE.md, "Through
+//!   PgBouncer".
 
 use std::{
     process::{Child, Command, Stdio},
@@ -13,6 +16,20 @@ use std::{
 
 use uuid::Uuid;
 
+/// The limits our pools put in the startup `options` (which PgBouncer cannot pass on: it is told to
+/// ignore them), set on each server connection PgBouncer opens instead.
+pub const SERVER_SETTINGS: &str =
+    "SET statement_timeout = 5000; SET idle_in_transaction_session_timeout = 15000";
+
+/// How PgBouncer hands out server connections.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    /// One server connection per client connection, for as long as the client holds it.
+    Session,
+    /// A server connection per transaction: many more clients than server connections.
+    Transaction,
+}
+
 pub struct PgBouncer {
     pub port: u16,
     child: Child,
@@ -20,23 +37,29 @@ pub struct PgBouncer {
 }
 
 impl PgBouncer {
-    /// Starts PgBouncer (pool_mode = session) for every database of the shared server.
-    pub async fn start() -> Self {
+    /// Starts PgBouncer in `mode` for every database of the shared server.
+    pub async fn start(mode: Mode) -> Self {
         let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
         let dir = std::env::temp_dir().join(format!("qc-pgbouncer-{}", Uuid::new_v4().simple()));
         std::fs::create_dir_all(&dir).unwrap();
         let (host, pg_port) = upstream();
         let config = format!(
-            "[databases]\n* = host={host} port={pg_port}\n\n[pgbouncer]\nlisten_addr = 127.0.0.1\n\
+            "[databases]\n* = host={host} port={pg_port} connect_query='{SERVER_SETTINGS}'\n\n[pgbouncer]\nlisten_addr = 127.0.0.1\n\
              listen_port = {port}\nunix_socket_dir =\nauth_type = trust\nauth_file = {auth}\n\
-             pool_mode = session\nmax_client_conn = 2000\ndefault_pool_size = 120\n\
+             {pooling}\nmax_client_conn = 2000\n\
              ignore_startup_parameters = extra_float_digits,options\nlogfile = {log}\n",
+            // Session mode needs a server connection per client one; transaction mode shares a few.
+            pooling = match mode {
+                Mode::Session => "pool_mode = session\ndefault_pool_size = 120",
+                Mode::Transaction =>
+                    "pool_mode = transaction\ndefault_pool_size = 20\nmax_prepared_statements = 200",
+            },
             auth = dir.join("users.txt").display(),
             log = dir.join("pgbouncer.log").display(),
         );
         std::fs::write(dir.join("pgbouncer.ini"), config).unwrap();
         std::fs::write(dir.join("users.txt"), "\"postgres\" \"\"\n").unwrap();
-        let mut cmd = Command::new("pgbouncer");
+        let mut cmd = Command::new(binary(mode));
         // PgBouncer refuses to run as root; Debian's package has the postgres account.
         if running_as_root() {
             let _ = Command::new("chmod").args(["-R", "a+rwX"]).arg(&dir).status();
@@ -73,6 +96,23 @@ impl Drop for PgBouncer {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+}
+
+/// Debian's `pgbouncer` for session mode; for transaction mode `PGBOUNCER_TRANSACTION_BIN`, or where
+/// `scripts/pgbouncer-transaction-mode` installs it.
+fn binary(mode: Mode) -> String {
+    match mode {
+        Mode::Session => "pgbouncer".to_owned(),
+        Mode::Transaction => {
+            let bin = std::env::var("PGBOUNCER_TRANSACTION_BIN")
+                .unwrap_or_else(|_| "/opt/pgbouncer-1.24/bin/pgbouncer".to_owned());
+            assert!(
+                std::path::Path::new(&bin).exists(),
+                "{bin} is missing: run scripts/pgbouncer-transaction-mode (./dev test does)"
+            );
+            bin
+        }
     }
 }
 

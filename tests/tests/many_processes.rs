@@ -9,7 +9,7 @@
 use std::{collections::HashSet, time::Duration};
 
 use e2e::{
-    pgbouncer::PgBouncer,
+    pgbouncer::{Mode, PgBouncer},
     redis_cluster::RedisCluster,
     topology::{Shape, Topology},
 };
@@ -42,10 +42,29 @@ async fn two_of_every_process_sell_exactly_the_quota_and_deliver_every_result_ac
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn the_same_sale_runs_with_every_process_behind_pgbouncer() {
-    let bouncer = PgBouncer::start().await;
+async fn the_same_sale_runs_with_every_process_behind_pgbouncer_in_session_mode() {
+    let bouncer = PgBouncer::start(Mode::Session).await;
     let t = Topology::start_on(TWO_OF_EACH, |db| bouncer.url(db), e2e::redis_url()).await;
     one_sale(&t).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_same_sale_runs_with_every_process_behind_pgbouncer_in_transaction_mode() {
+    let bouncer = PgBouncer::start(Mode::Transaction).await;
+    let t = Topology::start_on(TWO_OF_EACH, |db| bouncer.url(db), e2e::redis_url()).await;
+    one_sale(&t).await;
+    // Six processes' pools, and the database never saw more than PgBouncer's 20 server connections
+    // (beside the test's own direct pool).
+    let backends: i64 = sqlx::query_scalar("select count(*) from pg_stat_activity where datname = $1")
+        .bind(&t.db_name)
+        .fetch_one(&t.db)
+        .await
+        .unwrap();
+    assert!(backends <= 20 + i64::from(t.db.size()), "{backends} connections to the database");
+    // The statement timeout reaches the server connections the processes are handed.
+    let through = sqlx::PgPool::connect(&bouncer.url(&t.db_name)).await.unwrap();
+    let timeout: String = sqlx::query_scalar("show statement_timeout").fetch_one(&through).await.unwrap();
+    assert_eq!(timeout, "5s");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
