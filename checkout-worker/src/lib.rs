@@ -3,6 +3,7 @@
 //! # Layout
 //!
 //! - [`allocation`]: batched allocation of checkout requests into orders under row locks.
+//! - [`audit`]: the consistency audit an operator runs (`checkout-worker audit`): reads, never writes.
 //! - [`expiry`]: the hold sweeper that expires unpaid orders and returns their stock.
 //! - [`stream`]: the order stream's consumer loop, reclaiming and re-queueing (the stream's entries and
 //!   appending them are the processes' contract, in the `pipeline` crate).
@@ -12,6 +13,7 @@
 //! - [`run`]: the worker process: its long-lived tasks until shutdown.
 
 pub mod allocation;
+pub mod audit;
 pub mod config;
 pub mod expiry;
 pub mod payments;
@@ -22,6 +24,25 @@ use std::time::Duration;
 
 use sqlx::PgPool;
 use tokio_util::sync::CancellationToken;
+
+/// `checkout-worker audit`: the audit on the deployment `config` names, on two connections of its own with
+/// a minute per statement (it reads whole tables).
+pub async fn audit_command(config: &config::Config) -> anyhow::Result<audit::Report> {
+    let db = database::connect(
+        config.process.database_url.expose(),
+        &database::PoolSettings {
+            application_name: "checkout-worker audit",
+            max_connections: 2,
+            acquire_timeout: Duration::from_secs(10),
+            statement_timeout: Duration::from_secs(60),
+            lock_timeout: None,
+        },
+    )
+    .await?;
+    let redis = keyspace::connect(config.process.redis_url.expose(), 1).await?;
+    let keys = keyspace::Keyspace::new(config.process.redis_key_prefix.clone());
+    audit::run(&db, &redis, &keys, &audit::Tolerances::default()).await
+}
 
 /// Runs the worker's tasks until `shutdown` is cancelled; each task finishes its current batch first.
 pub async fn run(config: config::Config, shutdown: CancellationToken) -> anyhow::Result<()> {

@@ -255,20 +255,64 @@ pub async fn backlog(redis: &Pool, stream: &str, group: &str) -> Result<i64, fre
         Err(e) => return Err(e),
     };
     let Value::Array(groups) = groups else { return Ok(0) };
-    for g in groups {
-        let fields: HashMap<String, Value> = match g {
-            Value::Map(m) => {
-                m.inner().into_iter().filter_map(|(k, v)| k.as_str().map(|k| (k.to_string(), v))).collect()
-            }
-            Value::Array(flat) => {
-                flat.chunks(2).filter_map(|kv| Some((kv.first()?.as_string()?, kv.get(1)?.clone()))).collect()
-            }
-            _ => continue,
-        };
+    for fields in groups.into_iter().filter_map(fields_of) {
         if fields.get("name").and_then(Value::as_string).as_deref() == Some(group) {
             let n = |k: &str| fields.get(k).and_then(Value::as_i64).unwrap_or(0);
             return Ok(n("lag") + n("pending"));
         }
     }
     redis.next().xlen(stream).await
+}
+
+/// An entry delivered to a consumer and not acknowledged.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PendingEntry {
+    pub id: String,
+    pub consumer: String,
+    /// Milliseconds since it was last delivered.
+    pub idle_ms: i64,
+}
+
+/// Up to `count` entries of `group` on `stream` pending for longer than `idle` (none when the stream or
+/// the group does not exist).
+pub async fn pending_longer_than(
+    redis: &Pool,
+    stream: &str,
+    group: &str,
+    idle: Duration,
+    count: u64,
+) -> Result<Vec<PendingEntry>, fred::error::Error> {
+    let reply: Value =
+        match redis.next().xpending(stream, group, (idle.as_millis() as u64, "-", "+", count)).await {
+            Ok(v) => v,
+            Err(e) if e.details().contains("no such key") || e.details().contains("NOGROUP") => {
+                return Ok(Vec::new());
+            }
+            Err(e) => return Err(e),
+        };
+    let Value::Array(entries) = reply else { return Ok(Vec::new()) };
+    Ok(entries
+        .into_iter()
+        .filter_map(|e| match e {
+            Value::Array(f) if f.len() >= 3 => Some(PendingEntry {
+                id: f[0].as_string()?,
+                consumer: f[1].as_string()?,
+                idle_ms: f[2].as_i64()?,
+            }),
+            _ => None,
+        })
+        .collect())
+}
+
+/// The fields of one `XINFO` reply entry (a map in RESP3, a flat array in RESP2).
+fn fields_of(entry: Value) -> Option<HashMap<String, Value>> {
+    match entry {
+        Value::Map(m) => {
+            Some(m.inner().into_iter().filter_map(|(k, v)| k.as_str().map(|k| (k.to_string(), v))).collect())
+        }
+        Value::Array(flat) => Some(
+            flat.chunks(2).filter_map(|kv| Some((kv.first()?.as_string()?, kv.get(1)?.clone()))).collect(),
+        ),
+        _ => None,
+    }
 }

@@ -256,7 +256,7 @@ impl Topology {
 }
 
 /// Where the workspace's binaries are: beside the test binary's `deps/` folder.
-fn bin_dir() -> PathBuf {
+pub fn bin_dir() -> PathBuf {
     let exe = std::env::current_exe().expect("test executable");
     let deps = exe.parent().expect("deps dir");
     if deps.ends_with("deps") { deps.parent().expect("profile dir").to_owned() } else { deps.to_owned() }
@@ -265,7 +265,7 @@ fn bin_dir() -> PathBuf {
 /// Builds the binaries once per test process: a no-op when they are up to date, as `./dev test` builds
 /// them before the tests run. The whole workspace, as `./dev test` builds it: a subset would unify
 /// features differently and rebuild what the other build made.
-fn ensure_binaries() {
+pub fn ensure_binaries() {
     static BUILT: OnceLock<()> = OnceLock::new();
     BUILT.get_or_init(|| {
         let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
