@@ -16,6 +16,11 @@ pub struct Config {
     #[arg(long, env = "ORDER_HOLD_SECS", default_value_t = 900)]
     pub order_hold_secs: i64,
 
+    /// An order-stream entry delivered to a worker and unacknowledged this long is taken for a dead
+    /// worker's and reclaimed by another (checked every third of it, at most every 10 s).
+    #[arg(long, env = "ORDER_RECLAIM_IDLE_MS", default_value_t = 30_000)]
+    pub order_reclaim_idle_ms: u64,
+
     /// PostgreSQL `lock_timeout` for the worker's transactions: a batch waiting longer for a row lock fails
     /// and is retried, instead of queueing behind a stuck transaction.
     #[arg(long, env = "WORKER_LOCK_TIMEOUT_MS", default_value_t = 2000)]

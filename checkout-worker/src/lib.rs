@@ -67,7 +67,8 @@ pub async fn run(config: config::Config, shutdown: CancellationToken) -> anyhow:
         stream::ConsumerSettings::new(
             config.order_batch_size,
             chrono::Duration::seconds(config.order_hold_secs),
-        ),
+        )
+        .reclaiming_after(Duration::from_millis(config.order_reclaim_idle_ms)),
         shutdown.clone(),
     );
     let sweeper = run_sweeper(

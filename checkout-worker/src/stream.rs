@@ -61,6 +61,11 @@ impl ConsumerSettings {
     pub fn new(batch: u64, hold: chrono::Duration) -> Self {
         Self { batch, hold, reclaim_idle: Duration::from_secs(30), reclaim_every: Duration::from_secs(10) }
     }
+
+    /// Reclaims entries pending `idle`, looking every third of it (at most every 10 s).
+    pub fn reclaiming_after(self, idle: Duration) -> Self {
+        Self { reclaim_idle: idle, reclaim_every: (idle / 3).min(Duration::from_secs(10)), ..self }
+    }
 }
 
 /// Reads, allocates and acknowledges batches until `shutdown`, on every partition of the order stream at

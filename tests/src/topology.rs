@@ -47,6 +47,11 @@ impl Process {
         }
     }
 
+    /// Not killed, and not exited.
+    pub fn is_running(&mut self) -> bool {
+        self.child.is_some() && self.exited().is_none()
+    }
+
     /// The last `lines` lines of its log.
     pub fn log_tail(&self, lines: usize) -> String {
         tail(&self.log, lines)
@@ -118,6 +123,16 @@ impl Topology {
         process_db_url: impl Fn(&str) -> String,
         redis_url: String,
     ) -> Topology {
+        Self::start_configured(shape, process_db_url, redis_url, &[]).await
+    }
+
+    /// [`Topology::start_on`] with `extra` settings given to every process (they win over the defaults).
+    pub async fn start_configured(
+        shape: Shape,
+        process_db_url: impl Fn(&str) -> String,
+        redis_url: String,
+        extra: &[(&'static str, &str)],
+    ) -> Topology {
         midtrans::install_crypto_provider();
         ensure_binaries();
         let db_name = format!("qc_test_{}", Uuid::new_v4().simple());
@@ -139,6 +154,9 @@ impl Topology {
             ("ADMISSION_TICK_MS", "100".to_owned()),
             ("HOLD_SWEEP_INTERVAL_MS", "200".to_owned()),
         ];
+        let mut env = env;
+        env.retain(|(k, _)| !extra.iter().any(|(e, _)| e == k));
+        env.extend(extra.iter().map(|(k, v)| (*k, (*v).to_owned())));
         let mut t = Topology {
             gateways: Vec::new(),
             controllers: Vec::new(),
