@@ -83,7 +83,17 @@ impl PgBouncer {
 
     /// The URL of database `db` through PgBouncer.
     pub fn url(&self, db: &str) -> String {
-        format!("postgres://postgres@127.0.0.1:{}/{db}", self.port)
+        format!("{}/{db}", self.base())
+    }
+
+    /// The server URL (without a database) through PgBouncer.
+    pub fn base(&self) -> String {
+        format!("postgres://postgres@127.0.0.1:{}", self.port)
+    }
+
+    /// The shared server's topology backends with every process connected through this PgBouncer.
+    pub fn backends(&self) -> crate::topology::Backends {
+        crate::topology::Backends { process_pg_base: self.base(), ..Default::default() }
     }
 
     /// The last lines of its log.

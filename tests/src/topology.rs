@@ -108,31 +108,49 @@ pub struct Topology {
     logs: PathBuf,
 }
 
+/// Where a topology's processes find PostgreSQL and Redis, and what else they are told.
+#[derive(Clone, Debug)]
+pub struct Backends {
+    /// The server the test's own pool connects to directly (`postgres://user@host:port`).
+    pub pg_base: String,
+    /// The server the processes connect to: the same, or a PgBouncer in front of it.
+    pub process_pg_base: String,
+    /// The Redis every process uses (a single server or a cluster).
+    pub redis_url: String,
+    /// Settings given to every process, over the topology's defaults.
+    pub extra: Vec<(&'static str, String)>,
+}
+
+impl Default for Backends {
+    /// The shared PostgreSQL and Redis, connected directly.
+    fn default() -> Self {
+        Backends {
+            pg_base: pg_base_url(),
+            process_pg_base: pg_base_url(),
+            redis_url: redis_url(),
+            extra: Vec::new(),
+        }
+    }
+}
+
+impl Backends {
+    /// One more setting for every process.
+    pub fn with(mut self, key: &'static str, value: &str) -> Self {
+        self.extra.push((key, value.to_owned()));
+        self
+    }
+}
+
 impl Topology {
     /// Starts `shape` on the shared PostgreSQL and Redis: the first gateway (which creates and migrates
     /// the database), then every other process, and waits until each one serves.
     pub async fn start(shape: Shape) -> Topology {
-        Self::start_on(shape, |db| format!("{}/{db}", pg_base_url()), redis_url()).await
+        Self::start_with(shape, Backends::default()).await
     }
 
-    /// [`Topology::start`] with the processes reaching the database named by `process_db_url` (for
-    /// example through PgBouncer; the test's own pool still connects directly) and Redis at `redis_url`
-    /// (for example a cluster).
-    pub async fn start_on(
-        shape: Shape,
-        process_db_url: impl Fn(&str) -> String,
-        redis_url: String,
-    ) -> Topology {
-        Self::start_configured(shape, process_db_url, redis_url, &[]).await
-    }
-
-    /// [`Topology::start_on`] with `extra` settings given to every process (they win over the defaults).
-    pub async fn start_configured(
-        shape: Shape,
-        process_db_url: impl Fn(&str) -> String,
-        redis_url: String,
-        extra: &[(&'static str, &str)],
-    ) -> Topology {
+    /// [`Topology::start`] on `backends` (PgBouncer, a Redis Cluster, private servers, other settings).
+    pub async fn start_with(shape: Shape, backends: Backends) -> Topology {
+        let Backends { pg_base, process_pg_base, redis_url, extra } = backends;
         midtrans::install_crypto_provider();
         ensure_binaries();
         let db_name = format!("qc_test_{}", Uuid::new_v4().simple());
@@ -142,7 +160,7 @@ impl Topology {
         std::fs::create_dir_all(&logs).expect("log dir");
         let env = vec![
             ("APP_ENV", "development".to_owned()),
-            ("DATABASE_URL", process_db_url(&db_name)),
+            ("DATABASE_URL", format!("{process_pg_base}/{db_name}")),
             ("REDIS_URL", redis_url.clone()),
             ("REDIS_KEY_PREFIX", redis_prefix.clone()),
             ("JWT_SECRET", secret.clone()),
@@ -156,12 +174,12 @@ impl Topology {
         ];
         let mut env = env;
         env.retain(|(k, _)| !extra.iter().any(|(e, _)| e == k));
-        env.extend(extra.iter().map(|(k, v)| (*k, (*v).to_owned())));
+        env.extend(extra);
         let mut t = Topology {
             gateways: Vec::new(),
             controllers: Vec::new(),
             workers: Vec::new(),
-            db: PgPool::connect_lazy(&format!("{}/{db_name}", pg_base_url())).expect("pool"),
+            db: PgPool::connect_lazy(&format!("{pg_base}/{db_name}")).expect("pool"),
             db_name,
             redis_prefix,
             redis_url,

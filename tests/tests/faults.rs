@@ -4,7 +4,7 @@
 
 use std::{sync::Arc, time::Duration};
 
-use e2e::topology::{Shape, Topology};
+use e2e::topology::{Backends, Shape, Topology};
 use serde_json::{Value, json};
 use uuid::Uuid;
 use waiting_room::tokens::RoomTokens;
@@ -16,19 +16,13 @@ const KILLS: usize = 20;
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn killing_a_checkout_worker_twenty_times_mid_batch_loses_duplicates_and_oversells_nothing() {
     let shape = Shape { gateways: 1, controllers: 0, workers: 2 };
-    let t = Topology::start_configured(
-        shape,
-        |db| format!("{}/{db}", e2e::pg_base_url()),
-        e2e::redis_url(),
-        &[
-            // Small batches keep a worker holding unacknowledged entries most of the time; a short
-            // reclaim lets the survivors take a killed worker's entries over within the test.
-            ("ORDER_BATCH_SIZE", "10"),
-            ("ORDER_RECLAIM_IDLE_MS", "1500"),
-            ("ORDERS_PER_IP_PER_MIN", "1000000"),
-        ],
-    )
-    .await;
+    // Small batches keep a worker holding unacknowledged entries most of the time; a short reclaim lets
+    // the survivors take a killed worker's entries over within the test.
+    let backends = Backends::default()
+        .with("ORDER_BATCH_SIZE", "10")
+        .with("ORDER_RECLAIM_IDLE_MS", "1500")
+        .with("ORDERS_PER_IP_PER_MIN", "1000000");
+    let t = Topology::start_with(shape, backends).await;
     let admin = t.admin_token().await;
     let (event, category, _) = t.gateway(0).published_event(&admin, QUOTA, 10).await;
     let mut buyers = Vec::with_capacity(BUYERS);
@@ -164,4 +158,68 @@ async fn submit(
         (status, resp.json::<Value>().await.unwrap_or(Value::Null))
     };
     futures::future::join_all((0..copies).map(|_| one())).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn killing_one_of_two_admission_controllers_leaves_the_rate_to_the_other_and_admits_nobody_twice() {
+    const VISITORS: usize = 400;
+    const RATE: i64 = 40;
+    let shape = Shape { gateways: 1, controllers: 2, workers: 1 };
+    let mut t = Topology::start_with(shape, Backends::default().with("JOIN_PER_IP_PER_MIN", "100000")).await;
+    let admin = t.admin_token().await;
+    let (event, _, _) = t.gateway(0).published_event(&admin, 10_000, 10).await;
+    // Paused while everyone joins, and visitors count as present for an hour (they do not poll here).
+    let settings = format!("/api/admin/events/{event}/waiting-room");
+    let (s, body) = t
+        .gateway(0)
+        .by(&admin)
+        .put(&settings, json!({ "admission_rate_per_sec": RATE, "max_active": 100_000, "paused": true, "presence_grace_secs": 3600 }))
+        .await;
+    assert_eq!(s, 200, "{body}");
+    for _ in 0..VISITORS {
+        let (s, joined) = t.gateway(0).anon().post_empty(&format!("/api/events/{event}/queue")).await;
+        assert_eq!(s, 200, "{joined}");
+    }
+    let (s, body) = t.gateway(0).by(&admin).put(&settings, json!({ "paused": false })).await;
+    assert_eq!(s, 200, "{body}");
+
+    let redis = keyspace::connect(&t.redis_url, 1).await.unwrap();
+    let keys = keyspace::Keyspace::new(t.redis_prefix.clone());
+    let admitted = || async {
+        use fred::interfaces::HashesInterface;
+        let n: Option<i64> = redis.next().hget(keys.queue_state(event), "admitted_total").await.unwrap();
+        n.unwrap_or(0)
+    };
+    let rate_over = |secs: u64| {
+        let admitted = &admitted;
+        async move {
+            let before = admitted().await;
+            tokio::time::sleep(Duration::from_secs(secs)).await;
+            (admitted().await - before) as f64 / secs as f64
+        }
+    };
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let with_two = rate_over(3).await;
+    t.controllers[0].kill();
+    let with_one = rate_over(3).await;
+    assert!(with_two <= RATE as f64 * 1.3, "two controllers admitted {with_two}/s at a rate of {RATE}/s");
+    assert!(
+        with_one >= RATE as f64 * 0.6,
+        "after the kill the other admitted {with_one}/s (before: {with_two}/s)"
+    );
+
+    // Everyone is admitted once in the end, by whichever controller was alive.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while admitted().await < VISITORS as i64 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "admitted {} of {VISITORS}\n{}",
+            admitted().await,
+            t.logs(20)
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    use fred::interfaces::SortedSetsInterface;
+    let active: i64 = redis.next().zcard(keys.queue_active(event)).await.unwrap();
+    assert_eq!((admitted().await, active), (VISITORS as i64, VISITORS as i64), "each visitor admitted once");
 }

@@ -11,7 +11,7 @@ use std::{collections::HashSet, time::Duration};
 use e2e::{
     pgbouncer::{Mode, PgBouncer},
     redis_cluster::RedisCluster,
-    topology::{Shape, Topology},
+    topology::{Backends, Shape, Topology},
 };
 use fred::prelude::*;
 use futures::StreamExt;
@@ -44,14 +44,14 @@ async fn two_of_every_process_sell_exactly_the_quota_and_deliver_every_result_ac
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn the_same_sale_runs_with_every_process_behind_pgbouncer_in_session_mode() {
     let bouncer = PgBouncer::start(Mode::Session).await;
-    let t = Topology::start_on(TWO_OF_EACH, |db| bouncer.url(db), e2e::redis_url()).await;
+    let t = Topology::start_with(TWO_OF_EACH, bouncer.backends()).await;
     one_sale(&t).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn the_same_sale_runs_with_every_process_behind_pgbouncer_in_transaction_mode() {
     let bouncer = PgBouncer::start(Mode::Transaction).await;
-    let t = Topology::start_on(TWO_OF_EACH, |db| bouncer.url(db), e2e::redis_url()).await;
+    let t = Topology::start_with(TWO_OF_EACH, bouncer.backends()).await;
     one_sale(&t).await;
     // Six processes' pools, and the database never saw more than PgBouncer's 20 server connections
     // (beside the test's own direct pool).
@@ -78,8 +78,8 @@ async fn the_same_sale_runs_on_a_three_primary_redis_cluster() {
         .collect();
     assert_eq!(nodes.len(), cluster.ports.len(), "partitions on {nodes:?}");
 
-    let t = Topology::start_on(TWO_OF_EACH, |db| format!("{}/{db}", e2e::pg_base_url()), cluster.url.clone())
-        .await;
+    let backends = Backends { redis_url: cluster.url.clone(), ..Default::default() };
+    let t = Topology::start_with(TWO_OF_EACH, backends).await;
     one_sale(&t).await;
 }
 
