@@ -167,8 +167,27 @@ impl From<sqlx::Error> for ApiError {
                 message: "the service is busy, retry shortly",
                 retry_after: Duration::from_secs(1),
             },
+            // PostgreSQL unreachable, restarting or shutting down: nothing was done, and a retry in a
+            // moment will find it back (the pool reconnects by itself).
+            e if database_unreachable(&e) => {
+                tracing::warn!(error = %e, "PostgreSQL unreachable");
+                ApiError::Unavailable {
+                    message: "the database is unavailable, retry shortly",
+                    retry_after: Duration::from_secs(2),
+                }
+            }
             other => ApiError::Internal(anyhow::Error::new(other).context("database")),
         }
+    }
+}
+
+/// Whether `e` says the database cannot be reached now (connection lost or refused, server restarting or
+/// shutting down: SQLSTATE classes 08 and 57P) rather than that a statement failed.
+fn database_unreachable(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::Io(_) | sqlx::Error::PoolClosed | sqlx::Error::WorkerCrashed => true,
+        sqlx::Error::Database(db) => db.code().is_some_and(|c| c.starts_with("08") || c.starts_with("57P")),
+        _ => false,
     }
 }
 

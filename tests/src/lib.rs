@@ -9,6 +9,7 @@
 //! - [`checkout`]: admitted visitors, submissions, a worker, waiting for decisions.
 //! - [`payments`]: orders awaiting payment, Snap payments, waits, the settled-payments invariant.
 //! - [`private_redis`]: a Redis server of one test's own, to kill, restart or pause.
+//! - [`private_postgres`]: a PostgreSQL server of one test's own, to restart or stop.
 //! - [`pgbouncer`]: a PgBouncer of one test's own.
 //! - [`redis_cluster`]: a Redis Cluster of one test's own (three primaries).
 //! - [`topology`]: the real binaries as separate processes (gateways, controllers, workers) on one sale.
@@ -20,6 +21,7 @@ pub mod checkout;
 pub mod load;
 pub mod payments;
 pub mod pgbouncer;
+pub mod private_postgres;
 pub mod private_redis;
 pub mod redis_cluster;
 pub mod topology;

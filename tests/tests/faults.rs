@@ -223,3 +223,147 @@ async fn killing_one_of_two_admission_controllers_leaves_the_rate_to_the_other_a
     let active: i64 = redis.next().zcard(keys.queue_active(event)).await.unwrap();
     assert_eq!((admitted().await, active), (VISITORS as i64, VISITORS as i64), "each visitor admitted once");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn postgresql_down_under_load_answers_503_meanwhile_and_every_process_recovers_by_itself() {
+    const QUOTA: i32 = 100;
+    const BUYERS: usize = 300;
+    let pg = e2e::private_postgres::PrivatePostgres::start().await;
+    let backends = Backends { pg_base: pg.base_url(), process_pg_base: pg.base_url(), ..Default::default() }
+        .with("ORDERS_PER_IP_PER_MIN", "1000000")
+        .with("ORDER_RECLAIM_IDLE_MS", "2000");
+    let mut t = Topology::start_with(Shape { gateways: 1, controllers: 1, workers: 2 }, backends).await;
+    let admin = t.admin_token().await;
+    let (event, category, _) = t.gateway(0).published_event(&admin, QUOTA, 10).await;
+    let mut buyers = Vec::with_capacity(BUYERS);
+    for _ in 0..BUYERS {
+        buyers.push(t.quick_buyer().await);
+    }
+    let (http, addr, signer) = {
+        let api = t.gateway(0);
+        (
+            reqwest::Client::builder().timeout(Duration::from_secs(10)).build().unwrap(),
+            api.addr,
+            t.signer.clone(),
+        )
+    };
+
+    // Buyers keep submitting (retrying with the same key after a 503) while PostgreSQL is down for 6 s:
+    // longer than the pools wait for a connection (2 s in the gateway, 5 s in the workers and the
+    // controller), so requests, batches and ticks fail rather than only wait.
+    let submissions = tokio::spawn(async move {
+        let mut answers = Vec::new();
+        for (_, token) in buyers {
+            let (http, signer) = (http.clone(), signer.clone());
+            answers.push(tokio::spawn(async move {
+                submit_until_answered(&http, addr, &signer, &token, event, category).await
+            }));
+            tokio::time::sleep(Duration::from_millis(40)).await;
+        }
+        futures::future::join_all(answers).await.into_iter().map(Result::unwrap).collect::<Vec<_>>()
+    });
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    pg.stop();
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    pg.start_again().await;
+    let answers = submissions.await.unwrap();
+
+    let unavailable: usize = answers.iter().map(|a| a.unavailable).sum();
+    assert!(unavailable >= 10, "only {unavailable} answers said the database was unavailable");
+    let mut accepted = 0;
+    for (i, a) in answers.iter().enumerate() {
+        match a.last {
+            (200 | 202, _) => accepted += 1,
+            (409, ref body) if body["error"]["code"] == "sold_out" => {}
+            (status, ref body) => panic!("buyer {i}: {status} {body}\n{}", t.logs(20)),
+        }
+    }
+
+    // Every accepted request is decided; exactly the quota sold; nothing half-applied.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let queued: Result<i64, _> =
+            sqlx::query_scalar("select count(*) from order_requests where status = 'queued'")
+                .fetch_one(&t.db)
+                .await;
+        if queued.as_ref().is_ok_and(|q| *q == 0) {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "undecided: {queued:?}\n{}", t.logs(30));
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let (recorded, confirmed, orders): (i64, i64, i64) = sqlx::query_as(
+        "select (select count(*) from order_requests),
+                (select count(*) from order_requests where status = 'confirmed'),
+                (select count(*) from orders)",
+    )
+    .fetch_one(&t.db)
+    .await
+    .unwrap();
+    assert_eq!(recorded, accepted as i64, "every 202 (and only those) recorded");
+    assert_eq!((confirmed, orders), (i64::from(QUOTA), i64::from(QUOTA)), "{accepted} accepted");
+
+    // Every process is still up and serving, without a restart by anyone.
+    for p in t.gateways.iter_mut().chain(t.controllers.iter_mut()).chain(t.workers.iter_mut()) {
+        assert!(p.is_running(), "{} exited:\n{}", p.name, p.log_tail(30));
+    }
+    let ready = t.http.get(format!("http://{addr}/readyz")).send().await.unwrap();
+    assert_eq!(ready.status(), 200);
+    let redis = keyspace::connect(&t.redis_url, 1).await.unwrap();
+    let keys = keyspace::Keyspace::new(t.redis_prefix.clone());
+    let report = checkout_worker::audit::run(&t.db, &redis, &keys, &Default::default()).await.unwrap();
+    assert!(report.is_consistent(), "{report}");
+}
+
+/// What one buyer went through: its last answer and how many 503s before it.
+struct Answered {
+    last: (u16, Value),
+    unavailable: usize,
+}
+
+/// Submits once, and again with the same key after every 503 (waiting what Retry-After says, capped).
+async fn submit_until_answered(
+    http: &reqwest::Client,
+    addr: std::net::SocketAddr,
+    signer: &signing::Signer,
+    token: &str,
+    event: Uuid,
+    category: Uuid,
+) -> Answered {
+    let (visitor, now) = (Uuid::new_v4(), chrono::Utc::now());
+    let visitor_token = signer.visitor(event, visitor, now.timestamp());
+    let admission = signer.admission(
+        event,
+        visitor,
+        rand::random_range(1..i64::MAX),
+        now.timestamp(),
+        now.timestamp_millis() + 600_000,
+    );
+    let key = Uuid::new_v4().to_string();
+    let body = json!({ "event_id": event, "items": [{ "ticket_category_id": category, "quantity": 1 }] });
+    let mut unavailable = 0;
+    loop {
+        let resp = http
+            .post(format!("http://{addr}/api/orders"))
+            .bearer_auth(token)
+            .header("idempotency-key", &key)
+            .header("visitor-token", &visitor_token)
+            .header("admission-token", &admission)
+            .json(&body)
+            .send()
+            .await
+            .expect("an answer in time, never a hang");
+        let status = resp.status().as_u16();
+        if status != 503 {
+            return Answered { last: (status, resp.json().await.unwrap_or(Value::Null)), unavailable };
+        }
+        let retry_after: u64 = resp
+            .headers()
+            .get("retry-after")
+            .and_then(|v| v.to_str().ok()?.parse().ok())
+            .expect("a 503 says when to retry");
+        unavailable += 1;
+        assert!(unavailable < 100, "still 503 after {unavailable} tries");
+        tokio::time::sleep(Duration::from_millis((retry_after * 1000).min(300))).await;
+    }
+}
