@@ -21,6 +21,11 @@ pub struct Config {
     #[arg(long, env = "ORDER_RECLAIM_IDLE_MS", default_value_t = 30_000)]
     pub order_reclaim_idle_ms: u64,
 
+    /// A request recorded this long ago and still undecided is appended to the order stream again from
+    /// PostgreSQL (its entry was lost, for example with a Redis crash).
+    #[arg(long, env = "ORDER_ORPHAN_AGE_MS", default_value_t = 60_000)]
+    pub order_orphan_age_ms: u64,
+
     /// PostgreSQL `lock_timeout` for the worker's transactions: a batch waiting longer for a row lock fails
     /// and is retried, instead of queueing behind a stuck transaction.
     #[arg(long, env = "WORKER_LOCK_TIMEOUT_MS", default_value_t = 2000)]

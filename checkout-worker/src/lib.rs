@@ -106,26 +106,30 @@ pub async fn run(config: config::Config, shutdown: CancellationToken) -> anyhow:
             }
         }
     };
-    let orphans = run_orphans(db, redis, keys, shutdown.clone());
+    let orphans =
+        run_orphans(db, redis, keys, Duration::from_millis(config.order_orphan_age_ms), shutdown.clone());
     let (consumed, processed, _, _, _) = tokio::join!(consumer, webhooks, sweeper, orphans, reconciler);
     processed?;
     tracing::info!("checkout worker stopped");
     consumed
 }
 
-/// Every 15 s, re-queues accepted requests that have waited too long for a decision.
+/// Every quarter of `age` (at most every 15 s), re-queues accepted requests that have waited `age` for a
+/// decision.
 async fn run_orphans(
     db: PgPool,
     redis: fred::clients::Pool,
     keys: keyspace::Keyspace,
+    age: Duration,
     shutdown: CancellationToken,
 ) {
+    let every = (age / 4).min(Duration::from_secs(15));
     loop {
         tokio::select! {
             _ = shutdown.cancelled() => return,
-            _ = tokio::time::sleep(Duration::from_secs(15)) => {}
+            _ = tokio::time::sleep(every) => {}
         }
-        match stream::requeue_orphans(&db, &redis, &keys).await {
+        match stream::requeue_orphans(&db, &redis, &keys, age).await {
             Ok(0) => {}
             Ok(n) => tracing::warn!(requests = n, "re-queued requests without a decision"),
             Err(e) => tracing::warn!(error = %e, "re-queueing orphaned requests failed"),

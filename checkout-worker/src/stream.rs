@@ -2,7 +2,7 @@
 //! (`checkout`) in bounded batches, allocate each batch in one transaction, and acknowledge only after the
 //! commit. An entry left pending by a worker that died is reclaimed (XAUTOCLAIM) and decided once: the
 //! request row in PostgreSQL, not the stream, records the decision. A request whose entry was lost (a
-//! Redis restart) is appended again from PostgreSQL by [`requeue_orphans`]. The entry, its append and the
+//! Redis restart) is appended again from PostgreSQL by [`requeue_orphans`] after [`ORPHAN_AGE`]. The entry, its append and the
 //! published result are the processes' contract, in [`pipeline::orders`].
 
 use std::time::Duration;
@@ -23,8 +23,9 @@ use tokio_util::sync::CancellationToken;
 
 use crate::allocation::{Decision, Outcome, allocate};
 
-/// A queued request older than this with no decision is appended to the stream again.
-const ORPHAN_AGE_SECS: i64 = 60;
+/// A queued request older than this with no decision is appended to the stream again (by default; the
+/// worker's `ORDER_ORPHAN_AGE_MS`).
+pub const ORPHAN_AGE: Duration = Duration::from_secs(60);
 /// After this many appends without a decision a request is rejected rather than retried forever.
 const MAX_ATTEMPTS: i32 = 5;
 
@@ -199,9 +200,14 @@ async fn publish(client: &Client, keys: &Keyspace, decisions: &[Decision]) {
     }
 }
 
-/// Appends again every request still queued after [`ORPHAN_AGE_SECS`] (its entry was lost, or its worker
-/// is stuck); after [`MAX_ATTEMPTS`] it is rejected so the buyer gets an answer. Returns how many.
-pub async fn requeue_orphans(db: &PgPool, redis: &Pool, keys: &Keyspace) -> anyhow::Result<usize> {
+/// Appends again every request still queued after `age` (its entry was lost, or its worker is stuck);
+/// after [`MAX_ATTEMPTS`] it is rejected so the buyer gets an answer. Returns how many.
+pub async fn requeue_orphans(
+    db: &PgPool,
+    redis: &Pool,
+    keys: &Keyspace,
+    age: Duration,
+) -> anyhow::Result<usize> {
     let mut tx = db.begin().await?;
     let rows = sqlx::query!(
         r#"update order_requests set attempts = attempts + 1
@@ -209,7 +215,7 @@ pub async fn requeue_orphans(db: &PgPool, redis: &Pool, keys: &Keyspace) -> anyh
                         where status = 'queued' and created_at < now() - make_interval(secs => $1)
                         order by created_at limit 500 for update skip locked)
            returning id, user_id, event_id, items, attempts"#,
-        ORPHAN_AGE_SECS as f64
+        age.as_secs_f64()
     )
     .fetch_all(&mut *tx)
     .await?;

@@ -31,7 +31,9 @@ async fn requeue_now(app: &TestApp, redis_url: &str) {
     .unwrap();
     let redis = keyspace::connect(redis_url, 1).await.unwrap();
     let keys = keyspace::Keyspace::new(app.redis_prefix.clone());
-    checkout_worker::stream::requeue_orphans(&app.db, &redis, &keys).await.unwrap();
+    checkout_worker::stream::requeue_orphans(&app.db, &redis, &keys, checkout_worker::stream::ORPHAN_AGE)
+        .await
+        .unwrap();
 }
 
 async fn wait_all_decided(app: &TestApp) {

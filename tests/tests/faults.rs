@@ -315,10 +315,11 @@ async fn postgresql_down_under_load_answers_503_meanwhile_and_every_process_reco
     assert!(report.is_consistent(), "{report}");
 }
 
-/// What one buyer went through: its last answer and how many 503s before it.
+/// What one buyer went through: its last answer, how many 503s before it, and its slowest answer.
 struct Answered {
     last: (u16, Value),
     unavailable: usize,
+    slowest: Duration,
 }
 
 /// Submits once, and again with the same key after every 503 (waiting what Retry-After says, capped).
@@ -341,8 +342,9 @@ async fn submit_until_answered(
     );
     let key = Uuid::new_v4().to_string();
     let body = json!({ "event_id": event, "items": [{ "ticket_category_id": category, "quantity": 1 }] });
-    let mut unavailable = 0;
+    let (mut unavailable, mut slowest) = (0, Duration::ZERO);
     loop {
+        let sent = tokio::time::Instant::now();
         let resp = http
             .post(format!("http://{addr}/api/orders"))
             .bearer_auth(token)
@@ -353,9 +355,14 @@ async fn submit_until_answered(
             .send()
             .await
             .expect("an answer in time, never a hang");
+        slowest = slowest.max(sent.elapsed());
         let status = resp.status().as_u16();
         if status != 503 {
-            return Answered { last: (status, resp.json().await.unwrap_or(Value::Null)), unavailable };
+            return Answered {
+                last: (status, resp.json().await.unwrap_or(Value::Null)),
+                unavailable,
+                slowest,
+            };
         }
         let retry_after: u64 = resp
             .headers()
@@ -366,4 +373,119 @@ async fn submit_until_answered(
         assert!(unavailable < 100, "still 503 after {unavailable} tries");
         tokio::time::sleep(Duration::from_millis((retry_after * 1000).min(300))).await;
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn redis_crashing_under_load_with_its_append_only_file_loses_no_sale_and_keeps_the_queue() {
+    const QUOTA: i32 = 100;
+    const BUYERS: usize = 300;
+    let mut redis = e2e::private_redis::PrivateRedis::start_persistent().await;
+    let backends = Backends { redis_url: redis.url(), ..Default::default() }
+        .with("ORDERS_PER_IP_PER_MIN", "1000000")
+        .with("JOIN_PER_IP_PER_MIN", "100000")
+        .with("ORDER_ORPHAN_AGE_MS", "3000");
+    let mut t = Topology::start_with(Shape { gateways: 1, controllers: 1, workers: 2 }, backends).await;
+    let admin = t.admin_token().await;
+    let (event, category, _) = t.gateway(0).published_event(&admin, QUOTA, 10).await;
+
+    // Visitors waiting in the queue (admission paused) before the crash; their places must survive it.
+    let settings = format!("/api/admin/events/{event}/waiting-room");
+    let (s, body) = t.gateway(0).by(&admin).put(&settings, json!({ "paused": true })).await;
+    assert_eq!(s, 200, "{body}");
+    let mut waiting = Vec::new();
+    for _ in 0..20 {
+        let (s, joined) = t.gateway(0).anon().post_empty(&format!("/api/events/{event}/queue")).await;
+        assert_eq!(s, 200, "{joined}");
+        waiting.push(joined["visitor_token"].as_str().expect("visitor token").to_owned());
+    }
+    let place = |token: String| {
+        let (http, addr) = (t.http.clone(), t.gateway(0).addr);
+        async move {
+            let url = format!("http://{addr}/api/events/{event}/queue/status?visitor_token={token}");
+            let body: Value = http.get(url).send().await.unwrap().json().await.unwrap();
+            body["position"].as_i64()
+        }
+    };
+    let before = futures::future::join_all(waiting.iter().cloned().map(place)).await;
+    assert!(before.iter().all(Option::is_some), "{before:?}");
+
+    let mut buyers = Vec::with_capacity(BUYERS);
+    for _ in 0..BUYERS {
+        buyers.push(t.quick_buyer().await);
+    }
+    let (http, addr, signer) = (
+        reqwest::Client::builder().timeout(Duration::from_secs(10)).build().unwrap(),
+        t.gateway(0).addr,
+        t.signer.clone(),
+    );
+    let submissions = tokio::spawn(async move {
+        let mut answers = Vec::new();
+        for (_, token) in buyers {
+            let (http, signer) = (http.clone(), signer.clone());
+            answers.push(tokio::spawn(async move {
+                submit_until_answered(&http, addr, &signer, &token, event, category).await
+            }));
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        futures::future::join_all(answers).await.into_iter().map(Result::unwrap).collect::<Vec<_>>()
+    });
+    // Redis dies (SIGKILL: no final write) in the middle, and comes back 5 s later from its file.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    redis.kill();
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    redis.restart().await;
+    let answers = submissions.await.unwrap();
+
+    let unavailable: usize = answers.iter().map(|a| a.unavailable).sum();
+    // What a buyer sees: the gateway's Redis client waits for the server to come back, so a few seconds'
+    // crash shows as slow answers (the gateway's own timeout, REQUEST_TIMEOUT_MS = 10 s, bounds them with
+    // a 503), and rate limits fall back to per-gateway counting meanwhile.
+    let slowest = answers.iter().map(|a| a.slowest).max().unwrap_or_default();
+    assert!(slowest > Duration::from_secs(1), "nobody waited for Redis: {slowest:?}");
+    assert!(slowest < Duration::from_secs(11), "an answer took {slowest:?}");
+    eprintln!("during the Redis outage: slowest answer {slowest:?}, {unavailable} answers 503");
+    let mut accepted = 0;
+    for (i, a) in answers.iter().enumerate() {
+        match a.last {
+            (200 | 202, _) => accepted += 1,
+            (409, ref body) if body["error"]["code"] == "sold_out" => {}
+            (status, ref body) => panic!("buyer {i}: {status} {body}\n{}", t.logs(20)),
+        }
+    }
+
+    // No sale without its PostgreSQL record, and every recorded request decided: entries lost with the
+    // last second before the crash are queued again from PostgreSQL.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let queued: i64 = sqlx::query_scalar("select count(*) from order_requests where status = 'queued'")
+            .fetch_one(&t.db)
+            .await
+            .unwrap();
+        if queued == 0 {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "{queued} undecided\n{}", t.logs(30));
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let (recorded, confirmed, orders): (i64, i64, i64) = sqlx::query_as(
+        "select (select count(*) from order_requests),
+                (select count(*) from order_requests where status = 'confirmed'),
+                (select count(*) from orders)",
+    )
+    .fetch_one(&t.db)
+    .await
+    .unwrap();
+    assert!(recorded >= accepted as i64, "{recorded} recorded, {accepted} accepted");
+    assert_eq!((confirmed, orders), (i64::from(QUOTA), i64::from(QUOTA)), "{accepted} accepted");
+
+    // The waiting visitors kept their places (they joined well over a second before the crash).
+    let after = futures::future::join_all(waiting.iter().cloned().map(place)).await;
+    assert_eq!(after, before, "places in the queue after the crash");
+    for p in t.gateways.iter_mut().chain(t.controllers.iter_mut()).chain(t.workers.iter_mut()) {
+        assert!(p.is_running(), "{} exited:\n{}", p.name, p.log_tail(30));
+    }
+    let pool = keyspace::connect(&t.redis_url, 1).await.unwrap();
+    let keys = keyspace::Keyspace::new(t.redis_prefix.clone());
+    let report = checkout_worker::audit::run(&t.db, &pool, &keys, &Default::default()).await.unwrap();
+    assert!(report.is_consistent(), "{report}");
 }

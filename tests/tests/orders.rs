@@ -548,7 +548,10 @@ async fn a_request_whose_stream_entry_was_lost_is_queued_again_or_answered() {
         .await
         .unwrap();
     }
-    let n = checkout_worker::stream::requeue_orphans(&app.db, &redis, &keys).await.unwrap();
+    let n =
+        checkout_worker::stream::requeue_orphans(&app.db, &redis, &keys, checkout_worker::stream::ORPHAN_AGE)
+            .await
+            .unwrap();
     assert_eq!(n, 2);
     let _stop = worker(&app, settings()).drop_guard();
     assert_eq!(decided(&app, &token, &lost.to_string()).await["status"], "confirmed");
