@@ -489,3 +489,141 @@ async fn redis_crashing_under_load_with_its_append_only_file_loses_no_sale_and_k
     let report = checkout_worker::audit::run(&t.db, &pool, &keys, &Default::default()).await.unwrap();
     assert!(report.is_consistent(), "{report}");
 }
+
+/// A visitor's live channel to one gateway: a WebSocket or a server-sent event stream.
+enum Live {
+    Socket(Box<tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>>),
+    Events { body: futures::stream::BoxStream<'static, reqwest::Result<Vec<u8>>>, buffer: String },
+}
+
+impl Live {
+    async fn open(sse: bool, addr: std::net::SocketAddr, event: Uuid, token: &str) -> Live {
+        if sse {
+            let url = format!("http://{addr}/api/events/{event}/queue/sse?visitor_token={token}");
+            let resp = reqwest::get(url).await.expect("SSE connects");
+            assert_eq!(resp.status(), 200);
+            use futures::StreamExt;
+            Live::Events {
+                body: resp.bytes_stream().map(|c| c.map(|b| b.to_vec())).boxed(),
+                buffer: String::new(),
+            }
+        } else {
+            let url = format!("ws://{addr}/api/events/{event}/queue/ws?visitor_token={token}");
+            let (ws, _) = tokio_tungstenite::connect_async(url).await.expect("WebSocket connects");
+            Live::Socket(Box::new(ws))
+        }
+    }
+
+    /// The next push, or `None` once the gateway is gone.
+    async fn next(&mut self) -> Option<Value> {
+        use futures::StreamExt;
+        match self {
+            Live::Socket(ws) => loop {
+                match ws.next().await? {
+                    Ok(tokio_tungstenite::tungstenite::Message::Text(text)) => {
+                        return serde_json::from_str(&text).ok();
+                    }
+                    Ok(tokio_tungstenite::tungstenite::Message::Close(_)) | Err(_) => return None,
+                    Ok(_) => {}
+                }
+            },
+            Live::Events { body, buffer } => loop {
+                if let Some(end) = buffer.find("\n\n") {
+                    let frame: String = buffer.drain(..end + 2).collect();
+                    if let Some(data) = frame.lines().find_map(|l| l.strip_prefix("data: ")) {
+                        return serde_json::from_str(data).ok();
+                    }
+                    continue;
+                }
+                match body.next().await? {
+                    Ok(chunk) => buffer.push_str(&String::from_utf8_lossy(&chunk)),
+                    Err(_) => return None,
+                }
+            },
+        }
+    }
+
+    /// The next push of `kind`; `None` once the gateway is gone.
+    async fn next_of(&mut self, kind: &str) -> Option<Value> {
+        loop {
+            let push =
+                tokio::time::timeout(Duration::from_secs(30), self.next()).await.expect("a push in time")?;
+            if push["type"] == kind {
+                return Some(push);
+            }
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn killing_a_gateway_under_connected_visitors_moves_them_to_the_other_with_their_places_and_results() {
+    const VISITORS: usize = 40;
+    let shape = Shape { gateways: 2, controllers: 1, workers: 1 };
+    let mut t = Topology::start_with(shape, Backends::default()).await;
+    let admin = t.admin_token().await;
+    let (event, category, _) = t.gateway(0).published_event(&admin, VISITORS as i32, 10).await;
+    let settings = format!("/api/admin/events/{event}/waiting-room");
+    let paused = json!({ "admission_rate_per_sec": 40, "paused": true, "presence_grace_secs": 120 });
+    let (s, body) = t.gateway(0).by(&admin).put(&settings, paused).await;
+    assert_eq!(s, 200, "{body}");
+
+    // Half on WebSockets, half on SSE, all joined through gateway 0 and listening on gateway 1.
+    let (first, second) = (t.gateway(0).addr, t.gateway(1).addr);
+    let mut visitors = Vec::new();
+    for i in 0..VISITORS {
+        let (s, joined) = t.gateway(0).anon().post_empty(&format!("/api/events/{event}/queue")).await;
+        assert_eq!(s, 200, "{joined}");
+        let token = joined["visitor_token"].as_str().expect("visitor token").to_owned();
+        let sse = i % 2 == 1;
+        let mut live = Live::open(sse, second, event, &token).await;
+        let place = live.next_of("position").await.expect("a position")["position"].as_i64().unwrap();
+        visitors.push((sse, token, live, place));
+    }
+
+    t.gateways[1].kill();
+    // Each notices its gateway is gone, reconnects to the other, and is told the same place.
+    for (i, (sse, token, live, place)) in visitors.iter_mut().enumerate() {
+        while live.next().await.is_some() {}
+        *live = Live::open(*sse, first, event, token).await;
+        let again = live.next_of("position").await.expect("a position")["position"].as_i64().unwrap();
+        assert_eq!(again, *place, "visitor {i} (sse: {sse}) lost its place");
+    }
+
+    // Admission resumes: each admission and each order's result reach the visitor on its new channel.
+    let (s, body) = t.gateway(0).by(&admin).put(&settings, json!({ "paused": false })).await;
+    assert_eq!(s, 200, "{body}");
+    let results = futures::future::join_all(visitors.into_iter().map(|(sse, token, mut live, _)| {
+        let (t, http) = (&t, t.http.clone());
+        async move {
+            let admitted = live.next_of("admitted").await.expect("admitted on the new channel");
+            let admission = admitted["admission_token"].as_str().unwrap().to_owned();
+            let (_, buyer) = t.quick_buyer().await;
+            let resp = http
+                .post(format!("http://{first}/api/orders"))
+                .bearer_auth(&buyer)
+                .header("idempotency-key", Uuid::new_v4().to_string())
+                .header("visitor-token", &token)
+                .header("admission-token", &admission)
+                .json(&json!({ "event_id": event, "items": [{ "ticket_category_id": category, "quantity": 1 }] }))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(resp.status(), 202, "sse: {sse}");
+            let request = resp.json::<Value>().await.unwrap()["request_id"].clone();
+            loop {
+                let result = live.next_of("order_result").await.expect("the result on the new channel");
+                if result["request_id"] == request {
+                    return result["status"].as_str().unwrap().to_owned();
+                }
+            }
+        }
+    }))
+    .await;
+    assert!(results.iter().all(|s| s == "confirmed"), "{results:?}");
+    let orders: i64 = sqlx::query_scalar("select count(*) from orders").fetch_one(&t.db).await.unwrap();
+    assert_eq!(orders, VISITORS as i64);
+    let redis = keyspace::connect(&t.redis_url, 1).await.unwrap();
+    let keys = keyspace::Keyspace::new(t.redis_prefix.clone());
+    let report = checkout_worker::audit::run(&t.db, &redis, &keys, &Default::default()).await.unwrap();
+    assert!(report.is_consistent(), "{report}");
+}
