@@ -627,3 +627,88 @@ async fn killing_a_gateway_under_connected_visitors_moves_them_to_the_other_with
     let report = checkout_worker::audit::run(&t.db, &redis, &keys, &Default::default()).await.unwrap();
     assert!(report.is_consistent(), "{report}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_lock_held_on_the_hot_category_times_batches_out_and_back_pressure_engages_then_releases() {
+    const QUOTA: i32 = 60;
+    const BUYERS: usize = 120;
+    let backends = Backends::default()
+        .with("ORDERS_PER_IP_PER_MIN", "1000000")
+        .with("ORDER_BACKLOG_LIMIT", "40")
+        .with("WORKER_LOCK_TIMEOUT_MS", "500")
+        // A request that failed alone is left pending and reclaimed: soon, for the test.
+        .with("ORDER_RECLAIM_IDLE_MS", "2000");
+    let t = Topology::start_with(Shape { gateways: 1, controllers: 1, workers: 1 }, backends).await;
+    let admin = t.admin_token().await;
+    let (event, category, _) = t.gateway(0).published_event(&admin, QUOTA, 10).await;
+    let mut buyers = Vec::with_capacity(BUYERS);
+    for _ in 0..BUYERS {
+        buyers.push(t.quick_buyer().await);
+    }
+
+    // Someone (a slow report, a stuck admin session) holds the hot category's row lock for 5 s.
+    let mut blocker = t.db.begin().await.unwrap();
+    sqlx::query("select 1 from ticket_categories where id = $1 for update")
+        .bind(category)
+        .execute(&mut *blocker)
+        .await
+        .unwrap();
+    let (http, addr, signer) = (
+        reqwest::Client::builder().timeout(Duration::from_secs(10)).build().unwrap(),
+        t.gateway(0).addr,
+        t.signer.clone(),
+    );
+    let submissions = tokio::spawn(async move {
+        let mut answers = Vec::new();
+        for (_, token) in buyers {
+            let (http, signer) = (http.clone(), signer.clone());
+            answers.push(tokio::spawn(async move {
+                submit_until_answered(&http, addr, &signer, &token, event, category).await
+            }));
+            tokio::time::sleep(Duration::from_millis(30)).await;
+        }
+        futures::future::join_all(answers).await.into_iter().map(Result::unwrap).collect::<Vec<_>>()
+    });
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    blocker.rollback().await.unwrap();
+    let answers = submissions.await.unwrap();
+
+    // While the lock was held the backlog passed its limit: new submissions were told 503 (and retried);
+    // once it was released everyone got an answer.
+    let unavailable: usize = answers.iter().map(|a| a.unavailable).sum();
+    assert!(unavailable > 0, "back-pressure never engaged\n{}", t.logs(20));
+    for (i, a) in answers.iter().enumerate() {
+        match a.last {
+            (200 | 202, _) => {}
+            (409, ref body) if body["error"]["code"] == "sold_out" => {}
+            (status, ref body) => panic!("buyer {i}: {status} {body}"),
+        }
+    }
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let queued: i64 = sqlx::query_scalar("select count(*) from order_requests where status = 'queued'")
+            .fetch_one(&t.db)
+            .await
+            .unwrap();
+        if queued == 0 {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "{queued} undecided\n{}", t.logs(30));
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let confirmed: i64 = sqlx::query_scalar("select count(*) from order_requests where status = 'confirmed'")
+        .fetch_one(&t.db)
+        .await
+        .unwrap();
+    assert_eq!(confirmed, i64::from(QUOTA));
+    // The worker's batches waited at most its lock timeout, failed and were retried (no deadlock).
+    assert!(
+        t.workers[0].log_tail(100_000).contains("batch allocation failed"),
+        "{}",
+        t.workers[0].log_tail(20)
+    );
+    let redis = keyspace::connect(&t.redis_url, 1).await.unwrap();
+    let keys = keyspace::Keyspace::new(t.redis_prefix.clone());
+    let report = checkout_worker::audit::run(&t.db, &redis, &keys, &Default::default()).await.unwrap();
+    assert!(report.is_consistent(), "{report}");
+}
