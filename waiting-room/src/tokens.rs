@@ -58,6 +58,16 @@ pub trait RoomTokens {
         token: &str,
         event: Uuid,
         visitor: Uuid,
+    ) -> Result<AdmissionClaims, TokenError> {
+        self.verify_admission_at(token, event, visitor, signing::now_secs())
+    }
+    /// [`RoomTokens::verify_admission`] with the clock reading `now_secs`.
+    fn verify_admission_at(
+        &self,
+        token: &str,
+        event: Uuid,
+        visitor: Uuid,
+        now_secs: i64,
     ) -> Result<AdmissionClaims, TokenError>;
 }
 
@@ -94,13 +104,14 @@ impl RoomTokens for Signer {
         })
     }
 
-    fn verify_admission(
+    fn verify_admission_at(
         &self,
         token: &str,
         event: Uuid,
         visitor: Uuid,
+        now_secs: i64,
     ) -> Result<AdmissionClaims, TokenError> {
-        let claims: AdmissionClaims = self.verify(token, ADMISSION)?;
+        let claims: AdmissionClaims = self.verify_at(token, ADMISSION, now_secs)?;
         if claims.event != event || claims.sub != visitor {
             return Err(TokenError::WrongHolder);
         }
@@ -149,6 +160,22 @@ mod tests {
         assert_eq!(s.verify_admission(&t, e, Uuid::new_v4()), Err(TokenError::WrongHolder));
         let old = s.admission(e, v, 7, now() - 100, (now() - 5) * 1000);
         assert_eq!(s.verify_admission(&old, e, v), Err(TokenError::Expired));
+    }
+
+    #[test]
+    fn with_the_clock_moved_forward_an_admission_expires_at_its_end_and_a_visitor_credential_at_its_own() {
+        let s = Signer::new(b"0123456789abcdef0123456789abcdef");
+        let (e, v, t0) = (Uuid::new_v4(), Uuid::new_v4(), now());
+        let admission = s.admission(e, v, 3, t0, (t0 + 120) * 1000);
+        assert!(s.verify_admission_at(&admission, e, v, t0 + 119).is_ok());
+        assert_eq!(s.verify_admission_at(&admission, e, v, t0 + 121), Err(TokenError::Expired));
+        let visitor = s.visitor(e, v, t0);
+        let claims: VisitorClaims = s.verify_at(&visitor, VISITOR, t0 + VISITOR_TTL_SECS).unwrap();
+        assert_eq!(claims.sub, v);
+        assert_eq!(
+            s.verify_at::<VisitorClaims>(&visitor, VISITOR, t0 + VISITOR_TTL_SECS + 1),
+            Err(TokenError::Expired)
+        );
     }
 
     #[test]

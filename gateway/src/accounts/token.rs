@@ -111,6 +111,16 @@ mod tests {
     }
 
     #[test]
+    fn with_the_clock_moved_past_its_lifetime_an_access_token_is_expired() {
+        let keys = TokenKeys::new(SECRET, 3600);
+        let token = keys.issue_access(Uuid::new_v4(), Role::Buyer, 0).unwrap();
+        let now = chrono::Utc::now().timestamp();
+        assert!(keys.signer.verify_at::<AccessClaims>(&token, ACCESS_AUDIENCE, now + 3599).is_ok());
+        let later = keys.signer.verify_at::<AccessClaims>(&token, ACCESS_AUDIENCE, now + 3601);
+        assert_eq!(later.unwrap_err(), TokenError::Expired);
+    }
+
+    #[test]
     fn a_token_for_another_audience_is_refused() {
         let keys = TokenKeys::new(SECRET, 3600);
         let token = Signer::new(SECRET).sign(&claims(60, "admission"));
