@@ -10,10 +10,12 @@
 //! - [`webhooks`]: the webhook stream's entry (a verified Midtrans notification, raw) and appending it.
 //! - [`group`]: one consumer of a stream's consumer group: read, take over a dead consumer's entries,
 //!   acknowledge; one append with one trimming rule; the backlog of a group.
+//! - [`submission`]: what a buyer submits (the cart body, the Idempotency-Key) and the rules it must meet.
 //! - [`states`]: the states of requests, orders, payments and tickets (and why a request was rejected),
 //!   as PostgreSQL stores them: the one place their names are spelled.
 
 pub mod group;
 pub mod orders;
 pub mod states;
+pub mod submission;
 pub mod webhooks;

@@ -6,6 +6,7 @@ use axum::{
     extract::{ConnectInfo, FromRequest, FromRequestParts},
     http::{header, request::Parts},
 };
+use pipeline::submission::KeyRefused;
 use uuid::Uuid;
 
 use crate::{
@@ -88,21 +89,16 @@ impl<S: Send + Sync> FromRequestParts<S> for IdempotencyKey {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, ApiError> {
-        let key = parts
-            .headers
-            .get("idempotency-key")
-            .and_then(|v| v.to_str().ok())
-            .map(str::trim)
-            .filter(|v| !v.is_empty())
-            .ok_or_else(|| {
+        let raw = parts.headers.get("idempotency-key").map_or(&[][..], |v| v.as_bytes());
+        let key = pipeline::submission::idempotency_key(raw).map_err(|e| match e {
+            KeyRefused::Missing => {
                 ApiError::bad_request("missing_idempotency_key", "send an Idempotency-Key header")
-            })?;
-        if key.len() > 255 || !key.bytes().all(|b| b.is_ascii_graphic()) {
-            return Err(ApiError::bad_request(
+            }
+            KeyRefused::Invalid => ApiError::bad_request(
                 "invalid_idempotency_key",
                 "Idempotency-Key must be 1-255 visible ASCII characters",
-            ));
-        }
+            ),
+        })?;
         Ok(IdempotencyKey(key.to_owned()))
     }
 }

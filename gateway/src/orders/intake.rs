@@ -26,8 +26,9 @@ use fred::{interfaces::HashesInterface, types::Value};
 use pipeline::{
     orders::{CartLine, CheckoutRequest},
     states::{Reason, RequestStatus},
+    submission::{self, SubmitOrder},
 };
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use sha2::{Digest, Sha256};
 use signing::TokenError;
 use utoipa::ToSchema;
@@ -41,25 +42,6 @@ use crate::{
     orders::record::{Job, Outcome},
     state::AppState,
 };
-
-/// Most lines in one cart.
-const MAX_LINES: usize = 20;
-
-#[derive(Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct SubmitOrder {
-    pub event_id: Uuid,
-    pub items: Vec<SubmitItem>,
-}
-
-/// Exactly one of `ticket_category_id` and `merchandise_id`.
-#[derive(Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct SubmitItem {
-    pub ticket_category_id: Option<Uuid>,
-    pub merchandise_id: Option<Uuid>,
-    pub quantity: i64,
-}
 
 #[derive(Serialize, ToSchema)]
 pub struct Accepted {
@@ -191,34 +173,9 @@ fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
 /// The cart's shape: 1–20 lines, each naming exactly one product, quantities 1–100. Lines naming the
 /// same product are merged into one (in the place of the first), so every later check, the order and a
 /// late payment's availability check all see one quantity per product.
+/// The body's cart under the submission rules (`pipeline::submission`), or a 422.
 fn cart(body: &SubmitOrder) -> Result<Vec<CartLine>, ApiError> {
-    if body.items.is_empty() || body.items.len() > MAX_LINES {
-        return Err(ApiError::validation(format!("a cart has between 1 and {MAX_LINES} lines")));
-    }
-    let mut lines: Vec<CartLine> = Vec::with_capacity(body.items.len());
-    for i in &body.items {
-        if i.ticket_category_id.is_some() == i.merchandise_id.is_some() {
-            return Err(ApiError::validation(
-                "each line names exactly one of ticket_category_id and merchandise_id",
-            ));
-        }
-        if !(1..=100).contains(&i.quantity) {
-            return Err(ApiError::validation("quantity must be between 1 and 100"));
-        }
-        let quantity = i.quantity as i32;
-        match lines
-            .iter_mut()
-            .find(|l| l.ticket_category_id == i.ticket_category_id && l.merchandise_id == i.merchandise_id)
-        {
-            Some(line) => line.quantity += quantity,
-            None => lines.push(CartLine {
-                ticket_category_id: i.ticket_category_id,
-                merchandise_id: i.merchandise_id,
-                quantity,
-            }),
-        }
-    }
-    Ok(lines)
+    submission::cart(body).map_err(|e| ApiError::validation(e.0))
 }
 
 async fn find(state: &AppState, user: Uuid, key: &str) -> Result<Option<Existing>, ApiError> {
