@@ -64,6 +64,10 @@ pub struct Config {
     #[arg(long, env = "MAX_IN_FLIGHT_REQUESTS", default_value_t = 8192)]
     pub max_in_flight_requests: usize,
 
+    /// A connection must deliver a request's headers within this time, or it is closed (slowloris).
+    #[arg(long, env = "HEADER_READ_TIMEOUT_MS", default_value_t = 10_000)]
+    pub header_read_timeout_ms: u64,
+
     /// Largest accepted request body, in bytes.
     #[arg(long, env = "BODY_LIMIT_BYTES", default_value_t = 64 * 1024)]
     pub body_limit_bytes: usize,

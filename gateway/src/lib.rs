@@ -4,6 +4,7 @@
 //!
 //! - [`config`]: every environment variable, typed and validated once.
 //! - [`http`]: the router, middleware stack and request extractors; each domain module owns its routes.
+//! - [`serve`]: accepting connections (HTTP/1.1 and HTTP/2, a header deadline, graceful stop).
 //! - [`catalog`]: public events and merchandise, with a one-second in-process cache.
 //! - [`accounts`]: registration, sign-in, JWT access tokens, roles and permissions.
 //! - [`admin`]: catalog CRUD, users, waiting-room settings and stats, audit log.
@@ -31,6 +32,7 @@ pub mod orders;
 pub mod payments;
 pub mod queue;
 pub mod ratelimit;
+pub mod serve;
 pub mod state;
 pub mod tickets;
 
@@ -192,11 +194,10 @@ pub async fn run(
         // Tell push connections to close so the graceful shutdown can complete.
         token.cancel();
     };
+    let header_timeout_ms = state.config.header_read_timeout_ms;
     let app = http::router(state).context("cannot assemble the storefront pages (WEB_DIR)")?;
     tracing::info!(addr = %listener.local_addr()?, "gateway listening");
-    let served = axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
-        .with_graceful_shutdown(shutdown)
-        .await;
+    serve::serve(listener, app, Duration::from_millis(header_timeout_ms), shutdown).await;
     housekeeping.abort();
     backlog.abort();
     match hub.await {
@@ -204,7 +205,7 @@ pub async fn run(
         Err(e) => tracing::warn!(error = %e, "push hub task failed"),
         Ok(Ok(())) => {}
     }
-    served.context("serving HTTP")
+    Ok(())
 }
 
 /// Keeps `order_backlog` current so the intake can refuse new submissions before anything piles up.
