@@ -284,6 +284,60 @@ impl Topology {
         crate::insert_buyer(&self.db, &self.tokens).await
     }
 
+    /// `n` buyers inserted directly: (id, access token) each.
+    pub async fn quick_buyers(&self, n: usize) -> Vec<(Uuid, String)> {
+        let mut buyers = Vec::with_capacity(n);
+        for _ in 0..n {
+            buyers.push(self.quick_buyer().await);
+        }
+        buyers
+    }
+
+    /// Waits until no recorded request is still queued (a failing query, e.g. PostgreSQL restarting,
+    /// counts as not yet); panics with the logs after `within`.
+    pub async fn wait_until_all_decided(&self, within: Duration) {
+        let deadline = tokio::time::Instant::now() + within;
+        loop {
+            let queued: Result<i64, _> =
+                sqlx::query_scalar("select count(*) from order_requests where status = 'queued'")
+                    .fetch_one(&self.db)
+                    .await;
+            if queued.as_ref().is_ok_and(|q| *q == 0) {
+                return;
+            }
+            assert!(tokio::time::Instant::now() < deadline, "undecided: {queued:?}\n{}", self.logs(30));
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
+    /// (requests recorded, requests confirmed, orders).
+    pub async fn request_counts(&self) -> (i64, i64, i64) {
+        sqlx::query_as(
+            "select (select count(*) from order_requests),
+                    (select count(*) from order_requests where status = 'confirmed'),
+                    (select count(*) from orders)",
+        )
+        .fetch_one(&self.db)
+        .await
+        .expect("counts")
+    }
+
+    /// Runs the operator's audit on this topology's database and Redis and fails the test on a finding.
+    pub async fn assert_consistent(&self) {
+        let redis = keyspace::connect(&self.redis_url, 1).await.expect("redis");
+        let keys = keyspace::Keyspace::new(self.redis_prefix.clone());
+        let report =
+            checkout_worker::audit::run(&self.db, &redis, &keys, &Default::default()).await.expect("audit");
+        assert!(report.is_consistent(), "{report}");
+    }
+
+    /// Fails the test if any process that was not killed has exited.
+    pub fn assert_all_running(&mut self) {
+        for p in self.gateways.iter_mut().chain(self.controllers.iter_mut()).chain(self.workers.iter_mut()) {
+            assert!(p.is_running(), "{} exited:\n{}", p.name, p.log_tail(30));
+        }
+    }
+
     /// Every process's log tail, for a failure message.
     pub fn logs(&self, lines: usize) -> String {
         let all = self.gateways.iter().chain(&self.controllers).chain(&self.workers);

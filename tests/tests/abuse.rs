@@ -92,23 +92,29 @@ async fn oversized_headers_are_refused_and_the_gateway_goes_on() {
     assert_eq!(app.get("/healthz").send().await.unwrap().status(), 200);
 }
 
+/// Five joins of `event`'s queue, the i-th with `X-Forwarded-For: forwarded(i)`: their statuses.
+async fn joins(app: &TestApp, event: uuid::Uuid, forwarded: impl Fn(usize) -> String) -> Vec<u16> {
+    let mut statuses = Vec::new();
+    for i in 0..5 {
+        let resp = app
+            .post(&format!("/api/events/{event}/queue"))
+            .header("x-forwarded-for", forwarded(i))
+            .send()
+            .await
+            .unwrap();
+        statuses.push(resp.status().as_u16());
+    }
+    statuses
+}
+
 #[tokio::test]
 async fn a_spoofed_x_forwarded_for_does_not_dodge_the_per_address_limit() {
     // Not behind a proxy: the header is ignored and the socket's address is counted.
     let direct = app_with(|c| c.join_per_ip_per_min = 3).await;
     let admin = direct.admin_token().await;
     let (event, _, _) = direct.published_event(&admin, 10, 10).await;
-    let mut statuses = Vec::new();
-    for i in 0..5 {
-        let resp = direct
-            .post(&format!("/api/events/{event}/queue"))
-            .header("x-forwarded-for", format!("10.0.0.{i}"))
-            .send()
-            .await
-            .unwrap();
-        statuses.push(resp.status().as_u16());
-    }
-    assert_eq!(statuses, [200, 200, 200, 429, 429]);
+    let spoofed = joins(&direct, event, |i| format!("10.0.0.{i}")).await;
+    assert_eq!(spoofed, [200, 200, 200, 429, 429]);
 
     // Behind a trusted proxy: the proxy's own hop (the last) counts, not what the client wrote before it.
     let proxied = app_with(|c| {
@@ -118,17 +124,8 @@ async fn a_spoofed_x_forwarded_for_does_not_dodge_the_per_address_limit() {
     .await;
     let admin = proxied.admin_token().await;
     let (event, _, _) = proxied.published_event(&admin, 10, 10).await;
-    let mut statuses = Vec::new();
-    for i in 0..5 {
-        let resp = proxied
-            .post(&format!("/api/events/{event}/queue"))
-            .header("x-forwarded-for", format!("10.0.0.{i}, 203.0.113.7"))
-            .send()
-            .await
-            .unwrap();
-        statuses.push(resp.status().as_u16());
-    }
-    assert_eq!(statuses, [200, 200, 200, 429, 429]);
+    let spoofed = joins(&proxied, event, |i| format!("10.0.0.{i}, 203.0.113.7")).await;
+    assert_eq!(spoofed, [200, 200, 200, 429, 429]);
     // Another real client behind the same proxy has its own allowance.
     let other = proxied
         .post(&format!("/api/events/{event}/queue"))

@@ -2,7 +2,7 @@
 //! through the gateway while a process is killed with SIGKILL (no shutdown, as a crash or an OOM kill),
 //! each test ending with the operator's audit.
 
-use std::{sync::Arc, time::Duration};
+use std::time::Duration;
 
 use e2e::topology::{Backends, Shape, Topology};
 use serde_json::{Value, json};
@@ -22,48 +22,28 @@ async fn killing_a_checkout_worker_twenty_times_mid_batch_loses_duplicates_and_o
         .with("ORDER_BATCH_SIZE", "10")
         .with("ORDER_RECLAIM_IDLE_MS", "1500")
         .with("ORDERS_PER_IP_PER_MIN", "1000000");
-    let t = Topology::start_with(shape, backends).await;
+    let mut t = Topology::start_with(shape, backends).await;
     let admin = t.admin_token().await;
     let (event, category, _) = t.gateway(0).published_event(&admin, QUOTA, 10).await;
-    let mut buyers = Vec::with_capacity(BUYERS);
-    for _ in 0..BUYERS {
-        buyers.push(t.quick_buyer().await);
-    }
+    let buyers = t.quick_buyers(BUYERS).await;
 
     // Buyers submit at a steady pace for the whole time the workers are being killed; every fourth
     // double-clicks (the same Idempotency-Key twice at once).
-    let t = Arc::new(tokio::sync::RwLock::new(t));
-    let submissions = {
-        let t = t.clone();
-        tokio::spawn(async move {
-            let mut answers = Vec::new();
-            for (i, (_, token)) in buyers.into_iter().enumerate() {
-                let t = t.clone();
-                answers.push(tokio::spawn(async move {
-                    let guard = t.read().await;
-                    let api = guard.gateway(0);
-                    let (http, addr, signer) = (api.http.clone(), api.addr, guard.signer.clone());
-                    drop(guard);
-                    let copies = if i % 4 == 0 { 2 } else { 1 };
-                    submit(&http, addr, &signer, &token, event, category, copies).await
-                }));
-                tokio::time::sleep(Duration::from_millis(20)).await;
-            }
-            futures::future::join_all(answers).await.into_iter().map(Result::unwrap).collect::<Vec<_>>()
-        })
-    };
+    let (http, addr, signer) = (client(), t.gateway(0).addr, t.signer.clone());
+    let submissions = paced(buyers, Duration::from_millis(20), move |i, token| {
+        let copies = if i % 4 == 0 { 2 } else { 1 };
+        Purchase::new(&signer, token, event, category).at_once(http.clone(), addr, copies)
+    });
 
     // Twenty times: kill one worker (alternately the older and the newer), start a replacement.
     for kill in 0..KILLS {
         tokio::time::sleep(Duration::from_millis(250)).await;
-        let mut t = t.write().await;
         let live: Vec<usize> = (0..t.workers.len()).filter(|&i| t.workers[i].is_running()).collect();
         let victim = live[kill % live.len()];
         t.workers[victim].kill();
         t.add_worker().await;
     }
     let answers = submissions.await.unwrap();
-    let t = Arc::try_unwrap(t).ok().expect("no other holder").into_inner();
 
     // Every 202 names a request, double clicks name the same one, and nothing else was refused.
     let mut accepted: Vec<Uuid> = Vec::new();
@@ -80,26 +60,8 @@ async fn killing_a_checkout_worker_twenty_times_mid_batch_loses_duplicates_and_o
     }
 
     // Every accepted request is decided (none lost with a killed worker), once.
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
-    loop {
-        let queued: i64 = sqlx::query_scalar("select count(*) from order_requests where status = 'queued'")
-            .fetch_one(&t.db)
-            .await
-            .unwrap();
-        if queued == 0 {
-            break;
-        }
-        assert!(tokio::time::Instant::now() < deadline, "{queued} requests never decided\n{}", t.logs(30));
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-    let (recorded, confirmed, orders): (i64, i64, i64) = sqlx::query_as(
-        "select (select count(*) from order_requests),
-                (select count(*) from order_requests where status = 'confirmed'),
-                (select count(*) from orders)",
-    )
-    .fetch_one(&t.db)
-    .await
-    .unwrap();
+    t.wait_until_all_decided(Duration::from_secs(60)).await;
+    let (recorded, confirmed, orders) = t.request_counts().await;
     assert_eq!(recorded, BUYERS as i64, "one request per buyer");
     let known: i64 = sqlx::query_scalar("select count(*) from order_requests where id = any($1)")
         .bind(&accepted)
@@ -123,41 +85,7 @@ async fn killing_a_checkout_worker_twenty_times_mid_batch_loses_duplicates_and_o
     let reclaims = t.workers.iter().filter(|w| w.log_tail(100_000).contains("reclaimed entries")).count();
     assert!(reclaims > 0, "no worker ever reclaimed a killed worker's entries");
 
-    let report = checkout_worker::audit::run(&t.db, &redis, &keys, &Default::default()).await.unwrap();
-    assert!(report.is_consistent(), "{report}");
-}
-
-/// One buyer's submission, sent `copies` times at once with one Idempotency-Key: each answer.
-async fn submit(
-    http: &reqwest::Client,
-    addr: std::net::SocketAddr,
-    signer: &signing::Signer,
-    token: &str,
-    event: Uuid,
-    category: Uuid,
-    copies: usize,
-) -> Vec<(u16, Value)> {
-    let (visitor, now) = (Uuid::new_v4(), chrono::Utc::now());
-    let visitor_token = signer.visitor(event, visitor, now.timestamp());
-    let seq = rand::random_range(1..i64::MAX);
-    let admission = signer.admission(event, visitor, seq, now.timestamp(), now.timestamp_millis() + 600_000);
-    let key = Uuid::new_v4().to_string();
-    let body = json!({ "event_id": event, "items": [{ "ticket_category_id": category, "quantity": 1 }] });
-    let one = || async {
-        let resp = http
-            .post(format!("http://{addr}/api/orders"))
-            .bearer_auth(token)
-            .header("idempotency-key", &key)
-            .header("visitor-token", &visitor_token)
-            .header("admission-token", &admission)
-            .json(&body)
-            .send()
-            .await
-            .expect("the gateway answers");
-        let status = resp.status().as_u16();
-        (status, resp.json::<Value>().await.unwrap_or(Value::Null))
-    };
-    futures::future::join_all((0..copies).map(|_| one())).await
+    t.assert_consistent().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -235,32 +163,14 @@ async fn postgresql_down_under_load_answers_503_meanwhile_and_every_process_reco
     let mut t = Topology::start_with(Shape { gateways: 1, controllers: 1, workers: 2 }, backends).await;
     let admin = t.admin_token().await;
     let (event, category, _) = t.gateway(0).published_event(&admin, QUOTA, 10).await;
-    let mut buyers = Vec::with_capacity(BUYERS);
-    for _ in 0..BUYERS {
-        buyers.push(t.quick_buyer().await);
-    }
-    let (http, addr, signer) = {
-        let api = t.gateway(0);
-        (
-            reqwest::Client::builder().timeout(Duration::from_secs(10)).build().unwrap(),
-            api.addr,
-            t.signer.clone(),
-        )
-    };
+    let buyers = t.quick_buyers(BUYERS).await;
+    let (http, addr, signer) = (client(), t.gateway(0).addr, t.signer.clone());
 
     // Buyers keep submitting (retrying with the same key after a 503) while PostgreSQL is down for 6 s:
     // longer than the pools wait for a connection (2 s in the gateway, 5 s in the workers and the
     // controller), so requests, batches and ticks fail rather than only wait.
-    let submissions = tokio::spawn(async move {
-        let mut answers = Vec::new();
-        for (_, token) in buyers {
-            let (http, signer) = (http.clone(), signer.clone());
-            answers.push(tokio::spawn(async move {
-                submit_until_answered(&http, addr, &signer, &token, event, category).await
-            }));
-            tokio::time::sleep(Duration::from_millis(40)).await;
-        }
-        futures::future::join_all(answers).await.into_iter().map(Result::unwrap).collect::<Vec<_>>()
+    let submissions = paced(buyers, Duration::from_millis(40), move |_, token| {
+        Purchase::new(&signer, token, event, category).until_answered(http.clone(), addr)
     });
     tokio::time::sleep(Duration::from_secs(2)).await;
     pg.stop();
@@ -270,109 +180,19 @@ async fn postgresql_down_under_load_answers_503_meanwhile_and_every_process_reco
 
     let unavailable: usize = answers.iter().map(|a| a.unavailable).sum();
     assert!(unavailable >= 10, "only {unavailable} answers said the database was unavailable");
-    let mut accepted = 0;
-    for (i, a) in answers.iter().enumerate() {
-        match a.last {
-            (200 | 202, _) => accepted += 1,
-            (409, ref body) if body["error"]["code"] == "sold_out" => {}
-            (status, ref body) => panic!("buyer {i}: {status} {body}\n{}", t.logs(20)),
-        }
-    }
+    let accepted = accepted_or_sold_out(&answers, &t);
 
     // Every accepted request is decided; exactly the quota sold; nothing half-applied.
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
-    loop {
-        let queued: Result<i64, _> =
-            sqlx::query_scalar("select count(*) from order_requests where status = 'queued'")
-                .fetch_one(&t.db)
-                .await;
-        if queued.as_ref().is_ok_and(|q| *q == 0) {
-            break;
-        }
-        assert!(tokio::time::Instant::now() < deadline, "undecided: {queued:?}\n{}", t.logs(30));
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-    let (recorded, confirmed, orders): (i64, i64, i64) = sqlx::query_as(
-        "select (select count(*) from order_requests),
-                (select count(*) from order_requests where status = 'confirmed'),
-                (select count(*) from orders)",
-    )
-    .fetch_one(&t.db)
-    .await
-    .unwrap();
+    t.wait_until_all_decided(Duration::from_secs(60)).await;
+    let (recorded, confirmed, orders) = t.request_counts().await;
     assert_eq!(recorded, accepted as i64, "every 202 (and only those) recorded");
     assert_eq!((confirmed, orders), (i64::from(QUOTA), i64::from(QUOTA)), "{accepted} accepted");
 
     // Every process is still up and serving, without a restart by anyone.
-    for p in t.gateways.iter_mut().chain(t.controllers.iter_mut()).chain(t.workers.iter_mut()) {
-        assert!(p.is_running(), "{} exited:\n{}", p.name, p.log_tail(30));
-    }
+    t.assert_all_running();
     let ready = t.http.get(format!("http://{addr}/readyz")).send().await.unwrap();
     assert_eq!(ready.status(), 200);
-    let redis = keyspace::connect(&t.redis_url, 1).await.unwrap();
-    let keys = keyspace::Keyspace::new(t.redis_prefix.clone());
-    let report = checkout_worker::audit::run(&t.db, &redis, &keys, &Default::default()).await.unwrap();
-    assert!(report.is_consistent(), "{report}");
-}
-
-/// What one buyer went through: its last answer, how many 503s before it, and its slowest answer.
-struct Answered {
-    last: (u16, Value),
-    unavailable: usize,
-    slowest: Duration,
-}
-
-/// Submits once, and again with the same key after every 503 (waiting what Retry-After says, capped).
-async fn submit_until_answered(
-    http: &reqwest::Client,
-    addr: std::net::SocketAddr,
-    signer: &signing::Signer,
-    token: &str,
-    event: Uuid,
-    category: Uuid,
-) -> Answered {
-    let (visitor, now) = (Uuid::new_v4(), chrono::Utc::now());
-    let visitor_token = signer.visitor(event, visitor, now.timestamp());
-    let admission = signer.admission(
-        event,
-        visitor,
-        rand::random_range(1..i64::MAX),
-        now.timestamp(),
-        now.timestamp_millis() + 600_000,
-    );
-    let key = Uuid::new_v4().to_string();
-    let body = json!({ "event_id": event, "items": [{ "ticket_category_id": category, "quantity": 1 }] });
-    let (mut unavailable, mut slowest) = (0, Duration::ZERO);
-    loop {
-        let sent = tokio::time::Instant::now();
-        let resp = http
-            .post(format!("http://{addr}/api/orders"))
-            .bearer_auth(token)
-            .header("idempotency-key", &key)
-            .header("visitor-token", &visitor_token)
-            .header("admission-token", &admission)
-            .json(&body)
-            .send()
-            .await
-            .expect("an answer in time, never a hang");
-        slowest = slowest.max(sent.elapsed());
-        let status = resp.status().as_u16();
-        if status != 503 {
-            return Answered {
-                last: (status, resp.json().await.unwrap_or(Value::Null)),
-                unavailable,
-                slowest,
-            };
-        }
-        let retry_after: u64 = resp
-            .headers()
-            .get("retry-after")
-            .and_then(|v| v.to_str().ok()?.parse().ok())
-            .expect("a 503 says when to retry");
-        unavailable += 1;
-        assert!(unavailable < 100, "still 503 after {unavailable} tries");
-        tokio::time::sleep(Duration::from_millis((retry_after * 1000).min(300))).await;
-    }
+    t.assert_consistent().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -409,25 +229,10 @@ async fn redis_crashing_under_load_with_its_append_only_file_loses_no_sale_and_k
     let before = futures::future::join_all(waiting.iter().cloned().map(place)).await;
     assert!(before.iter().all(Option::is_some), "{before:?}");
 
-    let mut buyers = Vec::with_capacity(BUYERS);
-    for _ in 0..BUYERS {
-        buyers.push(t.quick_buyer().await);
-    }
-    let (http, addr, signer) = (
-        reqwest::Client::builder().timeout(Duration::from_secs(10)).build().unwrap(),
-        t.gateway(0).addr,
-        t.signer.clone(),
-    );
-    let submissions = tokio::spawn(async move {
-        let mut answers = Vec::new();
-        for (_, token) in buyers {
-            let (http, signer) = (http.clone(), signer.clone());
-            answers.push(tokio::spawn(async move {
-                submit_until_answered(&http, addr, &signer, &token, event, category).await
-            }));
-            tokio::time::sleep(Duration::from_millis(25)).await;
-        }
-        futures::future::join_all(answers).await.into_iter().map(Result::unwrap).collect::<Vec<_>>()
+    let buyers = t.quick_buyers(BUYERS).await;
+    let (http, addr, signer) = (client(), t.gateway(0).addr, t.signer.clone());
+    let submissions = paced(buyers, Duration::from_millis(25), move |_, token| {
+        Purchase::new(&signer, token, event, category).until_answered(http.clone(), addr)
     });
     // Redis dies (SIGKILL: no final write) in the middle, and comes back 5 s later from its file.
     tokio::time::sleep(Duration::from_secs(2)).await;
@@ -444,50 +249,20 @@ async fn redis_crashing_under_load_with_its_append_only_file_loses_no_sale_and_k
     assert!(slowest > Duration::from_secs(1), "nobody waited for Redis: {slowest:?}");
     assert!(slowest < Duration::from_secs(11), "an answer took {slowest:?}");
     eprintln!("during the Redis outage: slowest answer {slowest:?}, {unavailable} answers 503");
-    let mut accepted = 0;
-    for (i, a) in answers.iter().enumerate() {
-        match a.last {
-            (200 | 202, _) => accepted += 1,
-            (409, ref body) if body["error"]["code"] == "sold_out" => {}
-            (status, ref body) => panic!("buyer {i}: {status} {body}\n{}", t.logs(20)),
-        }
-    }
+    let accepted = accepted_or_sold_out(&answers, &t);
 
     // No sale without its PostgreSQL record, and every recorded request decided: entries lost with the
     // last second before the crash are queued again from PostgreSQL.
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
-    loop {
-        let queued: i64 = sqlx::query_scalar("select count(*) from order_requests where status = 'queued'")
-            .fetch_one(&t.db)
-            .await
-            .unwrap();
-        if queued == 0 {
-            break;
-        }
-        assert!(tokio::time::Instant::now() < deadline, "{queued} undecided\n{}", t.logs(30));
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-    let (recorded, confirmed, orders): (i64, i64, i64) = sqlx::query_as(
-        "select (select count(*) from order_requests),
-                (select count(*) from order_requests where status = 'confirmed'),
-                (select count(*) from orders)",
-    )
-    .fetch_one(&t.db)
-    .await
-    .unwrap();
+    t.wait_until_all_decided(Duration::from_secs(60)).await;
+    let (recorded, confirmed, orders) = t.request_counts().await;
     assert!(recorded >= accepted as i64, "{recorded} recorded, {accepted} accepted");
     assert_eq!((confirmed, orders), (i64::from(QUOTA), i64::from(QUOTA)), "{accepted} accepted");
 
     // The waiting visitors kept their places (they joined well over a second before the crash).
     let after = futures::future::join_all(waiting.iter().cloned().map(place)).await;
     assert_eq!(after, before, "places in the queue after the crash");
-    for p in t.gateways.iter_mut().chain(t.controllers.iter_mut()).chain(t.workers.iter_mut()) {
-        assert!(p.is_running(), "{} exited:\n{}", p.name, p.log_tail(30));
-    }
-    let pool = keyspace::connect(&t.redis_url, 1).await.unwrap();
-    let keys = keyspace::Keyspace::new(t.redis_prefix.clone());
-    let report = checkout_worker::audit::run(&t.db, &pool, &keys, &Default::default()).await.unwrap();
-    assert!(report.is_consistent(), "{report}");
+    t.assert_all_running();
+    t.assert_consistent().await;
 }
 
 /// A visitor's live channel to one gateway: a WebSocket or a server-sent event stream.
@@ -622,10 +397,7 @@ async fn killing_a_gateway_under_connected_visitors_moves_them_to_the_other_with
     assert!(results.iter().all(|s| s == "confirmed"), "{results:?}");
     let orders: i64 = sqlx::query_scalar("select count(*) from orders").fetch_one(&t.db).await.unwrap();
     assert_eq!(orders, VISITORS as i64);
-    let redis = keyspace::connect(&t.redis_url, 1).await.unwrap();
-    let keys = keyspace::Keyspace::new(t.redis_prefix.clone());
-    let report = checkout_worker::audit::run(&t.db, &redis, &keys, &Default::default()).await.unwrap();
-    assert!(report.is_consistent(), "{report}");
+    t.assert_consistent().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -641,10 +413,7 @@ async fn a_lock_held_on_the_hot_category_times_batches_out_and_back_pressure_eng
     let t = Topology::start_with(Shape { gateways: 1, controllers: 1, workers: 1 }, backends).await;
     let admin = t.admin_token().await;
     let (event, category, _) = t.gateway(0).published_event(&admin, QUOTA, 10).await;
-    let mut buyers = Vec::with_capacity(BUYERS);
-    for _ in 0..BUYERS {
-        buyers.push(t.quick_buyer().await);
-    }
+    let buyers = t.quick_buyers(BUYERS).await;
 
     // Someone (a slow report, a stuck admin session) holds the hot category's row lock for 5 s.
     let mut blocker = t.db.begin().await.unwrap();
@@ -653,21 +422,9 @@ async fn a_lock_held_on_the_hot_category_times_batches_out_and_back_pressure_eng
         .execute(&mut *blocker)
         .await
         .unwrap();
-    let (http, addr, signer) = (
-        reqwest::Client::builder().timeout(Duration::from_secs(10)).build().unwrap(),
-        t.gateway(0).addr,
-        t.signer.clone(),
-    );
-    let submissions = tokio::spawn(async move {
-        let mut answers = Vec::new();
-        for (_, token) in buyers {
-            let (http, signer) = (http.clone(), signer.clone());
-            answers.push(tokio::spawn(async move {
-                submit_until_answered(&http, addr, &signer, &token, event, category).await
-            }));
-            tokio::time::sleep(Duration::from_millis(30)).await;
-        }
-        futures::future::join_all(answers).await.into_iter().map(Result::unwrap).collect::<Vec<_>>()
+    let (http, addr, signer) = (client(), t.gateway(0).addr, t.signer.clone());
+    let submissions = paced(buyers, Duration::from_millis(30), move |_, token| {
+        Purchase::new(&signer, token, event, category).until_answered(http.clone(), addr)
     });
     tokio::time::sleep(Duration::from_secs(5)).await;
     blocker.rollback().await.unwrap();
@@ -677,29 +434,9 @@ async fn a_lock_held_on_the_hot_category_times_batches_out_and_back_pressure_eng
     // once it was released everyone got an answer.
     let unavailable: usize = answers.iter().map(|a| a.unavailable).sum();
     assert!(unavailable > 0, "back-pressure never engaged\n{}", t.logs(20));
-    for (i, a) in answers.iter().enumerate() {
-        match a.last {
-            (200 | 202, _) => {}
-            (409, ref body) if body["error"]["code"] == "sold_out" => {}
-            (status, ref body) => panic!("buyer {i}: {status} {body}"),
-        }
-    }
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
-    loop {
-        let queued: i64 = sqlx::query_scalar("select count(*) from order_requests where status = 'queued'")
-            .fetch_one(&t.db)
-            .await
-            .unwrap();
-        if queued == 0 {
-            break;
-        }
-        assert!(tokio::time::Instant::now() < deadline, "{queued} undecided\n{}", t.logs(30));
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-    let confirmed: i64 = sqlx::query_scalar("select count(*) from order_requests where status = 'confirmed'")
-        .fetch_one(&t.db)
-        .await
-        .unwrap();
+    accepted_or_sold_out(&answers, &t);
+    t.wait_until_all_decided(Duration::from_secs(60)).await;
+    let (_, confirmed, _) = t.request_counts().await;
     assert_eq!(confirmed, i64::from(QUOTA));
     // The worker's batches waited at most its lock timeout, failed and were retried (no deadlock).
     assert!(
@@ -707,8 +444,130 @@ async fn a_lock_held_on_the_hot_category_times_batches_out_and_back_pressure_eng
         "{}",
         t.workers[0].log_tail(20)
     );
-    let redis = keyspace::connect(&t.redis_url, 1).await.unwrap();
-    let keys = keyspace::Keyspace::new(t.redis_prefix.clone());
-    let report = checkout_worker::audit::run(&t.db, &redis, &keys, &Default::default()).await.unwrap();
-    assert!(report.is_consistent(), "{report}");
+    t.assert_consistent().await;
+}
+
+/// The load generator's client: every answer within 10 s, or the test fails (never a hang).
+fn client() -> reqwest::Client {
+    reqwest::Client::builder().timeout(Duration::from_secs(10)).build().expect("client")
+}
+
+/// Starts `each(i, token)` for every buyer, one every `every`, in the background; their results in order.
+fn paced<T, F, Fut>(buyers: Vec<(Uuid, String)>, every: Duration, each: F) -> tokio::task::JoinHandle<Vec<T>>
+where
+    T: Send + 'static,
+    F: Fn(usize, String) -> Fut + Send + 'static,
+    Fut: Future<Output = T> + Send + 'static,
+{
+    tokio::spawn(async move {
+        let mut running = Vec::with_capacity(buyers.len());
+        for (i, (_, token)) in buyers.into_iter().enumerate() {
+            running.push(tokio::spawn(each(i, token)));
+            tokio::time::sleep(every).await;
+        }
+        futures::future::join_all(running).await.into_iter().map(Result::unwrap).collect()
+    })
+}
+
+/// One buyer's order of one ticket, with a visitor and an admission of its own (signed with the
+/// deployment's key, as the controller would) and one Idempotency-Key for all its tries.
+struct Purchase {
+    token: String,
+    key: String,
+    visitor_token: String,
+    admission: String,
+    body: Value,
+}
+
+/// What one buyer went through: its last answer, how many 503s before it, and its slowest answer.
+struct Answered {
+    last: (u16, Value),
+    unavailable: usize,
+    slowest: Duration,
+}
+
+impl Purchase {
+    fn new(signer: &signing::Signer, token: String, event: Uuid, category: Uuid) -> Self {
+        let (visitor, now) = (Uuid::new_v4(), chrono::Utc::now());
+        let seq = rand::random_range(1..i64::MAX);
+        Purchase {
+            token,
+            key: Uuid::new_v4().to_string(),
+            visitor_token: signer.visitor(event, visitor, now.timestamp()),
+            admission: signer.admission(
+                event,
+                visitor,
+                seq,
+                now.timestamp(),
+                now.timestamp_millis() + 600_000,
+            ),
+            body: json!({ "event_id": event, "items": [{ "ticket_category_id": category, "quantity": 1 }] }),
+        }
+    }
+
+    async fn send(&self, http: &reqwest::Client, addr: std::net::SocketAddr) -> reqwest::Response {
+        http.post(format!("http://{addr}/api/orders"))
+            .bearer_auth(&self.token)
+            .header("idempotency-key", &self.key)
+            .header("visitor-token", &self.visitor_token)
+            .header("admission-token", &self.admission)
+            .json(&self.body)
+            .send()
+            .await
+            .expect("an answer in time, never a hang")
+    }
+
+    /// Sent `copies` times at once (a double click): each answer.
+    async fn at_once(
+        self,
+        http: reqwest::Client,
+        addr: std::net::SocketAddr,
+        copies: usize,
+    ) -> Vec<(u16, Value)> {
+        let one = || async {
+            let resp = self.send(&http, addr).await;
+            let status = resp.status().as_u16();
+            (status, resp.json::<Value>().await.unwrap_or(Value::Null))
+        };
+        futures::future::join_all((0..copies).map(|_| one())).await
+    }
+
+    /// Sent once, and again after every 503 (waiting what Retry-After says, capped at 300 ms).
+    async fn until_answered(self, http: reqwest::Client, addr: std::net::SocketAddr) -> Answered {
+        let (mut unavailable, mut slowest) = (0, Duration::ZERO);
+        loop {
+            let sent = tokio::time::Instant::now();
+            let resp = self.send(&http, addr).await;
+            slowest = slowest.max(sent.elapsed());
+            let status = resp.status().as_u16();
+            if status != 503 {
+                return Answered {
+                    last: (status, resp.json().await.unwrap_or(Value::Null)),
+                    unavailable,
+                    slowest,
+                };
+            }
+            let retry_after: u64 = resp
+                .headers()
+                .get("retry-after")
+                .and_then(|v| v.to_str().ok()?.parse().ok())
+                .expect("a 503 says when to retry");
+            unavailable += 1;
+            assert!(unavailable < 100, "still 503 after {unavailable} tries");
+            tokio::time::sleep(Duration::from_millis((retry_after * 1000).min(300))).await;
+        }
+    }
+}
+
+/// Every buyer's last answer is an acceptance or an early sold-out; how many were accepted.
+fn accepted_or_sold_out(answers: &[Answered], t: &Topology) -> usize {
+    let mut accepted = 0;
+    for (i, a) in answers.iter().enumerate() {
+        match &a.last {
+            (200 | 202, _) => accepted += 1,
+            (409, body) if body["error"]["code"] == "sold_out" => {}
+            (status, body) => panic!("buyer {i}: {status} {body}\n{}", t.logs(20)),
+        }
+    }
+    accepted
 }

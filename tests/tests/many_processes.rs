@@ -149,10 +149,7 @@ async fn one_sale(t: &Topology) {
     assert_eq!(admitted_total, admitted as i64);
 
     // And the operator's audit finds nothing amiss, with the processes still running.
-    let pool = keyspace::connect(&t.redis_url, 1).await.unwrap();
-    let keys = keyspace::Keyspace::new(t.redis_prefix.clone());
-    let report = checkout_worker::audit::run(&t.db, &pool, &keys, &Default::default()).await.unwrap();
-    assert!(report.is_consistent(), "{report}");
+    t.assert_consistent().await;
 }
 
 /// Buyer `i`: joins through gateway 0, listens on gateway 1, submits through gateway `i % 2` once

@@ -33,18 +33,16 @@ async fn stock_counters(
     recheck: Duration,
     report: &mut Report,
 ) -> anyhow::Result<()> {
-    let mut suspects = above(db, redis, keys).await?;
-    let examined = suspects.1;
-    if !suspects.0.is_empty() {
+    let (first, examined) = above(db, redis, keys).await?;
+    // Only what is still too high after a tick counts (read again, with the values of the second read).
+    let suspects = if first.is_empty() {
+        first
+    } else {
         tokio::time::sleep(recheck).await;
-        let again = above(db, redis, keys).await?.0;
-        suspects.0.retain(|k, _| again.contains_key(k));
-        for (k, v) in suspects.0.iter_mut() {
-            *v = again[k];
-        }
-    }
+        let (again, _) = above(db, redis, keys).await?;
+        again.into_iter().filter(|(k, _)| first.contains_key(k)).collect()
+    };
     let mut findings: Vec<String> = suspects
-        .0
         .into_iter()
         .map(|((event, product), (counter, left))| {
             format!("event {event}, product {product}: Redis counts {counter} left, PostgreSQL {left}")
