@@ -309,6 +309,9 @@ pub async fn run(
     Ok(())
 }
 
+/// Pub/sub messages (ticks and order results) held for this gateway's loop while it is busy.
+const MESSAGE_BACKLOG: usize = 16_384;
+
 async fn listen(
     hub: &Hub,
     queue: &Queue,
@@ -317,6 +320,10 @@ async fn listen(
 ) -> anyhow::Result<()> {
     let subscriber = Builder::from_config(Config::from_url(redis_url)?)
         .set_policy(fred::prelude::ReconnectPolicy::new_exponential(0, 100, 2_000, 2))
+        // A worker publishes a whole batch's results at once (up to ORDER_BATCH_SIZE messages), and
+        // messages beyond the channel's capacity are dropped while this loop is busy: room for many
+        // batches, not the client's default of 32.
+        .with_performance_config(|p| p.broadcast_channel_capacity = MESSAGE_BACKLOG)
         .build_subscriber_client()?;
     subscriber.init().await?;
     // Resubscribe automatically after a reconnect.
