@@ -36,6 +36,9 @@ pub enum ApiError {
     PayloadTooLarge,
     #[error("expected a JSON body with Content-Type: application/json")]
     UnsupportedMediaType,
+    /// The path exists but not with this method (the `Allow` header lists the ones it has).
+    #[error("this method is not allowed on this path")]
+    MethodNotAllowed,
     #[error("too many requests, retry later")]
     RateLimited { retry_after: Duration },
     #[error("{message}")]
@@ -101,6 +104,7 @@ impl ApiError {
             ApiError::BadGateway { .. } => StatusCode::BAD_GATEWAY,
             ApiError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -119,6 +123,7 @@ impl ApiError {
             ApiError::NotFound(_) => "not_found",
             ApiError::PayloadTooLarge => "payload_too_large",
             ApiError::UnsupportedMediaType => "unsupported_media_type",
+            ApiError::MethodNotAllowed => "method_not_allowed",
             ApiError::RateLimited { .. } => "rate_limited",
             ApiError::Unavailable { .. } => "unavailable",
             ApiError::Internal(_) => "internal",

@@ -23,15 +23,50 @@ pub struct SubmitOrder {
     pub items: Vec<SubmitItem>,
 }
 
-/// Exactly one of `ticket_category_id` and `merchandise_id`.
-#[derive(Debug, Deserialize, ToSchema)]
+/// One cart line: exactly one of `ticket_category_id` and `merchandise_id` (the other absent or `null`).
+#[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SubmitItem {
     pub ticket_category_id: Option<Uuid>,
     pub merchandise_id: Option<Uuid>,
-    #[schema(minimum = 1, maximum = 100)]
     pub quantity: i64,
 }
+
+// Written out: "exactly one of two fields" is a `oneOf` of two shapes, which the derive cannot express.
+impl utoipa::PartialSchema for SubmitItem {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::openapi::schema::{
+            AdditionalProperties, KnownFormat, ObjectBuilder, OneOfBuilder, SchemaFormat, Type,
+        };
+        let line = |named: &str, other: &str| {
+            let uuid = ObjectBuilder::new()
+                .schema_type(Type::String)
+                .format(Some(SchemaFormat::KnownFormat(KnownFormat::Uuid)));
+            let quantity = ObjectBuilder::new()
+                .schema_type(Type::Integer)
+                .format(Some(SchemaFormat::KnownFormat(KnownFormat::Int64)))
+                .minimum(Some(1))
+                .maximum(Some(MAX_QUANTITY));
+            ObjectBuilder::new()
+                .property(named, uuid)
+                .property(other, ObjectBuilder::new().schema_type(Type::Null))
+                .property("quantity", quantity)
+                .required(named)
+                .required("quantity")
+                .additional_properties(Some(
+                    AdditionalProperties::<utoipa::openapi::schema::Schema>::FreeForm(false),
+                ))
+                .build()
+        };
+        OneOfBuilder::new()
+            .item(line("ticket_category_id", "merchandise_id"))
+            .item(line("merchandise_id", "ticket_category_id"))
+            .description(Some("One cart line: a ticket category or a merchandise item, and how many."))
+            .into()
+    }
+}
+
+impl ToSchema for SubmitItem {}
 
 /// Why a submission is refused (the message is the one the buyer reads).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

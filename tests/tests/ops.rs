@@ -69,7 +69,8 @@ async fn every_response_carries_a_request_id_and_errors_are_json() {
     let resp = app.get("/api/events").header("x-request-id", "trace-me-123").send().await.unwrap();
     assert_eq!(resp.headers()["x-request-id"], "trace-me-123");
     let resp = app.delete("/api/events").send().await.unwrap();
-    assert_eq!(resp.status(), 400);
+    assert_eq!(resp.status(), 405);
+    assert_eq!(resp.headers()["allow"], "GET,HEAD");
     let body: Value = resp.json().await.unwrap();
     assert_error(&body, "method_not_allowed");
 }

@@ -496,7 +496,8 @@ async fn the_sale_opening_is_moved_from_the_waiting_room_settings() {
             json!({ "sale_opens_at": "2031-07-01T00:00:00Z", "paused": true }),
         )
         .await;
-    assert_eq!(s, 422, "{body}");
+    assert_eq!(s, 409, "{body}");
+    assert_eq!(body["error"]["code"], "window_conflict");
     let (_, now) = app.by(&admin).get(&format!("/api/admin/events/{event}/waiting-room")).await;
     assert_eq!(now["sale_opens_at"], opens);
     assert_eq!(now["paused"], false, "the refused change was rolled back whole");

@@ -29,10 +29,14 @@ pub struct Settings {
 #[derive(Clone, Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SettingsPatch {
+    #[schema(minimum = 1, maximum = 100_000)]
     pub admission_rate_per_sec: Option<i32>,
+    #[schema(minimum = 1, maximum = 10_000_000)]
     pub max_active: Option<i32>,
     pub paused: Option<bool>,
+    #[schema(minimum = 10, maximum = 86_400)]
     pub token_ttl_secs: Option<i32>,
+    #[schema(minimum = 5, maximum = 3_600)]
     pub presence_grace_secs: Option<i32>,
     /// Moves the sale opening; `null` opens the sale at once.
     #[serde(default, deserialize_with = "nullable")]
@@ -55,6 +59,9 @@ pub enum SettingsError {
     Invalid(String),
     #[error("event not found")]
     UnknownEvent,
+    /// The new opening is not before the event's stored sale closing.
+    #[error("sale_opens_at must be before the sale closes")]
+    AfterSaleCloses,
     #[error(transparent)]
     Db(#[from] sqlx::Error),
 }
@@ -138,7 +145,7 @@ pub async fn update(
         .execute(&mut *conn)
         .await?;
         if moved.rows_affected() == 0 {
-            return Err(SettingsError::Invalid("sale_opens_at must be before the sale closes".into()));
+            return Err(SettingsError::AfterSaleCloses);
         }
     }
     load(conn, event).await?.ok_or(SettingsError::UnknownEvent)

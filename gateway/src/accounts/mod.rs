@@ -20,7 +20,7 @@ impl Email {
         if s.is_empty() {
             return Err("email must not be empty".into());
         }
-        if s.len() > 254 {
+        if s.len() > 254 || raw.chars().count() > 254 {
             return Err("email must be at most 254 characters".into());
         }
         let Some((local, domain)) = s.rsplit_once('@') else {
@@ -82,21 +82,6 @@ impl NewPassword {
     pub fn expose(&self) -> &str {
         &self.0
     }
-}
-
-/// A person's display name: trimmed, 1–100 characters, no control characters.
-pub fn parse_name(raw: &str) -> Result<String, String> {
-    let s = raw.trim();
-    if s.is_empty() {
-        return Err("name must not be empty".into());
-    }
-    if s.chars().count() > 100 {
-        return Err("name must be at most 100 characters".into());
-    }
-    if s.chars().any(char::is_control) {
-        return Err("name must not contain control characters".into());
-    }
-    Ok(s.to_owned())
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
@@ -199,14 +184,6 @@ mod tests {
         assert!(NewPassword::parse("A@B.ID", &email).is_err());
         assert!(NewPassword::parse(&"x".repeat(129), &email).is_err());
         assert!(NewPassword::parse("correct horse", &email).is_ok());
-    }
-
-    #[test]
-    fn names_are_trimmed_and_bounded() {
-        assert_eq!(parse_name("  Siti ").unwrap(), "Siti");
-        assert!(parse_name("   ").is_err());
-        assert!(parse_name(&"n".repeat(101)).is_err());
-        assert!(parse_name("a\u{0}b").is_err());
     }
 
     #[test]

@@ -6,7 +6,7 @@ use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
 
-use super::{Email, NewPassword, Role, parse_name, store};
+use super::{Email, NewPassword, Role, store};
 use crate::{
     error::{ApiError, ErrorBody, on_constraint},
     http::extract::{ApiJson, AuthUser, ClientIp},
@@ -20,8 +20,20 @@ pub fn router() -> OpenApiRouter<AppState> {
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RegisterRequest {
+    /// An address as `Email::parse` takes it (surrounding spaces are trimmed, letters lowercased).
+    #[schema(
+        max_length = 254,
+        pattern = "^[\\u0009-\\u000D\\u0020\\u0085\\u00A0\\u1680\\u2000-\\u200A\\u2028\\u2029\\u202F\\u205F\\u3000]*(?=[A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]{1,64}@)[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(\\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*@[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+[\\u0009-\\u000D\\u0020\\u0085\\u00A0\\u1680\\u2000-\\u200A\\u2028\\u2029\\u202F\\u205F\\u3000]*$"
+    )]
     pub email: String,
+    /// 8–128 characters, not only spaces, not one character repeated, and not the email address.
+    #[schema(
+        min_length = 8,
+        max_length = 128,
+        pattern = "^(?!([\\s\\S])\\1*$)[\\s\\S]*[^\\u0009-\\u000D\\u0020\\u0085\\u00A0\\u1680\\u2000-\\u200A\\u2028\\u2029\\u202F\\u205F\\u3000]"
+    )]
     pub password: String,
+    #[schema(schema_with = crate::http::text::text_schema::<1, 100, false, false>)]
     pub name: String,
 }
 
@@ -73,7 +85,7 @@ async fn register(
     state.limits.check(state.rules.register_ip, &ip.group()).await?;
     let email = Email::parse(&req.email).map_err(ApiError::validation)?;
     let password = NewPassword::parse(&req.password, &email).map_err(ApiError::validation)?;
-    let name = parse_name(&req.name).map_err(ApiError::validation)?;
+    let name = crate::http::text::text("name", &req.name, 1, 100, false)?;
 
     let hash = state.passwords.hash(password.expose().to_owned()).await?;
     let mut conn = state.db.acquire().await?;

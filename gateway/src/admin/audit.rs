@@ -55,19 +55,22 @@ pub struct AuditEntry {
 }
 
 #[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct AuditFilter {
     /// e.g. `event`, `ticket_category`, `merchandise`, `user`.
+    #[param(pattern = "^[a-z_]{1,64}$")]
     pub entity: Option<String>,
     pub entity_id: Option<Uuid>,
     /// Entries with an id below this (for paging backwards).
     pub before: Option<i64>,
     /// 1–500, default 100.
+    #[param(minimum = 1, maximum = 500)]
     pub limit: Option<i64>,
 }
 
 /// Newest admin actions first.
-#[utoipa::path(get, path = "/api/admin/audit-log", tag = "admin", security(("bearer" = [])),
+#[utoipa::path(get, operation_id = "list_audit_log", path = "/api/admin/audit-log", tag = "admin", security(("bearer" = [])),
     params(AuditFilter),
     responses((status = 200, body = Vec<AuditEntry>), (status = 403, body = ErrorBody)))]
 async fn list(
@@ -76,6 +79,14 @@ async fn list(
     ApiQuery(f): ApiQuery<AuditFilter>,
 ) -> Result<axum::Json<Vec<AuditEntry>>, ApiError> {
     user.require(Permission::ReadAudit)?;
+    if f.entity.as_ref().is_some_and(|e| {
+        e.is_empty() || e.len() > 64 || !e.bytes().all(|b| b.is_ascii_lowercase() || b == b'_')
+    }) {
+        return Err(ApiError::bad_request(
+            "invalid_query",
+            "entity must be 1-64 lower-case letters and underscores",
+        ));
+    }
     let limit = f.limit.unwrap_or(100);
     if !(1..=500).contains(&limit) {
         return Err(ApiError::bad_request("invalid_query", "limit must be between 1 and 500"));

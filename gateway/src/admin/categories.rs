@@ -32,37 +32,51 @@ pub fn router() -> OpenApiRouter<AppState> {
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateCategory {
+    #[schema(schema_with = fields::text_schema::<1, 100, false, false>)]
     pub name: String,
     /// Rupiah, integer, ≥ 0.
+    #[schema(minimum = 0, maximum = 1_000_000_000)]
     pub price: i64,
+    #[schema(minimum = 0, maximum = 10_000_000)]
     pub quota: i32,
+    #[schema(minimum = 1, maximum = 100)]
     pub max_per_order: i32,
     #[serde(default)]
+    #[schema(schema_with = fields::text_schema::<0, 2000, true, false>)]
     pub description: String,
     pub schedule_id: Option<Uuid>,
+    #[schema(example = "2027-02-01T03:00:00Z")]
     pub sale_starts_at: Option<DateTime<Utc>>,
+    #[schema(example = "2027-03-05T17:00:00Z")]
     pub sale_ends_at: Option<DateTime<Utc>>,
     #[serde(default)]
+    #[schema(minimum = -10_000, maximum = 10_000)]
     pub sort_order: i32,
 }
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateCategory {
+    #[schema(schema_with = fields::text_schema::<1, 100, false, true>)]
     pub name: Option<String>,
+    #[schema(minimum = 0, maximum = 1_000_000_000)]
     pub price: Option<i64>,
+    #[schema(minimum = 0, maximum = 10_000_000)]
     pub quota: Option<i32>,
+    #[schema(minimum = 1, maximum = 100)]
     pub max_per_order: Option<i32>,
+    #[schema(schema_with = fields::text_schema::<0, 2000, true, true>)]
     pub description: Option<String>,
     #[serde(default, deserialize_with = "fields::nullable")]
     #[schema(value_type = Option<Uuid>)]
     pub schedule_id: Option<Option<Uuid>>,
     #[serde(default, deserialize_with = "fields::nullable")]
-    #[schema(value_type = Option<DateTime<Utc>>)]
+    #[schema(value_type = Option<DateTime<Utc>>, example = "2027-02-01T03:00:00Z")]
     pub sale_starts_at: Option<Option<DateTime<Utc>>>,
     #[serde(default, deserialize_with = "fields::nullable")]
-    #[schema(value_type = Option<DateTime<Utc>>)]
+    #[schema(value_type = Option<DateTime<Utc>>, example = "2027-03-05T17:00:00Z")]
     pub sale_ends_at: Option<Option<DateTime<Utc>>>,
+    #[schema(minimum = -10_000, maximum = 10_000)]
     pub sort_order: Option<i32>,
 }
 
@@ -90,7 +104,12 @@ impl CategoryFields {
             .fetch_one(conn)
             .await?;
             if !same_event {
-                return Err(ApiError::validation("schedule_id must be a schedule of the same event"));
+                // A well-formed id that names no schedule of this event: the body is fine, the reference
+                // conflicts with what exists.
+                return Err(ApiError::conflict(
+                    "unknown_schedule",
+                    "schedule_id must be a schedule of the same event",
+                ));
             }
         }
         Ok(CategoryFields {
@@ -118,6 +137,7 @@ impl CategoryFields {
     security(("bearer" = [])), params(("id" = Uuid, Path, description = "event id")),
     request_body = CreateCategory,
     responses((status = 201, body = TicketCategory), (status = 404, body = ErrorBody),
+        (status = 409, description = "a `schedule_id` of no schedule of this event (`unknown_schedule`)", body = ErrorBody),
         (status = 422, body = ErrorBody)))]
 async fn create_category(
     State(state): State<AppState>,
@@ -173,6 +193,7 @@ async fn create_category(
 #[utoipa::path(patch, path = "/api/admin/ticket-categories/{id}", tag = "admin",
     security(("bearer" = [])), params(("id" = Uuid, Path)), request_body = UpdateCategory,
     responses((status = 200, body = TicketCategory), (status = 404, body = ErrorBody),
+        (status = 409, description = "a time window out of order with a stored end (`window_conflict`: send both ends), or a `schedule_id` of no schedule of this event (`unknown_schedule`)", body = ErrorBody),
         (status = 422, body = ErrorBody)))]
 async fn update_category(
     State(state): State<AppState>,
@@ -200,9 +221,10 @@ async fn update_category(
             sale_starts_at: req.sale_starts_at.unwrap_or(cur.sale_starts_at),
             sale_ends_at: req.sale_ends_at.unwrap_or(cur.sale_ends_at),
             sort_order: req.sort_order.unwrap_or(cur.sort_order),
-        }
-        .validated(tx, cur.event_id)
-        .await?;
+        };
+        let sent = (req.sale_starts_at.flatten(), req.sale_ends_at.flatten());
+        fields::window_after_change("the sale window", sent, (f.sale_starts_at, f.sale_ends_at))?;
+        let f = f.validated(tx, cur.event_id).await?;
         products::not_below_committed("quota", f.quota, cur.committed)?;
         sqlx::query!(
             r#"update ticket_categories set name = $2, description = $3, price = $4, quota = $5,

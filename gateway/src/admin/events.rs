@@ -34,15 +34,23 @@ pub fn router() -> OpenApiRouter<AppState> {
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateEvent {
+    #[schema(schema_with = fields::text_schema::<1, 200, false, false>)]
     pub name: String,
+    #[schema(schema_with = fields::text_schema::<1, 200, false, false>)]
     pub venue: String,
+    #[schema(example = "2027-03-06T11:00:00Z")]
     pub starts_at: DateTime<Utc>,
+    #[schema(example = "2027-03-06T16:00:00Z")]
     pub ends_at: Option<DateTime<Utc>>,
+    #[schema(example = "2027-02-01T03:00:00Z")]
     pub sale_opens_at: Option<DateTime<Utc>>,
+    #[schema(example = "2027-03-06T09:00:00Z")]
     pub sale_closes_at: Option<DateTime<Utc>>,
     #[serde(default)]
+    #[schema(schema_with = fields::text_schema::<0, 5000, true, false>)]
     pub description: String,
     /// Default 6.
+    #[schema(minimum = 1, maximum = 100)]
     pub max_tickets_per_buyer: Option<i32>,
 }
 
@@ -50,19 +58,24 @@ pub struct CreateEvent {
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateEvent {
+    #[schema(schema_with = fields::text_schema::<1, 200, false, true>)]
     pub name: Option<String>,
+    #[schema(schema_with = fields::text_schema::<1, 200, false, true>)]
     pub venue: Option<String>,
+    #[schema(example = "2027-03-06T11:00:00Z")]
     pub starts_at: Option<DateTime<Utc>>,
     #[serde(default, deserialize_with = "fields::nullable")]
-    #[schema(value_type = Option<DateTime<Utc>>)]
+    #[schema(value_type = Option<DateTime<Utc>>, example = "2027-03-06T16:00:00Z")]
     pub ends_at: Option<Option<DateTime<Utc>>>,
     #[serde(default, deserialize_with = "fields::nullable")]
-    #[schema(value_type = Option<DateTime<Utc>>)]
+    #[schema(value_type = Option<DateTime<Utc>>, example = "2027-02-01T03:00:00Z")]
     pub sale_opens_at: Option<Option<DateTime<Utc>>>,
     #[serde(default, deserialize_with = "fields::nullable")]
-    #[schema(value_type = Option<DateTime<Utc>>)]
+    #[schema(value_type = Option<DateTime<Utc>>, example = "2027-03-06T09:00:00Z")]
     pub sale_closes_at: Option<Option<DateTime<Utc>>>,
+    #[schema(schema_with = fields::text_schema::<0, 5000, true, true>)]
     pub description: Option<String>,
+    #[schema(minimum = 1, maximum = 100)]
     pub max_tickets_per_buyer: Option<i32>,
 }
 
@@ -151,7 +164,7 @@ async fn create_event(
 }
 
 /// Every event, drafts included.
-#[utoipa::path(get, path = "/api/admin/events", tag = "admin", security(("bearer" = [])),
+#[utoipa::path(get, operation_id = "admin_list_events", path = "/api/admin/events", tag = "admin", security(("bearer" = [])),
     params(Page),
     responses((status = 200, body = Vec<EventSummary>), (status = 403, body = ErrorBody)))]
 async fn list_events(
@@ -166,7 +179,7 @@ async fn list_events(
 }
 
 /// One event with sold and held counts.
-#[utoipa::path(get, path = "/api/admin/events/{id}", tag = "admin", security(("bearer" = [])),
+#[utoipa::path(get, operation_id = "admin_get_event", path = "/api/admin/events/{id}", tag = "admin", security(("bearer" = [])),
     params(("id" = Uuid, Path)),
     responses((status = 200, body = EventDetail), (status = 404, body = ErrorBody)))]
 async fn get_event(
@@ -183,6 +196,7 @@ async fn get_event(
 #[utoipa::path(patch, path = "/api/admin/events/{id}", tag = "admin", security(("bearer" = [])),
     params(("id" = Uuid, Path)), request_body = UpdateEvent,
     responses((status = 200, body = EventDetail), (status = 404, body = ErrorBody),
+        (status = 409, description = "the change puts a time window out of order with a stored end (`window_conflict`): send both ends", body = ErrorBody),
         (status = 422, body = ErrorBody)))]
 async fn update_event(
     State(state): State<AppState>,
@@ -210,8 +224,15 @@ async fn update_event(
             sale_opens_at: req.sale_opens_at.unwrap_or(cur.sale_opens_at),
             sale_closes_at: req.sale_closes_at.unwrap_or(cur.sale_closes_at),
             max_tickets_per_buyer: req.max_tickets_per_buyer.unwrap_or(cur.max_tickets_per_buyer),
-        }
-        .validated()?;
+        };
+        fields::window_after_change(
+            "the event",
+            (req.starts_at, req.ends_at.flatten()),
+            (Some(f.starts_at), f.ends_at),
+        )?;
+        let sale_sent = (req.sale_opens_at.flatten(), req.sale_closes_at.flatten());
+        fields::window_after_change("the sale window", sale_sent, (f.sale_opens_at, f.sale_closes_at))?;
+        let f = f.validated()?;
         sqlx::query!(
             r#"update events set name = $2, venue = $3, description = $4, starts_at = $5, ends_at = $6,
                       sale_opens_at = $7, sale_closes_at = $8, max_tickets_per_buyer = $9, updated_at = now()

@@ -5,6 +5,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Deserializer};
 
 use crate::error::ApiError;
+pub use crate::http::text::{text, text_schema};
 
 /// Largest price accepted, in rupiah (one billion): far above any ticket, far below overflow.
 pub const MAX_PRICE: i64 = 1_000_000_000;
@@ -18,26 +19,6 @@ where
     T: Deserialize<'de>,
 {
     Option::<T>::deserialize(d).map(Some)
-}
-
-/// Trimmed text of `min..=max` characters without control characters (newlines allowed if `multiline`).
-pub fn text(field: &str, value: &str, min: usize, max: usize, multiline: bool) -> Result<String, ApiError> {
-    let v = value.trim();
-    let n = v.chars().count();
-    if n < min {
-        return Err(ApiError::validation(if min == 1 {
-            format!("{field} must not be empty")
-        } else {
-            format!("{field} must be at least {min} characters")
-        }));
-    }
-    if n > max {
-        return Err(ApiError::validation(format!("{field} must be at most {max} characters")));
-    }
-    if v.chars().any(|c| c.is_control() && !(multiline && (c == '\n' || c == '\r' || c == '\t'))) {
-        return Err(ApiError::validation(format!("{field} must not contain control characters")));
-    }
-    Ok(v.to_owned())
 }
 
 pub fn price(value: i64) -> Result<i64, ApiError> {
@@ -80,18 +61,26 @@ pub fn ordered(what: &str, start: Option<DateTime<Utc>>, end: Option<DateTime<Ut
     Ok(())
 }
 
+/// For a PATCH of a time window: out of order in what was sent is the request's fault (422); in order as
+/// sent but out of order with the stored end it keeps, the change conflicts with the resource's current
+/// state (409): send both ends.
+pub fn window_after_change(
+    what: &str,
+    sent: (Option<DateTime<Utc>>, Option<DateTime<Utc>>),
+    after: (Option<DateTime<Utc>>, Option<DateTime<Utc>>),
+) -> Result<(), ApiError> {
+    ordered(what, sent.0, sent.1)?;
+    ordered(what, after.0, after.1).map_err(|_| {
+        ApiError::conflict(
+            "window_conflict",
+            format!("{what} would end before it starts with its stored times; send both ends"),
+        )
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn text_is_trimmed_and_bounded() {
-        assert_eq!(text("name", "  Konser ", 1, 10, false).unwrap(), "Konser");
-        assert!(text("name", "   ", 1, 10, false).is_err());
-        assert!(text("name", "abcdefghijk", 1, 10, false).is_err());
-        assert!(text("name", "a\nb", 1, 10, false).is_err());
-        assert!(text("description", "a\nb", 0, 10, true).is_ok());
-    }
 
     #[test]
     fn money_and_counts_are_bounded() {
@@ -111,5 +100,9 @@ mod tests {
         assert!(ordered("sale", b, a).is_err());
         assert!(ordered("sale", a, a).is_err());
         assert!(ordered("sale", None, a).is_ok());
+        let sent_alone = window_after_change("sale", (b, None), (b, a)).unwrap_err();
+        assert_eq!(sent_alone.status(), axum::http::StatusCode::CONFLICT);
+        let sent_both = window_after_change("sale", (b, a), (b, a)).unwrap_err();
+        assert_eq!(sent_both.status(), axum::http::StatusCode::UNPROCESSABLE_ENTITY);
     }
 }

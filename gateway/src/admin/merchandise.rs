@@ -37,25 +37,37 @@ pub fn router() -> OpenApiRouter<AppState> {
 pub struct CreateMerchandise {
     /// The event it is sold with; absent for standalone merchandise.
     pub event_id: Option<Uuid>,
+    #[schema(schema_with = fields::text_schema::<1, 100, false, false>)]
     pub name: String,
+    #[schema(minimum = 0, maximum = 1_000_000_000)]
     pub price: i64,
+    #[schema(minimum = 0, maximum = 10_000_000)]
     pub stock: i32,
     /// Default 5.
+    #[schema(minimum = 1, maximum = 100)]
     pub max_per_order: Option<i32>,
     #[serde(default)]
+    #[schema(schema_with = fields::text_schema::<0, 2000, true, false>)]
     pub description: String,
     #[serde(default)]
+    #[schema(minimum = -10_000, maximum = 10_000)]
     pub sort_order: i32,
 }
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateMerchandise {
+    #[schema(schema_with = fields::text_schema::<1, 100, false, true>)]
     pub name: Option<String>,
+    #[schema(minimum = 0, maximum = 1_000_000_000)]
     pub price: Option<i64>,
+    #[schema(minimum = 0, maximum = 10_000_000)]
     pub stock: Option<i32>,
+    #[schema(minimum = 1, maximum = 100)]
     pub max_per_order: Option<i32>,
+    #[schema(schema_with = fields::text_schema::<0, 2000, true, true>)]
     pub description: Option<String>,
+    #[schema(minimum = -10_000, maximum = 10_000)]
     pub sort_order: Option<i32>,
 }
 
@@ -134,13 +146,14 @@ async fn create_merchandise(
 }
 
 #[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct AdminMerchandiseFilter {
     pub event_id: Option<Uuid>,
 }
 
 /// All merchandise, including items of draft events, with sold and held counts.
-#[utoipa::path(get, path = "/api/admin/merchandise", tag = "admin", security(("bearer" = [])),
+#[utoipa::path(get, operation_id = "admin_list_merchandise", path = "/api/admin/merchandise", tag = "admin", security(("bearer" = [])),
     params(AdminMerchandiseFilter),
     responses((status = 200, body = Vec<Merchandise>), (status = 403, body = ErrorBody)))]
 async fn list_merchandise(
@@ -154,7 +167,7 @@ async fn list_merchandise(
 }
 
 /// One merchandise item with sold and held counts.
-#[utoipa::path(get, path = "/api/admin/merchandise/{id}", tag = "admin", security(("bearer" = [])),
+#[utoipa::path(get, operation_id = "admin_get_merchandise", path = "/api/admin/merchandise/{id}", tag = "admin", security(("bearer" = [])),
     params(("id" = Uuid, Path)),
     responses((status = 200, body = Merchandise), (status = 404, body = ErrorBody)))]
 async fn get_merchandise(

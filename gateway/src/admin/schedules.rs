@@ -28,17 +28,23 @@ pub fn router() -> OpenApiRouter<AppState> {
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateSchedule {
+    #[schema(example = "2027-03-06T11:00:00Z")]
     pub starts_at: DateTime<Utc>,
+    #[schema(example = "2027-03-06T16:00:00Z")]
     pub ends_at: DateTime<Utc>,
     #[serde(default)]
+    #[schema(schema_with = fields::text_schema::<0, 100, false, false>)]
     pub label: String,
 }
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateSchedule {
+    #[schema(example = "2027-03-06T11:00:00Z")]
     pub starts_at: Option<DateTime<Utc>>,
+    #[schema(example = "2027-03-06T16:00:00Z")]
     pub ends_at: Option<DateTime<Utc>>,
+    #[schema(schema_with = fields::text_schema::<0, 100, false, true>)]
     pub label: Option<String>,
 }
 
@@ -86,7 +92,9 @@ async fn create_schedule(
 /// Change a schedule.
 #[utoipa::path(patch, path = "/api/admin/schedules/{id}", tag = "admin", security(("bearer" = [])),
     params(("id" = Uuid, Path)), request_body = UpdateSchedule,
-    responses((status = 200, body = Schedule), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+    responses((status = 200, body = Schedule), (status = 404, body = ErrorBody),
+        (status = 409, description = "the change puts a time window out of order with a stored end (`window_conflict`): send both ends", body = ErrorBody),
+        (status = 422, body = ErrorBody)))]
 async fn update_schedule(
     State(state): State<AppState>,
     user: AuthUser,
@@ -104,6 +112,11 @@ async fn update_schedule(
         .ok_or(ApiError::NotFound("schedule"))?;
         let starts_at = req.starts_at.unwrap_or(cur.starts_at);
         let ends_at = req.ends_at.unwrap_or(cur.ends_at);
+        fields::window_after_change(
+            "the schedule",
+            (req.starts_at, req.ends_at),
+            (Some(starts_at), Some(ends_at)),
+        )?;
         let label = validated(req.label.as_deref().unwrap_or(&cur.label), starts_at, ends_at)?;
         let schedule = sqlx::query_as!(
             Schedule,

@@ -29,6 +29,7 @@ impl From<SettingsError> for ApiError {
         match e {
             SettingsError::Invalid(m) => ApiError::Validation(m),
             SettingsError::UnknownEvent => ApiError::NotFound("event"),
+            e @ SettingsError::AfterSaleCloses => ApiError::conflict("window_conflict", e.to_string()),
             SettingsError::Db(e) => e.into(),
         }
     }
@@ -52,6 +53,7 @@ async fn get_settings(
 #[utoipa::path(put, path = "/api/admin/events/{id}/waiting-room", tag = "admin", security(("bearer" = [])),
     params(("id" = Uuid, Path)), request_body = SettingsPatch,
     responses((status = 200, body = Settings), (status = 404, body = ErrorBody),
+        (status = 409, description = "the new opening is not before the event's sale closing (`window_conflict`)", body = ErrorBody),
         (status = 422, body = ErrorBody)))]
 async fn put_settings(
     State(state): State<AppState>,

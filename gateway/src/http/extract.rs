@@ -3,10 +3,12 @@
 use std::net::{IpAddr, SocketAddr};
 
 use axum::{
-    extract::{ConnectInfo, FromRequest, FromRequestParts},
-    http::{header, request::Parts},
+    body::Bytes,
+    extract::{ConnectInfo, FromRequest, FromRequestParts, Request, rejection::JsonRejection},
+    http::{HeaderMap, StatusCode, header, request::Parts},
 };
 use pipeline::submission::KeyRefused;
+use serde::de::DeserializeOwned;
 use uuid::Uuid;
 
 use crate::{
@@ -15,10 +17,71 @@ use crate::{
     state::AppState,
 };
 
-/// `axum::Json` with JSON errors (400 malformed, 413 too large, 415 wrong content type).
-#[derive(FromRequest)]
-#[from_request(via(axum::Json), rejection(ApiError))]
+/// `axum::Json` with JSON errors (400 malformed, 413 too large, 415 wrong content type). A whole number
+/// written with a fraction (`3.0`) is an integer in JSON Schema and is taken as one; the body is read
+/// a second time only when the first, strict reading failed.
 pub struct ApiJson<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+        if !is_json(req.headers()) {
+            return Err(ApiError::UnsupportedMediaType);
+        }
+        let bytes = Bytes::from_request(req, state).await.map_err(|e| {
+            if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                ApiError::PayloadTooLarge
+            } else {
+                ApiError::bad_request("invalid_body", e.body_text())
+            }
+        })?;
+        match axum::Json::<T>::from_bytes(&bytes) {
+            Ok(axum::Json(value)) => Ok(ApiJson(value)),
+            Err(rejection) => {
+                if let JsonRejection::JsonDataError(_) = rejection
+                    && let Ok(mut value) = serde_json::from_slice::<serde_json::Value>(&bytes)
+                    && whole_numbers_as_integers(&mut value)
+                    && let Ok(parsed) = serde_json::from_value(value)
+                {
+                    return Ok(ApiJson(parsed));
+                }
+                Err(rejection.into())
+            }
+        }
+    }
+}
+
+/// `application/json` or an `application/*+json` type, parameters (charset) ignored.
+fn is_json(headers: &HeaderMap) -> bool {
+    let Some(value) = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()) else {
+        return false;
+    };
+    let essence = value.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+    essence == "application/json" || (essence.starts_with("application/") && essence.ends_with("+json"))
+}
+
+/// Rewrites every number with a zero fraction that an `i64` holds exactly (`-3.0`) as an integer;
+/// whether anything changed.
+fn whole_numbers_as_integers(value: &mut serde_json::Value) -> bool {
+    use serde_json::Value;
+    match value {
+        Value::Number(n) if !n.is_i64() && !n.is_u64() => match n.as_f64() {
+            Some(f) if f.fract() == 0.0 && f.abs() <= 9_007_199_254_740_992.0 => {
+                *value = Value::from(f as i64);
+                true
+            }
+            _ => false,
+        },
+        Value::Array(items) => {
+            items.iter_mut().fold(false, |changed, v| whole_numbers_as_integers(v) | changed)
+        }
+        Value::Object(fields) => {
+            fields.values_mut().fold(false, |changed, v| whole_numbers_as_integers(v) | changed)
+        }
+        _ => false,
+    }
+}
 
 /// `axum::extract::Path`; a malformed id is a 404 (it names nothing that exists).
 #[derive(FromRequestParts)]
@@ -141,7 +204,17 @@ impl FromRequestParts<AppState> for AuthUser {
 
 #[cfg(test)]
 mod tests {
-    use super::address_group;
+    use super::{address_group, whole_numbers_as_integers};
+
+    #[test]
+    fn whole_numbers_with_a_fraction_read_as_integers_and_others_stay() {
+        let mut v =
+            serde_json::json!({ "quota": 3.0, "items": [{ "quantity": -2.0 }], "price": 1.5, "n": 7 });
+        assert!(whole_numbers_as_integers(&mut v));
+        assert_eq!(v, serde_json::json!({ "quota": 3, "items": [{ "quantity": -2 }], "price": 1.5, "n": 7 }));
+        let mut unchanged = serde_json::json!({ "price": 1.5, "big": 1e300, "n": 7 });
+        assert!(!whole_numbers_as_integers(&mut unchanged));
+    }
 
     #[test]
     fn per_address_limits_count_ipv4_addresses_and_ipv6_networks() {

@@ -7,6 +7,7 @@
 pub mod extract;
 pub mod page;
 pub mod pages;
+pub mod text;
 
 use std::{any::Any, time::Duration};
 
@@ -37,9 +38,9 @@ use crate::{
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
-/// The full application router for `state`.
-pub fn router(state: AppState) -> std::io::Result<Router> {
-    let (api, doc) = OpenApiRouter::with_openapi(ApiDoc::openapi())
+/// The API's routes and their OpenAPI document, completed with the shared answers and the links.
+pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
+    let (api, mut doc) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .merge(catalog::routes::router())
         .merge(accounts::routes::router())
         .merge(queue::router())
@@ -49,6 +50,14 @@ pub fn router(state: AppState) -> std::io::Result<Router> {
         .merge(admin::router())
         .merge(health::router())
         .split_for_parts();
+    crate::openapi::add_common_answers(&mut doc);
+    crate::openapi::add_links(&mut doc);
+    (api, doc)
+}
+
+/// The full application router for `state`.
+pub fn router(state: AppState) -> std::io::Result<Router> {
+    let (api, doc) = api();
     let doc_json = serde_json::to_string(&doc).expect("the OpenAPI document serialises");
 
     let config = state.config.clone();
@@ -104,7 +113,7 @@ fn cors(origins: &[String]) -> CorsLayer {
 }
 
 async fn method_not_allowed() -> ApiError {
-    ApiError::bad_request("method_not_allowed", "this method is not allowed on this path")
+    ApiError::MethodNotAllowed
 }
 
 async fn overloaded(err: BoxError) -> ApiError {

@@ -6,11 +6,14 @@ use utoipa::IntoParams;
 use crate::error::ApiError;
 
 #[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct Page {
     /// 1–100, default 50.
+    #[param(minimum = 1, maximum = 100)]
     pub limit: Option<i64>,
     /// Default 0.
+    #[param(minimum = 0, maximum = 1_000_000)]
     pub offset: Option<i64>,
 }
 

@@ -61,10 +61,10 @@ struct Existing {
 }
 
 /// Submit a cart (tickets and merchandise) for an admitted, signed-in buyer.
-#[utoipa::path(post, path = "/api/orders", tag = "orders", security(("bearer" = [])),
+#[utoipa::path(post, operation_id = "submit_order", path = "/api/orders", tag = "orders", security(("bearer" = [])),
     request_body = SubmitOrder,
     params(
-        ("Idempotency-Key" = String, Header, description = "one per purchase attempt; a retry sends the same"),
+        ("Idempotency-Key" = String, Header, pattern = "^[!-~]{1,255}$", description = "one per purchase attempt; a retry sends the same"),
         ("Admission-Token" = String, Header, description = "from the waiting room's `admitted` message"),
         ("Visitor-Token" = String, Header, description = "the waiting-room visitor credential the admission was given to"),
     ),

@@ -76,7 +76,7 @@ struct ItemRow {
 }
 
 /// Where a submitted checkout request stands.
-#[utoipa::path(get, path = "/api/orders/requests/{id}", tag = "orders", security(("bearer" = [])),
+#[utoipa::path(get, operation_id = "get_order_request", path = "/api/orders/requests/{id}", tag = "orders", security(("bearer" = [])),
     params(("id" = Uuid, Path, description = "request id from POST /api/orders")),
     responses((status = 200, body = RequestStatus), (status = 404, body = ErrorBody)))]
 pub async fn request_status(
@@ -98,7 +98,7 @@ pub async fn request_status(
 }
 
 /// The signed-in buyer's orders, newest first (at most 100).
-#[utoipa::path(get, path = "/api/orders", tag = "orders", security(("bearer" = [])),
+#[utoipa::path(get, operation_id = "list_orders", path = "/api/orders", tag = "orders", security(("bearer" = [])),
     responses((status = 200, body = Vec<Order>), (status = 401, body = ErrorBody)))]
 pub async fn list(State(state): State<AppState>, user: AuthUser) -> Result<axum::Json<Vec<Order>>, ApiError> {
     let mut conn = state.db.acquire().await?;
@@ -114,7 +114,7 @@ pub async fn list(State(state): State<AppState>, user: AuthUser) -> Result<axum:
 }
 
 /// One of the signed-in buyer's orders.
-#[utoipa::path(get, path = "/api/orders/{id}", tag = "orders", security(("bearer" = [])),
+#[utoipa::path(get, operation_id = "get_order", path = "/api/orders/{id}", tag = "orders", security(("bearer" = [])),
     params(("id" = Uuid, Path)),
     responses((status = 200, body = Order), (status = 404, body = ErrorBody)))]
 pub async fn get(

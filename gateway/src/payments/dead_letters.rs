@@ -22,7 +22,7 @@ pub struct Replayed {
 }
 
 /// Notifications that failed every attempt, oldest first.
-#[utoipa::path(get, path = "/api/admin/webhooks/dead-letters", tag = "admin", security(("bearer" = [])),
+#[utoipa::path(get, operation_id = "list_dead_letters", path = "/api/admin/webhooks/dead-letters", tag = "admin", security(("bearer" = [])),
     responses((status = 200, body = Vec<DeadLetter>), (status = 403, body = ErrorBody)))]
 pub async fn list(
     State(state): State<AppState>,
@@ -36,7 +36,7 @@ pub async fn list(
 }
 
 /// Put a dead-lettered notification back on the webhook stream (applied once, like any other).
-#[utoipa::path(post, path = "/api/admin/webhooks/dead-letters/{id}/replay", tag = "admin", security(("bearer" = [])),
+#[utoipa::path(post, operation_id = "replay_dead_letter", path = "/api/admin/webhooks/dead-letters/{id}/replay", tag = "admin", security(("bearer" = [])),
     params(("id" = Uuid, Path)),
     responses((status = 200, body = Replayed), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn replay(

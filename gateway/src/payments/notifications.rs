@@ -22,7 +22,7 @@ pub struct Received {
 }
 
 /// Receive a Midtrans notification.
-#[utoipa::path(post, path = "/api/webhooks/midtrans", tag = "payments",
+#[utoipa::path(post, operation_id = "receive_midtrans_notification", path = "/api/webhooks/midtrans", tag = "payments",
     request_body(content = Object, description = "a Midtrans HTTP notification"),
     responses((status = 200, body = Received), (status = 400, body = ErrorBody),
         (status = 401, description = "bad signature", body = ErrorBody), (status = 503, body = ErrorBody)))]

@@ -29,9 +29,11 @@ const LISTABLE: [PaymentStatus; 4] = [
 ];
 
 #[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct ReviewFilter {
     /// `needs_review` (default), `challenge`, `refund_pending` or `reversed`.
+    #[param(pattern = "^(needs_review|challenge|refund_pending|reversed)$")]
     pub status: Option<String>,
 }
 
@@ -57,7 +59,7 @@ pub struct PaymentToReview {
 }
 
 /// Payments waiting for people (at most 200).
-#[utoipa::path(get, path = "/api/admin/payments", tag = "admin", security(("bearer" = [])),
+#[utoipa::path(get, operation_id = "list_payments_to_review", path = "/api/admin/payments", tag = "admin", security(("bearer" = [])),
     params(ReviewFilter),
     responses((status = 200, body = Vec<PaymentToReview>), (status = 403, body = ErrorBody),
         (status = 422, body = ErrorBody)))]
@@ -101,6 +103,7 @@ pub struct ResolveReview {
     /// and the payment refunded.
     pub decision: ReviewDecision,
     /// Why, for the audit log (at most 500 characters).
+    #[schema(max_length = 500)]
     pub note: Option<String>,
 }
 
@@ -121,7 +124,7 @@ pub struct ReviewResolved {
 }
 
 /// Resolve a payment under review (`needs_review`: its amount did not match): accept it or refund it.
-#[utoipa::path(post, path = "/api/admin/payments/{id}/review", tag = "admin", security(("bearer" = [])),
+#[utoipa::path(post, operation_id = "resolve_review", path = "/api/admin/payments/{id}/review", tag = "admin", security(("bearer" = [])),
     params(("id" = Uuid, Path, description = "payment id")), request_body = ResolveReview,
     responses((status = 200, body = ReviewResolved), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody),
         (status = 404, body = ErrorBody),

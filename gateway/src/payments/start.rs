@@ -36,6 +36,7 @@ const CREATING_MARGIN_SECS: f64 = 5.0;
 pub struct StartPayment {
     /// `snap` (Midtrans' payment page: cards, e-wallets, QRIS, VA; the default) or `qris` (a QR code
     /// shown on our page).
+    #[schema(value_type = Option<String>, pattern = "^(snap|qris)$")]
     pub method: Option<String>,
 }
 
@@ -99,8 +100,8 @@ impl PaymentRow {
 }
 
 /// Start paying for an unpaid order (Snap page or QRIS code). Idempotent per order.
-#[utoipa::path(post, path = "/api/orders/{id}/payment", tag = "payments", security(("bearer" = [])),
-    params(("id" = Uuid, Path), ("Idempotency-Key" = String, Header, description = "one per payment attempt")),
+#[utoipa::path(post, operation_id = "start_payment", path = "/api/orders/{id}/payment", tag = "payments", security(("bearer" = [])),
+    params(("id" = Uuid, Path), ("Idempotency-Key" = String, Header, pattern = "^[!-~]{1,255}$", description = "one per payment attempt")),
     request_body(content = StartPayment, description = "optional; `{}` or no body means Snap"),
     responses((status = 200, body = Payment), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody),
         (status = 409, description = "not payable (paid, expired, cancelled) or too little hold left", body = ErrorBody),

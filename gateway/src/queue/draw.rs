@@ -39,11 +39,14 @@ pub async fn draw(
 }
 
 #[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct ParticipantsPage {
     /// First participant to return (0-based), default 0.
+    #[param(minimum = 0)]
     pub offset: Option<i64>,
     /// How many, 1–10,000, default 1,000.
+    #[param(minimum = 1, maximum = 10_000)]
     pub limit: Option<i64>,
 }
 

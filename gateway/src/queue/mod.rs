@@ -52,6 +52,7 @@ pub fn router() -> OpenApiRouter<AppState> {
 }
 
 #[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct VisitorQuery {
     /// The visitor credential from the join answer (alternative to the cookie).
     pub visitor_token: Option<String>,
@@ -126,7 +127,7 @@ fn require_visitor(
 pub(super) const WAITING_ROOM_DOWN: &str = "the waiting room is briefly unavailable, retry shortly";
 
 /// Join the event's waiting room (no login). Joining again with the same credential keeps the place.
-#[utoipa::path(post, path = "/api/events/{id}/queue", tag = "waiting room",
+#[utoipa::path(post, operation_id = "join_queue", path = "/api/events/{id}/queue", tag = "waiting room",
     params(("id" = Uuid, Path, description = "event id"), VisitorQuery),
     responses((status = 200, body = JoinResponse), (status = 404, body = ErrorBody),
         (status = 409, description = "the sale has closed", body = ErrorBody), (status = 429, body = ErrorBody)))]
@@ -181,7 +182,7 @@ async fn join(
 }
 
 /// Polling fallback: the visitor's standing and the latest messages for it.
-#[utoipa::path(get, path = "/api/events/{id}/queue/status", tag = "waiting room",
+#[utoipa::path(get, operation_id = "queue_status", path = "/api/events/{id}/queue/status", tag = "waiting room",
     params(("id" = Uuid, Path, description = "event id"), VisitorQuery),
     responses((status = 200, body = StatusResponse), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody),
         (status = 429, body = ErrorBody)))]

@@ -21,6 +21,12 @@ use crate::{
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Scan {
+    /// The code as scanned or typed: spaces and dashes are ignored, letters upper-cased.
+    #[schema(
+        min_length = 1,
+        max_length = 64,
+        pattern = "^[-A-Za-z0-9\\u0009-\\u000D\\u0020\\u0085\\u00A0\\u1680\\u2000-\\u200A\\u2028\\u2029\\u202F\\u205F\\u3000]*[A-Za-z0-9][-A-Za-z0-9\\u0009-\\u000D\\u0020\\u0085\\u00A0\\u1680\\u2000-\\u200A\\u2028\\u2029\\u202F\\u205F\\u3000]*$"
+    )]
     pub code: String,
     /// The event this gate admits to: a code for another event is refused (409 `wrong_event`) and stays
     /// unused. Optional for scanners that check one event only.
@@ -64,8 +70,11 @@ pub async fn checkin(
     // Scanners add spaces or lower-case letters; codes are upper-case base32.
     let code: String =
         scan.code.chars().filter(|c| !c.is_whitespace() && *c != '-').collect::<String>().to_uppercase();
-    if code.is_empty() || code.len() > 64 {
+    if code.is_empty() || scan.code.chars().count() > 64 {
         return Err(ApiError::validation("code must be 1-64 characters"));
+    }
+    if !code.bytes().all(|b| b.is_ascii_alphanumeric()) {
+        return Err(ApiError::validation("code must be letters and digits (spaces and dashes are ignored)"));
     }
     let mut tx = state.db.begin().await?;
     let won = admit(&mut tx, &code, user.id, scan.event_id).await?;
