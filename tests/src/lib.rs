@@ -24,6 +24,7 @@ pub mod pgbouncer;
 pub mod private_postgres;
 pub mod private_redis;
 pub mod redis_cluster;
+pub mod reliability;
 pub mod topology;
 
 use std::{net::SocketAddr, time::Duration};

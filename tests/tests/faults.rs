@@ -4,7 +4,10 @@
 
 use std::time::Duration;
 
-use e2e::topology::{Backends, Shape, Topology};
+use e2e::{
+    reliability::{Damage, Record},
+    topology::{Backends, Shape, Topology},
+};
 use serde_json::{Value, json};
 use uuid::Uuid;
 use waiting_room::tokens::RoomTokens;
@@ -44,6 +47,7 @@ async fn killing_a_checkout_worker_twenty_times_mid_batch_loses_duplicates_and_o
         t.add_worker().await;
     }
     let answers = submissions.await.unwrap();
+    let load_done = tokio::time::Instant::now();
 
     // Every 202 names a request, double clicks name the same one, and nothing else was refused.
     let mut accepted: Vec<Uuid> = Vec::new();
@@ -61,6 +65,7 @@ async fn killing_a_checkout_worker_twenty_times_mid_batch_loses_duplicates_and_o
 
     // Every accepted request is decided (none lost with a killed worker), once.
     t.wait_until_all_decided(Duration::from_secs(60)).await;
+    let drained = load_done.elapsed();
     let (recorded, confirmed, orders) = t.request_counts().await;
     assert_eq!(recorded, BUYERS as i64, "one request per buyer");
     let known: i64 = sqlx::query_scalar("select count(*) from order_requests where id = any($1)")
@@ -86,6 +91,20 @@ async fn killing_a_checkout_worker_twenty_times_mid_batch_loses_duplicates_and_o
     assert!(reclaims > 0, "no worker ever reclaimed a killed worker's entries");
 
     t.assert_consistent().await;
+    let copies: usize = answers.iter().map(Vec::len).sum();
+    Record {
+        fault: "checkout worker killed (SIGKILL) 20 times mid-batch",
+        requests: copies,
+        accepted: accepted.len(),
+        damage: Damage::count(&t, &accepted).await,
+        recovered_in: drained,
+        recovery: "last submission → every request decided",
+        buyers_saw: format!(
+            "only 202s ({} double clicks answered with one request each); no error",
+            copies - BUYERS
+        ),
+    }
+    .report();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -129,6 +148,12 @@ async fn killing_one_of_two_admission_controllers_leaves_the_rate_to_the_other_a
     tokio::time::sleep(Duration::from_secs(1)).await;
     let with_two = rate_over(3).await;
     t.controllers[0].kill();
+    let (killed_at, before) = (tokio::time::Instant::now(), admitted().await);
+    while admitted().await == before {
+        assert!(killed_at.elapsed() < Duration::from_secs(10), "nobody admitted after the kill");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let took_over = killed_at.elapsed();
     let with_one = rate_over(3).await;
     assert!(with_two <= RATE as f64 * 1.3, "two controllers admitted {with_two}/s at a rate of {RATE}/s");
     assert!(
@@ -150,17 +175,23 @@ async fn killing_one_of_two_admission_controllers_leaves_the_rate_to_the_other_a
     use fred::interfaces::SortedSetsInterface;
     let active: i64 = redis.next().zcard(keys.queue_active(event)).await.unwrap();
     assert_eq!((admitted().await, active), (VISITORS as i64, VISITORS as i64), "each visitor admitted once");
+    Record {
+        fault: "one of two admission controllers killed (SIGKILL) mid-admission",
+        requests: VISITORS,
+        accepted: VISITORS,
+        damage: Damage::count(&t, &[]).await,
+        recovered_in: took_over,
+        recovery: "kill → next admission (by the survivor)",
+        buyers_saw: format!("admission went on at {with_one:.0}/s (before: {with_two:.0}/s, set: {RATE}/s); nobody admitted twice"),
+    }
+    .report();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn postgresql_down_under_load_answers_503_meanwhile_and_every_process_recovers_by_itself() {
     const QUOTA: i32 = 100;
     const BUYERS: usize = 300;
-    let pg = e2e::private_postgres::PrivatePostgres::start().await;
-    let backends = Backends { pg_base: pg.base_url(), process_pg_base: pg.base_url(), ..Default::default() }
-        .with("ORDERS_PER_IP_PER_MIN", "1000000")
-        .with("ORDER_RECLAIM_IDLE_MS", "2000");
-    let mut t = Topology::start_with(Shape { gateways: 1, controllers: 1, workers: 2 }, backends).await;
+    let (pg, mut t) = on_private_postgres().await;
     let admin = t.admin_token().await;
     let (event, category, _) = t.gateway(0).published_event(&admin, QUOTA, 10).await;
     let buyers = t.quick_buyers(BUYERS).await;
@@ -176,6 +207,7 @@ async fn postgresql_down_under_load_answers_503_meanwhile_and_every_process_reco
     pg.stop();
     tokio::time::sleep(Duration::from_secs(6)).await;
     pg.start_again().await;
+    let back = tokio::time::Instant::now();
     let answers = submissions.await.unwrap();
 
     let unavailable: usize = answers.iter().map(|a| a.unavailable).sum();
@@ -193,6 +225,20 @@ async fn postgresql_down_under_load_answers_503_meanwhile_and_every_process_reco
     let ready = t.http.get(format!("http://{addr}/readyz")).send().await.unwrap();
     assert_eq!(ready.status(), 200);
     t.assert_consistent().await;
+    let saw = format!(
+        "{unavailable} answers 503 with Retry-After (retried with the same key); slowest {:.1} s; no 500, no hang",
+        slowest(&answers)
+    );
+    retried(
+        &t,
+        "PostgreSQL stopped for 6 s under load",
+        &answers,
+        back,
+        "PostgreSQL back → first order accepted",
+        saw,
+    )
+    .await
+    .report();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -239,6 +285,7 @@ async fn redis_crashing_under_load_with_its_append_only_file_loses_no_sale_and_k
     redis.kill();
     tokio::time::sleep(Duration::from_secs(5)).await;
     redis.restart().await;
+    let back = tokio::time::Instant::now();
     let answers = submissions.await.unwrap();
 
     let unavailable: usize = answers.iter().map(|a| a.unavailable).sum();
@@ -263,6 +310,20 @@ async fn redis_crashing_under_load_with_its_append_only_file_loses_no_sale_and_k
     assert_eq!(after, before, "places in the queue after the crash");
     t.assert_all_running();
     t.assert_consistent().await;
+    let saw = format!(
+        "answers waited for Redis (slowest {:.1} s), {unavailable} answers 503; the 20 waiting visitors kept their places",
+        slowest.as_secs_f64()
+    );
+    retried(
+        &t,
+        "Redis killed (SIGKILL) for 5 s, append-only file, everysec",
+        &answers,
+        back,
+        "Redis back → first order accepted",
+        saw,
+    )
+    .await
+    .report();
 }
 
 /// A visitor's live channel to one gateway: a WebSocket or a server-sent event stream.
@@ -356,6 +417,7 @@ async fn killing_a_gateway_under_connected_visitors_moves_them_to_the_other_with
     }
 
     t.gateways[1].kill();
+    let killed_at = tokio::time::Instant::now();
     // Each notices its gateway is gone, reconnects to the other, and is told the same place.
     for (i, (sse, token, live, place)) in visitors.iter_mut().enumerate() {
         while live.next().await.is_some() {}
@@ -363,6 +425,7 @@ async fn killing_a_gateway_under_connected_visitors_moves_them_to_the_other_with
         let again = live.next_of("position").await.expect("a position")["position"].as_i64().unwrap();
         assert_eq!(again, *place, "visitor {i} (sse: {sse}) lost its place");
     }
+    let moved = killed_at.elapsed();
 
     // Admission resumes: each admission and each order's result reach the visitor on its new channel.
     let (s, body) = t.gateway(0).by(&admin).put(&settings, json!({ "paused": false })).await;
@@ -398,6 +461,20 @@ async fn killing_a_gateway_under_connected_visitors_moves_them_to_the_other_with
     let orders: i64 = sqlx::query_scalar("select count(*) from orders").fetch_one(&t.db).await.unwrap();
     assert_eq!(orders, VISITORS as i64);
     t.assert_consistent().await;
+    let accepted: Vec<Uuid> =
+        sqlx::query_scalar("select id from order_requests").fetch_all(&t.db).await.unwrap();
+    Record {
+        fault: "gateway killed (SIGKILL) under 40 connected visitors (20 WebSocket, 20 SSE)",
+        requests: VISITORS,
+        accepted: accepted.len(),
+        damage: Damage::count(&t, &accepted).await,
+        recovered_in: moved,
+        recovery: "kill → all 40 reconnected to the other gateway and told their place",
+        buyers_saw:
+            "the socket closed; on reconnecting, the same place, then the admission and the order's result"
+                .into(),
+    }
+    .report();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -428,6 +505,7 @@ async fn a_lock_held_on_the_hot_category_times_batches_out_and_back_pressure_eng
     });
     tokio::time::sleep(Duration::from_secs(5)).await;
     blocker.rollback().await.unwrap();
+    let released = tokio::time::Instant::now();
     let answers = submissions.await.unwrap();
 
     // While the lock was held the backlog passed its limit: new submissions were told 503 (and retried);
@@ -445,6 +523,31 @@ async fn a_lock_held_on_the_hot_category_times_batches_out_and_back_pressure_eng
         t.workers[0].log_tail(20)
     );
     t.assert_consistent().await;
+    let saw = format!(
+        "{unavailable} answers 503 with Retry-After while the backlog was over its limit; slowest {:.1} s",
+        slowest(&answers)
+    );
+    retried(
+        &t,
+        "the hot category's row lock held 5 s (statement and lock timeouts reached)",
+        &answers,
+        released,
+        "lock released → first order accepted",
+        saw,
+    )
+    .await
+    .report();
+}
+
+/// One gateway, one controller and two workers on a PostgreSQL server of the test's own (to stop and
+/// start), without the per-address order limit (the load comes from one address) and with a short reclaim.
+async fn on_private_postgres() -> (e2e::private_postgres::PrivatePostgres, Topology) {
+    let pg = e2e::private_postgres::PrivatePostgres::start().await;
+    let backends = Backends { pg_base: pg.base_url(), process_pg_base: pg.base_url(), ..Default::default() }
+        .with("ORDERS_PER_IP_PER_MIN", "100000000")
+        .with("ORDER_RECLAIM_IDLE_MS", "2000");
+    let t = Topology::start_with(Shape { gateways: 1, controllers: 1, workers: 2 }, backends).await;
+    (pg, t)
 }
 
 /// The load generator's client: every answer within 10 s, or the test fails (never a hang).
@@ -484,6 +587,7 @@ struct Answered {
     last: (u16, Value),
     unavailable: usize,
     slowest: Duration,
+    answered_at: tokio::time::Instant,
 }
 
 impl Purchase {
@@ -545,6 +649,7 @@ impl Purchase {
                     last: (status, resp.json().await.unwrap_or(Value::Null)),
                     unavailable,
                     slowest,
+                    answered_at: tokio::time::Instant::now(),
                 };
             }
             let retry_after: u64 = resp
@@ -570,4 +675,143 @@ fn accepted_or_sold_out(answers: &[Answered], t: &Topology) -> usize {
         }
     }
     accepted
+}
+
+/// The record of a test whose buyers retried until answered: every purchase once, the damage counted
+/// for its accepted requests, recovery timed from `since` to the first acceptance after it.
+async fn retried(
+    t: &Topology,
+    fault: &'static str,
+    answers: &[Answered],
+    since: tokio::time::Instant,
+    recovery: &'static str,
+    buyers_saw: String,
+) -> Record {
+    let accepted = accepted_ids(answers);
+    Record {
+        fault,
+        requests: answers.len(),
+        accepted: accepted.len(),
+        damage: Damage::count(t, &accepted).await,
+        recovered_in: first_acceptance_after(answers, since),
+        recovery,
+        buyers_saw,
+    }
+}
+
+/// The request ids of the accepted answers.
+fn accepted_ids(answers: &[Answered]) -> Vec<Uuid> {
+    answers
+        .iter()
+        .filter(|a| matches!(a.last.0, 200 | 202))
+        .filter_map(|a| a.last.1["request_id"].as_str()?.parse().ok())
+        .collect()
+}
+
+/// From `at` to the first acceptance answered after it (zero if none came later: all were before).
+fn first_acceptance_after(answers: &[Answered], at: tokio::time::Instant) -> Duration {
+    answers
+        .iter()
+        .filter(|a| matches!(a.last.0, 200 | 202) && a.answered_at >= at)
+        .map(|a| a.answered_at - at)
+        .min()
+        .unwrap_or_default()
+}
+
+/// The slowest single answer any buyer waited for, in seconds.
+fn slowest(answers: &[Answered]) -> f64 {
+    answers.iter().map(|a| a.slowest).max().unwrap_or_default().as_secs_f64()
+}
+
+/// The long run behind RELIABILITY.md's chart (`scripts/reliability --soak SECS`): buyers arrive at a
+/// steady 40 a second for `SOAK_SECS` (default 120) while, every 15 s in turn, a checkout worker is killed
+/// (a replacement started) or PostgreSQL is stopped for 3 s. Each second it samples how many requests
+/// are decided; at the end nothing may be lost, duplicated or oversold. Writes the timeline to
+/// `SOAK_OUT` (JSON) when set.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+#[ignore = "the long run: scripts/reliability --soak SECS"]
+async fn soak_under_repeated_faults() {
+    const PER_SEC: usize = 40;
+    let secs: usize = std::env::var("SOAK_SECS").ok().and_then(|s| s.parse().ok()).unwrap_or(120);
+    let (pg, mut t) = on_private_postgres().await;
+    let admin = t.admin_token().await;
+    let (event, category, _) = t.gateway(0).published_event(&admin, (secs * PER_SEC * 2) as i32, 10).await;
+    let buyers = t.quick_buyers(secs * PER_SEC).await;
+
+    let start = tokio::time::Instant::now();
+    let sampler = {
+        let db = t.db.clone();
+        tokio::spawn(async move {
+            let mut samples = Vec::new();
+            for second in 1..=secs + 30 {
+                tokio::time::sleep_until(start + Duration::from_secs(second as u64)).await;
+                let decided: Option<i64> =
+                    sqlx::query_scalar("select count(*) from order_requests where status <> 'queued'")
+                        .fetch_one(&db)
+                        .await
+                        .ok();
+                samples.push((second, decided));
+            }
+            samples
+        })
+    };
+    let (http, addr, signer) = (client(), t.gateway(0).addr, t.signer.clone());
+    let submissions = paced(buyers, Duration::from_secs(1) / PER_SEC as u32, move |_, token| {
+        Purchase::new(&signer, token, event, category).until_answered(http.clone(), addr)
+    });
+
+    let (mut faults, mut killed) = (Vec::new(), Vec::new());
+    for (n, at) in (10..secs.saturating_sub(5)).step_by(15).enumerate() {
+        tokio::time::sleep_until(start + Duration::from_secs(at as u64)).await;
+        if n % 2 == 0 {
+            let live: Vec<usize> = (0..t.workers.len()).filter(|&i| t.workers[i].is_running()).collect();
+            let victim = live[n / 2 % live.len()];
+            t.workers[victim].kill();
+            killed.push(victim);
+            t.add_worker().await;
+            faults.push(json!({ "at": start.elapsed().as_secs_f64(), "secs": 0.5, "kind": "worker killed" }));
+        } else {
+            let began = start.elapsed().as_secs_f64();
+            pg.stop();
+            tokio::time::sleep(Duration::from_secs(3)).await;
+            pg.start_again().await;
+            faults.push(json!({ "at": began, "secs": start.elapsed().as_secs_f64() - began, "kind": "PostgreSQL down" }));
+        }
+    }
+    let answers = submissions.await.unwrap();
+    t.wait_until_all_decided(Duration::from_secs(60)).await;
+    let samples = sampler.await.unwrap();
+
+    let accepted = accepted_or_sold_out(&answers, &t);
+    let unavailable: usize = answers.iter().map(|a| a.unavailable).sum();
+    let damage = Damage::count(&t, &accepted_ids(&answers)).await;
+    // Every process not killed on purpose is still up: none needed a restart after PostgreSQL came back.
+    for (i, w) in t.workers.iter_mut().enumerate().filter(|(i, _)| !killed.contains(i)) {
+        assert!(w.is_running(), "worker {i} exited:\n{}", w.log_tail(30));
+    }
+    for p in t.gateways.iter_mut().chain(t.controllers.iter_mut()) {
+        assert!(p.is_running(), "{} exited:\n{}", p.name, p.log_tail(30));
+    }
+    t.assert_consistent().await;
+    let mut per_second = vec![0usize; secs + 31];
+    for a in answers.iter().filter(|a| matches!(a.last.0, 200 | 202)) {
+        per_second[((a.answered_at - start).as_secs() as usize).min(secs + 30)] += 1;
+    }
+    let timeline = json!({
+        "seconds": secs,
+        "buyers_per_second": PER_SEC,
+        "requests": answers.len(),
+        "accepted": accepted,
+        "unavailable_answers": unavailable,
+        "slowest_answer_secs": slowest(&answers),
+        "lost": damage.lost, "duplicated": damage.duplicated, "oversold": damage.oversold,
+        "faults": faults,
+        "accepted_per_second": per_second,
+        "decided_total": samples.iter().map(|(s, d)| json!([s, d])).collect::<Vec<_>>(),
+    });
+    eprintln!("soak: {accepted} of {} accepted, {unavailable} 503s, damage {damage:?}", answers.len());
+    if let Ok(path) = std::env::var("SOAK_OUT") {
+        std::fs::write(path, timeline.to_string()).expect("SOAK_OUT is written");
+    }
+    assert_eq!(damage, Damage::default());
 }
