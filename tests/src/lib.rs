@@ -89,6 +89,13 @@ pub async fn spawn_app() -> TestApp {
     spawn_app_with(Options::default()).await
 }
 
+/// A gateway of the test's own and the bootstrap admin's access token: how most tests begin.
+pub async fn spawn_with_admin() -> (TestApp, String) {
+    let app = spawn_app().await;
+    let admin = app.admin_token().await;
+    (app, admin)
+}
+
 /// The configuration a test gateway gets: its own database and Redis prefix, port 0.
 pub fn test_config(db_name: &str, redis_prefix: &str, opts: &Options) -> Config {
     let mut config = Config::from_env().expect("config from env");

@@ -1,6 +1,6 @@
 //! Registration, sign-in and tokens, including every kind of bad input (which must write nothing).
 
-use e2e::{Options, assert_error, spawn_app, spawn_app_with};
+use e2e::{Options, assert_error, spawn_app, spawn_app_with, spawn_with_admin};
 use serde_json::json;
 
 async fn user_count(app: &e2e::TestApp) -> i64 {
@@ -275,8 +275,7 @@ async fn bootstrapping_an_address_someone_registered_takes_the_account_away_from
 
 #[tokio::test]
 async fn a_demoted_admin_or_staff_member_loses_their_rights_at_once() {
-    let app = spawn_app().await;
-    let admin = app.admin_token().await;
+    let (app, admin) = spawn_with_admin().await;
     let staff = app.staff_token(&admin).await;
     app.expect(404, "POST", "/api/checkin", Some(&staff), Some(json!({ "code": "QC-NOTHING" }))).await;
     // A second admin, then both demoted while their tokens are still young.

@@ -1,6 +1,6 @@
 //! Admin CRUD: permissions, validation, the audit trail, and the end-to-end "create and publish" path.
 
-use e2e::{assert_error, spawn_app};
+use e2e::{assert_error, spawn_with_admin};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
@@ -10,8 +10,7 @@ async fn audit_count(app: &e2e::TestApp) -> i64 {
 
 #[tokio::test]
 async fn an_admin_creates_and_publishes_an_event_that_guests_then_see() {
-    let app = spawn_app().await;
-    let admin = app.admin_token().await;
+    let (app, admin) = spawn_with_admin().await;
     let (s, event) = app.by(&admin).post("/api/admin/events", json!({
             "name": "Malam Akustik", "venue": "Gedung Serbaguna", "starts_at": "2030-03-01T12:00:00Z",
             "ends_at": "2030-03-01T16:00:00Z", "sale_opens_at": "2030-01-01T03:00:00Z", "description": "Tiga band."
@@ -85,8 +84,7 @@ async fn an_admin_creates_and_publishes_an_event_that_guests_then_see() {
 
 #[tokio::test]
 async fn a_buyer_cannot_reach_any_admin_endpoint_and_a_guest_must_sign_in() {
-    let app = spawn_app().await;
-    let admin = app.admin_token().await;
+    let (app, admin) = spawn_with_admin().await;
     let buyer = app.buyer_token().await;
     let (event, category, merch) = app.published_event(&admin, 10, 10).await;
     let some = Uuid::new_v4();
@@ -145,8 +143,7 @@ async fn a_buyer_cannot_reach_any_admin_endpoint_and_a_guest_must_sign_in() {
 
 #[tokio::test]
 async fn invalid_admin_input_is_422_and_changes_nothing() {
-    let app = spawn_app().await;
-    let admin = app.admin_token().await;
+    let (app, admin) = spawn_with_admin().await;
     let (event, category, merch) = app.published_event(&admin, 10, 10).await;
     let audit_before = audit_count(&app).await;
     let cases: Vec<(&str, String, Value)> = vec![
@@ -264,8 +261,7 @@ async fn invalid_admin_input_is_422_and_changes_nothing() {
 
 #[tokio::test]
 async fn quota_and_stock_cannot_drop_below_what_is_sold_or_held() {
-    let app = spawn_app().await;
-    let admin = app.admin_token().await;
+    let (app, admin) = spawn_with_admin().await;
     let (_, category, merch) = app.published_event(&admin, 100, 50).await;
     sqlx::query("update ticket_categories set sold = 40, held = 20 where id = $1")
         .bind(category)
@@ -303,8 +299,7 @@ async fn quota_and_stock_cannot_drop_below_what_is_sold_or_held() {
 
 #[tokio::test]
 async fn unknown_ids_are_404_for_admins() {
-    let app = spawn_app().await;
-    let admin = app.admin_token().await;
+    let (app, admin) = spawn_with_admin().await;
     let none = Uuid::new_v4();
     for (method, path, body) in [
         ("GET", format!("/api/admin/events/{none}"), None),
@@ -341,8 +336,7 @@ async fn unknown_ids_are_404_for_admins() {
 
 #[tokio::test]
 async fn events_with_orders_cannot_be_deleted_or_unpublished() {
-    let app = spawn_app().await;
-    let admin = app.admin_token().await;
+    let (app, admin) = spawn_with_admin().await;
     let (event, _, _) = app.published_event(&admin, 10, 10).await;
     let (_, buyer) = app.register("pembeli@kampus.ac.id").await;
     sqlx::query(
@@ -362,8 +356,7 @@ async fn events_with_orders_cannot_be_deleted_or_unpublished() {
 
 #[tokio::test]
 async fn an_event_with_checkout_requests_but_no_orders_is_not_deleted() {
-    let app = spawn_app().await;
-    let admin = app.admin_token().await;
+    let (app, admin) = spawn_with_admin().await;
     let (event, category, _) = app.published_event(&admin, 10, 10).await;
     app.expect(200, "POST", &format!("/api/admin/events/{event}/unpublish"), Some(&admin), None).await;
     // A buyer's request is still queued (the workers have not decided it).
@@ -382,8 +375,7 @@ async fn an_event_with_checkout_requests_but_no_orders_is_not_deleted() {
 
 #[tokio::test]
 async fn a_draft_event_is_deleted_with_everything_on_sale_for_it() {
-    let app = spawn_app().await;
-    let admin = app.admin_token().await;
+    let (app, admin) = spawn_with_admin().await;
     let (event, category, merch) = app.published_event(&admin, 10, 10).await;
     app.expect(200, "POST", &format!("/api/admin/events/{event}/unpublish"), Some(&admin), None).await;
     app.expect(204, "DELETE", &format!("/api/admin/events/{event}"), Some(&admin), None).await;
@@ -394,8 +386,7 @@ async fn a_draft_event_is_deleted_with_everything_on_sale_for_it() {
 
 #[tokio::test]
 async fn admins_manage_roles_but_cannot_demote_themselves() {
-    let app = spawn_app().await;
-    let admin = app.admin_token().await;
+    let (app, admin) = spawn_with_admin().await;
     let (_, me) = app.by(&admin).get("/api/me").await;
     let my_id = me["id"].as_str().unwrap();
     let (s, body) =
@@ -416,8 +407,7 @@ async fn admins_manage_roles_but_cannot_demote_themselves() {
 
 #[tokio::test]
 async fn waiting_room_settings_are_changed_partially_and_audited() {
-    let app = spawn_app().await;
-    let admin = app.admin_token().await;
+    let (app, admin) = spawn_with_admin().await;
     let (event, _, _) = app.published_event(&admin, 10, 10).await;
     let (s, before) = app.by(&admin).get(&format!("/api/admin/events/{event}/waiting-room")).await;
     assert_eq!(s, 200);

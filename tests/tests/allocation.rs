@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use checkout_worker::allocation::{Decision, Outcome, allocate};
 use chrono::{Duration, Utc};
-use e2e::{TestApp, spawn_app};
+use e2e::{TestApp, spawn_with_admin};
 use pipeline::orders::{CartLine, CheckoutRequest};
 use tokio::sync::Barrier;
 use uuid::Uuid;
@@ -50,8 +50,7 @@ async fn held(app: &TestApp, category: Uuid) -> i32 {
 
 #[tokio::test]
 async fn a_thousand_buyers_on_a_hundred_tickets_with_four_workers_hold_exactly_a_hundred() {
-    let app = spawn_app().await;
-    let admin = app.admin_token().await;
+    let (app, admin) = spawn_with_admin().await;
     let (event, category, _) = app.published_event(&admin, 100, 10).await;
     let mut requests = Vec::new();
     for user in buyers(&app, 1000).await {
@@ -95,8 +94,7 @@ async fn a_thousand_buyers_on_a_hundred_tickets_with_four_workers_hold_exactly_a
 
 #[tokio::test]
 async fn a_cart_with_one_unavailable_item_is_rejected_whole_and_holds_nothing() {
-    let app = spawn_app().await;
-    let admin = app.admin_token().await;
+    let (app, admin) = spawn_with_admin().await;
     let (event, category, shirt) = app.published_event(&admin, 100, 1).await;
     let users = buyers(&app, 2).await;
     let first = request(&app, users[0], event, vec![merch(shirt, 1)]).await;
@@ -111,8 +109,7 @@ async fn a_cart_with_one_unavailable_item_is_rejected_whole_and_holds_nothing() 
 
 #[tokio::test]
 async fn a_redelivered_batch_gives_the_same_decisions_and_no_second_order() {
-    let app = spawn_app().await;
-    let admin = app.admin_token().await;
+    let (app, admin) = spawn_with_admin().await;
     let (event, category, _) = app.published_event(&admin, 3, 1).await;
     let users = buyers(&app, 4).await;
     let mut batch = Vec::new();
@@ -132,8 +129,7 @@ async fn a_redelivered_batch_gives_the_same_decisions_and_no_second_order() {
 
 #[tokio::test]
 async fn parallel_requests_of_one_buyer_cannot_pass_the_per_buyer_limit() {
-    let app = spawn_app().await;
-    let admin = app.admin_token().await;
+    let (app, admin) = spawn_with_admin().await;
     let (event, festival, _) = app.published_event(&admin, 100, 10).await;
     let (s, vip) = app
         .by(&admin)
@@ -175,8 +171,7 @@ async fn parallel_requests_of_one_buyer_cannot_pass_the_per_buyer_limit() {
 
 #[tokio::test]
 async fn a_partly_refunded_order_still_counts_towards_the_per_buyer_limit() {
-    let app = spawn_app().await;
-    let admin = app.admin_token().await;
+    let (app, admin) = spawn_with_admin().await;
     let (event, category, _) = app.published_event(&admin, 100, 10).await;
     let buyer = buyers(&app, 1).await[0];
     // Four tickets paid, then part of the money returned (a T-shirt, say): the tickets still check in.
@@ -197,8 +192,7 @@ async fn a_partly_refunded_order_still_counts_towards_the_per_buyer_limit() {
 
 #[tokio::test]
 async fn bad_carts_are_rejected_with_a_reason_and_write_nothing() {
-    let app = spawn_app().await;
-    let admin = app.admin_token().await;
+    let (app, admin) = spawn_with_admin().await;
     let (event, category, shirt) = app.published_event(&admin, 10, 10).await;
     let (other_event, other_category, _) = app.published_event(&admin, 10, 10).await;
     let users = buyers(&app, 6).await;
@@ -238,8 +232,7 @@ async fn bad_carts_are_rejected_with_a_reason_and_write_nothing() {
 
 #[tokio::test]
 async fn stock_returned_by_expiry_is_sold_again() {
-    let app = spawn_app().await;
-    let admin = app.admin_token().await;
+    let (app, admin) = spawn_with_admin().await;
     let (event, category, _) = app.published_event(&admin, 2, 1).await;
     let users = buyers(&app, 2).await;
     let first = request(&app, users[0], event, vec![tickets(category, 2)]).await;

@@ -1,12 +1,11 @@
 //! The public catalog: browsable without a token, published events only, cacheable, bad input refused.
 
-use e2e::{Options, assert_error, spawn_app, spawn_app_with};
+use e2e::{Options, assert_error, spawn_app, spawn_app_with, spawn_with_admin};
 use serde_json::{Value, json};
 
 #[tokio::test]
 async fn a_guest_browses_every_public_endpoint_without_a_token() {
-    let app = spawn_app().await;
-    let admin = app.admin_token().await;
+    let (app, admin) = spawn_with_admin().await;
     let (event, category, merch) = app.published_event(&admin, 100, 50).await;
 
     let events = app.expect(200, "GET", "/api/events", None, None).await;
@@ -58,8 +57,7 @@ async fn remaining_counts_subtract_sold_and_held_units() {
 
 #[tokio::test]
 async fn draft_events_and_their_merchandise_are_not_public() {
-    let app = spawn_app().await;
-    let admin = app.admin_token().await;
+    let (app, admin) = spawn_with_admin().await;
     let (s, draft) = app
         .by(&admin)
         .post(
@@ -126,8 +124,7 @@ async fn bad_query_strings_are_400() {
 
 #[tokio::test]
 async fn event_pages_are_cacheable_and_revalidate_with_etag() {
-    let app = spawn_app().await;
-    let admin = app.admin_token().await;
+    let (app, admin) = spawn_with_admin().await;
     let (event, _, _) = app.published_event(&admin, 10, 10).await;
     let resp = app.get(&format!("/api/events/{event}")).send().await.unwrap();
     assert_eq!(resp.status(), 200);
@@ -141,8 +138,7 @@ async fn event_pages_are_cacheable_and_revalidate_with_etag() {
 
 #[tokio::test]
 async fn an_admin_change_shows_on_the_public_page_at_once() {
-    let app = spawn_app().await;
-    let admin = app.admin_token().await;
+    let (app, admin) = spawn_with_admin().await;
     let (event, category, _) = app.published_event(&admin, 10, 10).await;
     let (_, before) = app.anon().get(&format!("/api/events/{event}")).await;
     assert_eq!(before["ticket_categories"][0]["quota"], 10);

@@ -5,7 +5,7 @@ use std::{collections::HashSet, sync::Arc};
 
 use checkout_worker::expiry::sweep_once;
 use chrono::{Duration, Utc};
-use e2e::{TestApp, spawn_app};
+use e2e::{TestApp, spawn_with_admin};
 use tokio::sync::Barrier;
 use uuid::Uuid;
 
@@ -68,8 +68,7 @@ async fn status(app: &TestApp, order: Uuid) -> String {
 
 #[tokio::test]
 async fn expired_holds_return_their_stock_once_and_nothing_else_moves() {
-    let app = spawn_app().await;
-    let admin = app.admin_token().await;
+    let (app, admin) = spawn_with_admin().await;
     let (event, category, merch) = app.published_event(&admin, 10, 5).await;
     let (_, buyer) = app.register("expiry@kampus.ac.id").await;
     let past = Duration::minutes(-1);
@@ -100,8 +99,7 @@ async fn expired_holds_return_their_stock_once_and_nothing_else_moves() {
 
 #[tokio::test]
 async fn four_concurrent_sweepers_expire_each_order_exactly_once() {
-    let app = spawn_app().await;
-    let admin = app.admin_token().await;
+    let (app, admin) = spawn_with_admin().await;
     let (event, category, merch) = app.published_event(&admin, 300, 300).await;
     let (_, buyer) = app.register("sweepers@kampus.ac.id").await;
     for i in 0..200 {

@@ -7,7 +7,7 @@ use chrono::Utc;
 use e2e::{
     TestApp, assert_error,
     checkout::{OnSale, admitted, count, decided, on_sale_with_worker, settings, submit, worker},
-    spawn_app,
+    spawn_app, spawn_with_admin,
 };
 use futures::StreamExt;
 use serde_json::{Value, json};
@@ -46,8 +46,7 @@ async fn a_buyer_orders_tickets_and_merchandise_in_one_cart_and_sees_only_its_ow
 
 #[tokio::test]
 async fn a_thousand_concurrent_buyers_on_a_hundred_tickets_get_exactly_a_hundred_orders() {
-    let app = spawn_app().await;
-    let admin = app.admin_token().await;
+    let (app, admin) = spawn_with_admin().await;
     let (event, category, _) = app.published_event(&admin, 100, 10).await;
     let _a = worker(&app, settings()).drop_guard();
     let _b = worker(&app, settings()).drop_guard();
@@ -271,8 +270,7 @@ async fn repeated_lines_of_one_product_become_one_line_and_count_together() {
 
 #[tokio::test]
 async fn bad_orders_get_clear_errors_and_write_nothing() {
-    let app = spawn_app().await;
-    let admin = app.admin_token().await;
+    let (app, admin) = spawn_with_admin().await;
     let (event, category, shirt) = app.published_event(&admin, 100, 10).await;
     let (_, other_category, _) = app.published_event(&admin, 100, 10).await;
     let (_, token) = app.quick_buyer().await;
@@ -337,8 +335,7 @@ async fn bad_orders_get_clear_errors_and_write_nothing() {
 
 #[tokio::test]
 async fn a_buyer_cancels_an_unpaid_order_and_the_stock_comes_back_once() {
-    let app = spawn_app().await;
-    let admin = app.admin_token().await;
+    let (app, admin) = spawn_with_admin().await;
     let (event, category, _) = app.published_event(&admin, 10, 10).await;
     let _stop = worker(&app, settings()).drop_guard();
     let (_, token) = app.quick_buyer().await;
@@ -359,8 +356,7 @@ async fn a_buyer_cancels_an_unpaid_order_and_the_stock_comes_back_once() {
 
 #[tokio::test]
 async fn an_entry_left_pending_by_a_dead_worker_is_decided_once_by_another() {
-    let app = spawn_app().await;
-    let admin = app.admin_token().await;
+    let (app, admin) = spawn_with_admin().await;
     let (event, category, _) = app.published_event(&admin, 10, 10).await;
     let keys = keyspace::Keyspace::new(app.redis_prefix.clone());
     let (_, token) = app.quick_buyer().await;
@@ -404,8 +400,7 @@ async fn an_entry_left_pending_by_a_dead_worker_is_decided_once_by_another() {
 
 #[tokio::test]
 async fn the_result_is_pushed_to_the_buyers_waiting_room_socket() {
-    let app = spawn_app().await;
-    let admin = app.admin_token().await;
+    let (app, admin) = spawn_with_admin().await;
     let (event, category, _) = app.published_event(&admin, 10, 10).await;
     let _stop = worker(&app, settings()).drop_guard();
     let (_, joined) = app.anon().post_empty(&format!("/api/events/{event}/queue")).await;
@@ -479,8 +474,7 @@ async fn new_submissions_are_rate_limited_per_buyer_but_retries_are_not() {
 #[tokio::test]
 async fn a_drifted_stock_counter_can_neither_sell_nor_refuse_for_long() {
     use fred::interfaces::HashesInterface;
-    let app = spawn_app().await;
-    let admin = app.admin_token().await;
+    let (app, admin) = spawn_with_admin().await;
     let (event, category, _) = app.published_event(&admin, 1, 10).await;
     let _stop = worker(&app, settings()).drop_guard();
     let keys = keyspace::Keyspace::new(app.redis_prefix.clone());
@@ -524,8 +518,7 @@ async fn a_drifted_stock_counter_can_neither_sell_nor_refuse_for_long() {
 #[tokio::test]
 async fn a_request_whose_stream_entry_was_lost_is_queued_again_or_answered() {
     use fred::interfaces::ListInterface;
-    let app = spawn_app().await;
-    let admin = app.admin_token().await;
+    let (app, admin) = spawn_with_admin().await;
     let (event, category, _) = app.published_event(&admin, 10, 10).await;
     let keys = keyspace::Keyspace::new(app.redis_prefix.clone());
     let redis = keyspace::connect(&e2e::redis_url(), 1).await.unwrap();

@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use e2e::spawn_app;
+use e2e::spawn_with_admin;
 use tokio::sync::Barrier;
 use uuid::Uuid;
 
@@ -16,8 +16,7 @@ fn constraint_of(e: &sqlx::Error) -> Option<String> {
 
 #[tokio::test]
 async fn postgres_rejects_an_update_that_would_oversell_a_category_or_an_item() {
-    let app = spawn_app().await;
-    let admin = app.admin_token().await;
+    let (app, admin) = spawn_with_admin().await;
     let (_, category, merch) = app.published_event(&admin, 10, 5).await;
 
     let err = sqlx::query("update ticket_categories set held = 11 where id = $1")
@@ -69,8 +68,7 @@ async fn postgres_rejects_an_update_that_would_oversell_a_category_or_an_item() 
 #[tokio::test]
 async fn many_concurrent_naive_writers_still_cannot_oversell() {
     // 100 writers each hold one unit with no application check at all: the constraint alone stops at 10.
-    let app = spawn_app().await;
-    let admin = app.admin_token().await;
+    let (app, admin) = spawn_with_admin().await;
     let (_, category, merch) = app.published_event(&admin, 10, 7).await;
     let barrier = Arc::new(Barrier::new(100));
     let mut tasks = Vec::new();
@@ -103,8 +101,7 @@ async fn many_concurrent_naive_writers_still_cannot_oversell() {
 
 #[tokio::test]
 async fn order_items_hold_exactly_one_product_and_a_positive_quantity() {
-    let app = spawn_app().await;
-    let admin = app.admin_token().await;
+    let (app, admin) = spawn_with_admin().await;
     let (event, category, merch) = app.published_event(&admin, 10, 5).await;
     let (_, buyer) = app.register("schema@kampus.ac.id").await;
     let order = Uuid::now_v7();

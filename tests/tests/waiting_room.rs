@@ -5,7 +5,7 @@
 use std::collections::HashSet;
 
 use chrono::{DateTime, Duration, Utc};
-use e2e::{TestApp, assert_error, spawn_app};
+use e2e::{TestApp, assert_error, spawn_with_admin};
 use futures::{SinkExt, StreamExt};
 use serde_json::{Value, json};
 use uuid::Uuid;
@@ -63,8 +63,7 @@ async fn join_many(app: &TestApp, event: Uuid, n: usize) -> Vec<Uuid> {
 
 #[tokio::test]
 async fn visitors_are_admitted_first_come_first_served_at_the_configured_rate() {
-    let app = spawn_app().await;
-    let admin = app.admin_token().await;
+    let (app, admin) = spawn_with_admin().await;
     let (event, c, t0) = open_event(&app, &admin, 10).await;
     let visitors = join_many(&app, event, 30).await;
     let first = tick(&c, event, t0 + Duration::seconds(1)).await;
@@ -79,8 +78,7 @@ async fn visitors_are_admitted_first_come_first_served_at_the_configured_rate() 
 
 #[tokio::test]
 async fn the_pre_queue_draw_is_a_permutation_fixed_by_the_published_seed() {
-    let app = spawn_app().await;
-    let admin = app.admin_token().await;
+    let (app, admin) = spawn_with_admin().await;
     let (event, _, _) = app.published_event(&admin, 1000, 100).await;
     let opens = opening_in(&app, &admin, event, Duration::hours(1)).await;
     let mut visitors = Vec::new();
@@ -167,8 +165,7 @@ async fn the_pre_queue_draw_is_a_permutation_fixed_by_the_published_seed() {
 
 #[tokio::test]
 async fn the_draw_participants_are_not_published_before_the_draw() {
-    let app = spawn_app().await;
-    let admin = app.admin_token().await;
+    let (app, admin) = spawn_with_admin().await;
     let (event, _, _) = app.published_event(&admin, 10, 10).await;
     let (s, body) = app.anon().get(&format!("/api/events/{event}/queue/draw/participants")).await;
     assert_eq!(s, 409, "{body}");
@@ -179,8 +176,7 @@ async fn the_draw_participants_are_not_published_before_the_draw() {
 
 #[tokio::test]
 async fn joining_again_keeps_the_place_from_any_tab() {
-    let app = spawn_app().await;
-    let admin = app.admin_token().await;
+    let (app, admin) = spawn_with_admin().await;
     let (event, _, _) = open_event(&app, &admin, 10).await;
     let path = format!("/api/events/{event}/queue");
     let first = app.post(&path).send().await.unwrap();
@@ -210,8 +206,7 @@ async fn joining_again_keeps_the_place_from_any_tab() {
 
 #[tokio::test]
 async fn two_controllers_never_admit_faster_than_the_rate_or_beyond_max_active() {
-    let app = spawn_app().await;
-    let admin = app.admin_token().await;
+    let (app, admin) = spawn_with_admin().await;
     let (event, a, t0) = open_event(&app, &admin, 20).await;
     let b = controller(&app);
     join_many(&app, event, 300).await;
@@ -235,8 +230,7 @@ async fn two_controllers_never_admit_faster_than_the_rate_or_beyond_max_active()
 
 #[tokio::test]
 async fn pause_stops_admission_and_resume_continues_in_order_without_a_burst() {
-    let app = spawn_app().await;
-    let admin = app.admin_token().await;
+    let (app, admin) = spawn_with_admin().await;
     let (event, c, t0) = open_event(&app, &admin, 5).await;
     let visitors = join_many(&app, event, 20).await;
     assert_eq!(tick(&c, event, t0 + Duration::seconds(1)).await, visitors[..5]);
@@ -251,8 +245,7 @@ async fn pause_stops_admission_and_resume_continues_in_order_without_a_burst() {
 
 #[tokio::test]
 async fn a_visitor_away_longer_than_the_grace_period_is_skipped_and_told() {
-    let app = spawn_app().await;
-    let admin = app.admin_token().await;
+    let (app, admin) = spawn_with_admin().await;
     let (event, c, t0) = open_event(&app, &admin, 10).await;
     settings(&app, &admin, event, json!({ "presence_grace_secs": 5 })).await;
     let v = join_many(&app, event, 3).await;
@@ -273,8 +266,7 @@ async fn a_visitor_away_longer_than_the_grace_period_is_skipped_and_told() {
 
 #[tokio::test]
 async fn a_rate_change_applies_at_the_next_tick() {
-    let app = spawn_app().await;
-    let admin = app.admin_token().await;
+    let (app, admin) = spawn_with_admin().await;
     let (event, c, t0) = open_event(&app, &admin, 2).await;
     join_many(&app, event, 50).await;
     assert_eq!(tick(&c, event, t0 + Duration::seconds(1)).await.len(), 2);
@@ -284,8 +276,7 @@ async fn a_rate_change_applies_at_the_next_tick() {
 
 #[tokio::test]
 async fn an_admission_token_is_bound_single_use_and_unforgeable() {
-    let app = spawn_app().await;
-    let admin = app.admin_token().await;
+    let (app, admin) = spawn_with_admin().await;
     let (event, c, t0) = open_event(&app, &admin, 10).await;
     let (_, joined) = app.anon().post_empty(&format!("/api/events/{event}/queue")).await;
     let visitor_token = joined["visitor_token"].as_str().unwrap();
@@ -320,8 +311,7 @@ async fn an_admission_token_is_bound_single_use_and_unforgeable() {
 
 #[tokio::test]
 async fn queue_calls_refuse_missing_forged_and_foreign_credentials() {
-    let app = spawn_app().await;
-    let admin = app.admin_token().await;
+    let (app, admin) = spawn_with_admin().await;
     let (event, _, _) = open_event(&app, &admin, 10).await;
     let (other, _, _) = app.published_event(&admin, 10, 10).await;
     let (_, joined) = app.anon().post_empty(&format!("/api/events/{other}/queue")).await;
@@ -378,8 +368,7 @@ where
 
 #[tokio::test]
 async fn visitors_on_either_of_two_gateways_receive_their_admission_over_websocket() {
-    let app = spawn_app().await;
-    let admin = app.admin_token().await;
+    let (app, admin) = spawn_with_admin().await;
     let (event, c, t0) = open_event(&app, &admin, 10).await;
     let mut config = e2e::test_config(&app.db_name, &app.redis_prefix, &e2e::Options::default());
     config.migrate_on_start = false;
@@ -409,8 +398,7 @@ async fn visitors_on_either_of_two_gateways_receive_their_admission_over_websock
 
 #[tokio::test]
 async fn a_waiting_visitor_sees_its_position_and_stock_move_over_websocket() {
-    let app = spawn_app().await;
-    let admin = app.admin_token().await;
+    let (app, admin) = spawn_with_admin().await;
     let (event, c, t0) = open_event(&app, &admin, 2).await;
     join_many(&app, event, 5).await;
     let (_, joined) = app.anon().post_empty(&format!("/api/events/{event}/queue")).await;
@@ -431,8 +419,7 @@ async fn a_waiting_visitor_sees_its_position_and_stock_move_over_websocket() {
 
 #[tokio::test]
 async fn a_visitor_waits_and_is_admitted_over_server_sent_events() {
-    let app = spawn_app().await;
-    let admin = app.admin_token().await;
+    let (app, admin) = spawn_with_admin().await;
     let (event, c, t0) = open_event(&app, &admin, 10).await;
     let (_, joined) = app.anon().post_empty(&format!("/api/events/{event}/queue")).await;
     let token = joined["visitor_token"].as_str().unwrap();
@@ -468,8 +455,7 @@ async fn a_visitor_waits_and_is_admitted_over_server_sent_events() {
 
 #[tokio::test]
 async fn the_sale_opening_is_moved_from_the_waiting_room_settings() {
-    let app = spawn_app().await;
-    let admin = app.admin_token().await;
+    let (app, admin) = spawn_with_admin().await;
     let (event, _, _) = app.published_event(&admin, 10, 10).await;
     let opens = "2031-05-01T03:00:00Z";
     let (s, body) = app
@@ -505,8 +491,7 @@ async fn the_sale_opening_is_moved_from_the_waiting_room_settings() {
 
 #[tokio::test]
 async fn when_tickets_sell_out_every_waiting_visitor_is_told_and_admission_stops() {
-    let app = spawn_app().await;
-    let admin = app.admin_token().await;
+    let (app, admin) = spawn_with_admin().await;
     let (event, c, t0) = open_event(&app, &admin, 5).await;
     join_many(&app, event, 3).await;
     let (_, joined) = app.anon().post_empty(&format!("/api/events/{event}/queue")).await;
@@ -563,8 +548,7 @@ async fn join_http(app: &TestApp, event: Uuid, n: usize) -> Vec<(String, Option<
 
 #[tokio::test]
 async fn after_the_opening_a_join_gets_its_place_at_once_even_paused_and_before_any_tick() {
-    let app = spawn_app().await;
-    let admin = app.admin_token().await;
+    let (app, admin) = spawn_with_admin().await;
     // On sale since long ago; paused right after publishing; no controller has ever ticked for it.
     let (event, _, _) = app.published_event(&admin, 100, 10).await;
     settings(&app, &admin, event, json!({ "paused": true })).await;
@@ -575,8 +559,7 @@ async fn after_the_opening_a_join_gets_its_place_at_once_even_paused_and_before_
 
 #[tokio::test]
 async fn joins_in_the_second_after_the_opening_queue_behind_the_drawn_early_arrivals() {
-    let app = spawn_app().await;
-    let admin = app.admin_token().await;
+    let (app, admin) = spawn_with_admin().await;
     let (event, _, _) = app.published_event(&admin, 100, 10).await;
     let opens = opening_in(&app, &admin, event, Duration::milliseconds(1_500)).await;
     settings(&app, &admin, event, json!({ "paused": true })).await;

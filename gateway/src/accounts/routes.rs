@@ -160,7 +160,7 @@ async fn login(
 /// The signed-in user.
 #[utoipa::path(get, path = "/api/me", tag = "accounts",
     security(("bearer" = [])),
-    responses((status = 200, body = User), (status = 401, body = ErrorBody)))]
+    responses((status = 200, body = User)))]
 async fn me(State(state): State<AppState>, user: AuthUser) -> Result<axum::Json<User>, ApiError> {
     let mut conn = state.db.acquire().await?;
     let row =

@@ -11,7 +11,7 @@ use uuid::Uuid;
 
 use crate::{
     accounts::Permission,
-    error::{ApiError, ErrorBody},
+    error::ApiError,
     http::extract::{ApiQuery, AuthUser},
     state::AppState,
 };
@@ -72,7 +72,7 @@ pub struct AuditFilter {
 /// Newest admin actions first.
 #[utoipa::path(get, operation_id = "list_audit_log", path = "/api/admin/audit-log", tag = "admin", security(("bearer" = [])),
     params(AuditFilter),
-    responses((status = 200, body = Vec<AuditEntry>), (status = 403, body = ErrorBody)))]
+    responses((status = 200, body = Vec<AuditEntry>)))]
 async fn list(
     State(state): State<AppState>,
     user: AuthUser,

@@ -136,9 +136,8 @@ impl CategoryFields {
 #[utoipa::path(post, path = "/api/admin/events/{id}/ticket-categories", tag = "admin",
     security(("bearer" = [])), params(("id" = Uuid, Path, description = "event id")),
     request_body = CreateCategory,
-    responses((status = 201, body = TicketCategory), (status = 404, body = ErrorBody),
-        (status = 409, description = "a `schedule_id` of no schedule of this event (`unknown_schedule`)", body = ErrorBody),
-        (status = 422, body = ErrorBody)))]
+    responses((status = 201, body = TicketCategory),
+        (status = 409, description = "a `schedule_id` of no schedule of this event (`unknown_schedule`)", body = ErrorBody)))]
 async fn create_category(
     State(state): State<AppState>,
     user: AuthUser,
@@ -192,9 +191,8 @@ async fn create_category(
 /// Change a ticket category; the quota cannot drop below sold + held.
 #[utoipa::path(patch, path = "/api/admin/ticket-categories/{id}", tag = "admin",
     security(("bearer" = [])), params(("id" = Uuid, Path)), request_body = UpdateCategory,
-    responses((status = 200, body = TicketCategory), (status = 404, body = ErrorBody),
-        (status = 409, description = "a time window out of order with a stored end (`window_conflict`: send both ends), or a `schedule_id` of no schedule of this event (`unknown_schedule`)", body = ErrorBody),
-        (status = 422, body = ErrorBody)))]
+    responses((status = 200, body = TicketCategory),
+        (status = 409, description = "a time window out of order with a stored end (`window_conflict`: send both ends), or a `schedule_id` of no schedule of this event (`unknown_schedule`)", body = ErrorBody)))]
 async fn update_category(
     State(state): State<AppState>,
     user: AuthUser,
@@ -254,7 +252,7 @@ async fn update_category(
 /// Remove a ticket category that nobody has ordered.
 #[utoipa::path(delete, path = "/api/admin/ticket-categories/{id}", tag = "admin",
     security(("bearer" = [])), params(("id" = Uuid, Path)),
-    responses((status = 204), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+    responses((status = 204), (status = 409, body = ErrorBody)))]
 async fn delete_category(
     State(state): State<AppState>,
     user: AuthUser,

@@ -118,8 +118,7 @@ impl EventFields {
 /// Create a draft event (with default waiting-room settings).
 #[utoipa::path(post, path = "/api/admin/events", tag = "admin", security(("bearer" = [])),
     request_body = CreateEvent,
-    responses((status = 201, body = EventDetail), (status = 401, body = ErrorBody),
-        (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)))]
+    responses((status = 201, body = EventDetail)))]
 async fn create_event(
     State(state): State<AppState>,
     user: AuthUser,
@@ -166,7 +165,7 @@ async fn create_event(
 /// Every event, drafts included.
 #[utoipa::path(get, operation_id = "admin_list_events", path = "/api/admin/events", tag = "admin", security(("bearer" = [])),
     params(Page),
-    responses((status = 200, body = Vec<EventSummary>), (status = 403, body = ErrorBody)))]
+    responses((status = 200, body = Vec<EventSummary>)))]
 async fn list_events(
     State(state): State<AppState>,
     user: AuthUser,
@@ -181,7 +180,7 @@ async fn list_events(
 /// One event with sold and held counts.
 #[utoipa::path(get, operation_id = "admin_get_event", path = "/api/admin/events/{id}", tag = "admin", security(("bearer" = [])),
     params(("id" = Uuid, Path)),
-    responses((status = 200, body = EventDetail), (status = 404, body = ErrorBody)))]
+    responses((status = 200, body = EventDetail)))]
 async fn get_event(
     State(state): State<AppState>,
     user: AuthUser,
@@ -195,9 +194,8 @@ async fn get_event(
 /// Change an event's fields.
 #[utoipa::path(patch, path = "/api/admin/events/{id}", tag = "admin", security(("bearer" = [])),
     params(("id" = Uuid, Path)), request_body = UpdateEvent,
-    responses((status = 200, body = EventDetail), (status = 404, body = ErrorBody),
-        (status = 409, description = "the change puts a time window out of order with a stored end (`window_conflict`): send both ends", body = ErrorBody),
-        (status = 422, body = ErrorBody)))]
+    responses((status = 200, body = EventDetail),
+        (status = 409, description = "the change puts a time window out of order with a stored end (`window_conflict`): send both ends", body = ErrorBody)))]
 async fn update_event(
     State(state): State<AppState>,
     user: AuthUser,
@@ -257,7 +255,7 @@ async fn update_event(
 /// Make an event public.
 #[utoipa::path(post, path = "/api/admin/events/{id}/publish", tag = "admin", security(("bearer" = [])),
     params(("id" = Uuid, Path)),
-    responses((status = 200, body = EventDetail), (status = 404, body = ErrorBody),
+    responses((status = 200, body = EventDetail),
         (status = 409, body = ErrorBody)))]
 async fn publish_event(
     State(state): State<AppState>,
@@ -270,7 +268,7 @@ async fn publish_event(
 /// Take an event back to draft (only while it has no orders).
 #[utoipa::path(post, path = "/api/admin/events/{id}/unpublish", tag = "admin", security(("bearer" = [])),
     params(("id" = Uuid, Path)),
-    responses((status = 200, body = EventDetail), (status = 404, body = ErrorBody),
+    responses((status = 200, body = EventDetail),
         (status = 409, body = ErrorBody)))]
 async fn unpublish_event(
     State(state): State<AppState>,
@@ -329,7 +327,7 @@ async fn lock_status(conn: &mut PgConnection, id: Uuid) -> Result<EventStatus, A
 /// Delete an event and everything on sale for it (only while it has no orders and no checkout requests).
 #[utoipa::path(delete, path = "/api/admin/events/{id}", tag = "admin", security(("bearer" = [])),
     params(("id" = Uuid, Path)),
-    responses((status = 204), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+    responses((status = 204), (status = 409, body = ErrorBody)))]
 async fn delete_event(
     State(state): State<AppState>,
     user: AuthUser,

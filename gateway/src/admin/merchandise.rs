@@ -100,8 +100,7 @@ impl MerchandiseFields {
 /// Add a merchandise item.
 #[utoipa::path(post, path = "/api/admin/merchandise", tag = "admin", security(("bearer" = [])),
     request_body = CreateMerchandise,
-    responses((status = 201, body = Merchandise), (status = 404, body = ErrorBody),
-        (status = 422, body = ErrorBody)))]
+    responses((status = 201, body = Merchandise), (status = 404, body = ErrorBody)))]
 async fn create_merchandise(
     State(state): State<AppState>,
     user: AuthUser,
@@ -155,7 +154,7 @@ pub struct AdminMerchandiseFilter {
 /// All merchandise, including items of draft events, with sold and held counts.
 #[utoipa::path(get, operation_id = "admin_list_merchandise", path = "/api/admin/merchandise", tag = "admin", security(("bearer" = [])),
     params(AdminMerchandiseFilter),
-    responses((status = 200, body = Vec<Merchandise>), (status = 403, body = ErrorBody)))]
+    responses((status = 200, body = Vec<Merchandise>)))]
 async fn list_merchandise(
     State(state): State<AppState>,
     user: AuthUser,
@@ -169,7 +168,7 @@ async fn list_merchandise(
 /// One merchandise item with sold and held counts.
 #[utoipa::path(get, operation_id = "admin_get_merchandise", path = "/api/admin/merchandise/{id}", tag = "admin", security(("bearer" = [])),
     params(("id" = Uuid, Path)),
-    responses((status = 200, body = Merchandise), (status = 404, body = ErrorBody)))]
+    responses((status = 200, body = Merchandise)))]
 async fn get_merchandise(
     State(state): State<AppState>,
     user: AuthUser,
@@ -183,8 +182,7 @@ async fn get_merchandise(
 /// Change a merchandise item; stock cannot drop below sold + held.
 #[utoipa::path(patch, path = "/api/admin/merchandise/{id}", tag = "admin", security(("bearer" = [])),
     params(("id" = Uuid, Path)), request_body = UpdateMerchandise,
-    responses((status = 200, body = Merchandise), (status = 404, body = ErrorBody),
-        (status = 422, body = ErrorBody)))]
+    responses((status = 200, body = Merchandise)))]
 async fn update_merchandise(
     State(state): State<AppState>,
     user: AuthUser,
@@ -234,7 +232,7 @@ async fn update_merchandise(
 /// Remove a merchandise item that nobody has ordered.
 #[utoipa::path(delete, path = "/api/admin/merchandise/{id}", tag = "admin", security(("bearer" = [])),
     params(("id" = Uuid, Path)),
-    responses((status = 204), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+    responses((status = 204), (status = 409, body = ErrorBody)))]
 async fn delete_merchandise(
     State(state): State<AppState>,
     user: AuthUser,

@@ -56,7 +56,7 @@ fn validated(label: &str, starts_at: DateTime<Utc>, ends_at: DateTime<Utc>) -> R
 /// Add a schedule to an event.
 #[utoipa::path(post, path = "/api/admin/events/{id}/schedules", tag = "admin", security(("bearer" = [])),
     params(("id" = Uuid, Path, description = "event id")), request_body = CreateSchedule,
-    responses((status = 201, body = Schedule), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+    responses((status = 201, body = Schedule)))]
 async fn create_schedule(
     State(state): State<AppState>,
     user: AuthUser,
@@ -92,9 +92,8 @@ async fn create_schedule(
 /// Change a schedule.
 #[utoipa::path(patch, path = "/api/admin/schedules/{id}", tag = "admin", security(("bearer" = [])),
     params(("id" = Uuid, Path)), request_body = UpdateSchedule,
-    responses((status = 200, body = Schedule), (status = 404, body = ErrorBody),
-        (status = 409, description = "the change puts a time window out of order with a stored end (`window_conflict`): send both ends", body = ErrorBody),
-        (status = 422, body = ErrorBody)))]
+    responses((status = 200, body = Schedule),
+        (status = 409, description = "the change puts a time window out of order with a stored end (`window_conflict`): send both ends", body = ErrorBody)))]
 async fn update_schedule(
     State(state): State<AppState>,
     user: AuthUser,
@@ -138,7 +137,7 @@ async fn update_schedule(
 /// Remove a schedule (categories tied to it stay, untied).
 #[utoipa::path(delete, path = "/api/admin/schedules/{id}", tag = "admin", security(("bearer" = [])),
     params(("id" = Uuid, Path)),
-    responses((status = 204), (status = 404, body = ErrorBody)))]
+    responses((status = 204)))]
 async fn delete_schedule(
     State(state): State<AppState>,
     user: AuthUser,

@@ -23,7 +23,7 @@ pub fn router() -> OpenApiRouter<AppState> {
 
 /// Users, oldest first.
 #[utoipa::path(get, path = "/api/admin/users", tag = "admin", security(("bearer" = [])), params(Page),
-    responses((status = 200, body = Vec<User>), (status = 403, body = ErrorBody)))]
+    responses((status = 200, body = Vec<User>)))]
 async fn list_users(
     State(state): State<AppState>,
     user: AuthUser,
@@ -46,7 +46,7 @@ pub struct SetRole {
 /// again and get the new role.
 #[utoipa::path(put, path = "/api/admin/users/{id}/role", tag = "admin", security(("bearer" = [])),
     params(("id" = Uuid, Path)), request_body = SetRole,
-    responses((status = 200, body = User), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+    responses((status = 200, body = User), (status = 409, body = ErrorBody)))]
 async fn set_role(
     State(state): State<AppState>,
     user: AuthUser,

@@ -38,7 +38,7 @@ impl From<SettingsError> for ApiError {
 /// The waiting-room settings in force for an event.
 #[utoipa::path(get, path = "/api/admin/events/{id}/waiting-room", tag = "admin", security(("bearer" = [])),
     params(("id" = Uuid, Path)),
-    responses((status = 200, body = Settings), (status = 404, body = ErrorBody)))]
+    responses((status = 200, body = Settings)))]
 async fn get_settings(
     State(state): State<AppState>,
     user: AuthUser,
@@ -52,9 +52,8 @@ async fn get_settings(
 /// Change the admission rate, max active buyers, pause, token lifetime, presence grace or sale opening.
 #[utoipa::path(put, path = "/api/admin/events/{id}/waiting-room", tag = "admin", security(("bearer" = [])),
     params(("id" = Uuid, Path)), request_body = SettingsPatch,
-    responses((status = 200, body = Settings), (status = 404, body = ErrorBody),
-        (status = 409, description = "the new opening is not before the event's sale closing (`window_conflict`)", body = ErrorBody),
-        (status = 422, body = ErrorBody)))]
+    responses((status = 200, body = Settings),
+        (status = 409, description = "the new opening is not before the event's sale closing (`window_conflict`)", body = ErrorBody)))]
 async fn put_settings(
     State(state): State<AppState>,
     user: AuthUser,
@@ -90,7 +89,7 @@ pub struct WaitingRoomStats {
 /// Live queue figures: waiting, pre-queue, admitted and active, leavers, rate, time to drain.
 #[utoipa::path(get, path = "/api/admin/events/{id}/waiting-room/stats", tag = "admin", security(("bearer" = [])),
     params(("id" = Uuid, Path)),
-    responses((status = 200, body = WaitingRoomStats), (status = 404, body = ErrorBody)))]
+    responses((status = 200, body = WaitingRoomStats)))]
 async fn stats(
     State(state): State<AppState>,
     user: AuthUser,

@@ -40,7 +40,7 @@ pub struct MerchandiseFilter {
 
 /// Published events, soonest first.
 #[utoipa::path(get, path = "/api/events", tag = "catalog", params(Page),
-    responses((status = 200, body = Vec<EventSummary>), (status = 400, body = ErrorBody)))]
+    responses((status = 200, body = Vec<EventSummary>)))]
 async fn list_events(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -57,7 +57,7 @@ async fn list_events(
 /// One published event with its schedules, ticket categories and merchandise.
 #[utoipa::path(get, path = "/api/events/{id}", tag = "catalog",
     params(("id" = Uuid, Path, description = "event id")),
-    responses((status = 200, body = EventDetail), (status = 304), (status = 404, body = ErrorBody)))]
+    responses((status = 200, body = EventDetail), (status = 304)))]
 async fn get_event(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -93,7 +93,7 @@ async fn list_merchandise(
 /// One merchandise item.
 #[utoipa::path(get, path = "/api/merchandise/{id}", tag = "catalog",
     params(("id" = Uuid, Path, description = "merchandise id")),
-    responses((status = 200, body = Merchandise), (status = 404, body = ErrorBody)))]
+    responses((status = 200, body = Merchandise)))]
 async fn get_merchandise(
     State(state): State<AppState>,
     headers: HeaderMap,

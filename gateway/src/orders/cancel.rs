@@ -16,7 +16,7 @@ use crate::{
 /// Cancel an unpaid order; its items go back on sale at once.
 #[utoipa::path(post, operation_id = "cancel_order", path = "/api/orders/{id}/cancel", tag = "orders", security(("bearer" = [])),
     params(("id" = Uuid, Path)),
-    responses((status = 200, body = Order), (status = 404, body = ErrorBody),
+    responses((status = 200, body = Order),
         (status = 409, description = "the order is not awaiting payment", body = ErrorBody)))]
 pub async fn cancel(
     State(state): State<AppState>,

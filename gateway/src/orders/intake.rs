@@ -69,9 +69,8 @@ struct Existing {
         ("Visitor-Token" = String, Header, description = "the waiting-room visitor credential the admission was given to"),
     ),
     responses(
-        (status = 202, body = Accepted), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
-        (status = 403, body = ErrorBody), (status = 409, description = "sold out, not on sale, admission already used", body = ErrorBody),
-        (status = 422, body = ErrorBody), (status = 429, body = ErrorBody), (status = 503, body = ErrorBody)))]
+        (status = 202, body = Accepted),
+        (status = 403, body = ErrorBody), (status = 409, description = "sold out, not on sale, admission already used", body = ErrorBody), (status = 429, body = ErrorBody)))]
 pub async fn submit(
     State(state): State<AppState>,
     user: AuthUser,

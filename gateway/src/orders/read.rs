@@ -12,7 +12,7 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use crate::{
-    error::{ApiError, ErrorBody},
+    error::ApiError,
     http::extract::{ApiPath, AuthUser},
     state::AppState,
 };
@@ -78,7 +78,7 @@ struct ItemRow {
 /// Where a submitted checkout request stands.
 #[utoipa::path(get, operation_id = "get_order_request", path = "/api/orders/requests/{id}", tag = "orders", security(("bearer" = [])),
     params(("id" = Uuid, Path, description = "request id from POST /api/orders")),
-    responses((status = 200, body = RequestStatus), (status = 404, body = ErrorBody)))]
+    responses((status = 200, body = RequestStatus)))]
 pub async fn request_status(
     State(state): State<AppState>,
     user: AuthUser,
@@ -99,7 +99,7 @@ pub async fn request_status(
 
 /// The signed-in buyer's orders, newest first (at most 100).
 #[utoipa::path(get, operation_id = "list_orders", path = "/api/orders", tag = "orders", security(("bearer" = [])),
-    responses((status = 200, body = Vec<Order>), (status = 401, body = ErrorBody)))]
+    responses((status = 200, body = Vec<Order>)))]
 pub async fn list(State(state): State<AppState>, user: AuthUser) -> Result<axum::Json<Vec<Order>>, ApiError> {
     let mut conn = state.db.acquire().await?;
     let rows = sqlx::query_as!(
@@ -116,7 +116,7 @@ pub async fn list(State(state): State<AppState>, user: AuthUser) -> Result<axum:
 /// One of the signed-in buyer's orders.
 #[utoipa::path(get, operation_id = "get_order", path = "/api/orders/{id}", tag = "orders", security(("bearer" = [])),
     params(("id" = Uuid, Path)),
-    responses((status = 200, body = Order), (status = 404, body = ErrorBody)))]
+    responses((status = 200, body = Order)))]
 pub async fn get(
     State(state): State<AppState>,
     user: AuthUser,

@@ -9,7 +9,7 @@ use uuid::Uuid;
 use crate::{
     accounts::Permission,
     admin::audit,
-    error::{ApiError, ErrorBody},
+    error::ApiError,
     http::extract::{ApiPath, AuthUser},
     state::AppState,
 };
@@ -23,7 +23,7 @@ pub struct Replayed {
 
 /// Notifications that failed every attempt, oldest first.
 #[utoipa::path(get, operation_id = "list_dead_letters", path = "/api/admin/webhooks/dead-letters", tag = "admin", security(("bearer" = [])),
-    responses((status = 200, body = Vec<DeadLetter>), (status = 403, body = ErrorBody)))]
+    responses((status = 200, body = Vec<DeadLetter>)))]
 pub async fn list(
     State(state): State<AppState>,
     user: AuthUser,
@@ -38,7 +38,7 @@ pub async fn list(
 /// Put a dead-lettered notification back on the webhook stream (applied once, like any other).
 #[utoipa::path(post, operation_id = "replay_dead_letter", path = "/api/admin/webhooks/dead-letters/{id}/replay", tag = "admin", security(("bearer" = [])),
     params(("id" = Uuid, Path)),
-    responses((status = 200, body = Replayed), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+    responses((status = 200, body = Replayed)))]
 pub async fn replay(
     State(state): State<AppState>,
     user: AuthUser,

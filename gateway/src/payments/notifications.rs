@@ -24,8 +24,8 @@ pub struct Received {
 /// Receive a Midtrans notification.
 #[utoipa::path(post, operation_id = "receive_midtrans_notification", path = "/api/webhooks/midtrans", tag = "payments",
     request_body(content = Object, description = "a Midtrans HTTP notification"),
-    responses((status = 200, body = Received), (status = 400, body = ErrorBody),
-        (status = 401, description = "bad signature", body = ErrorBody), (status = 503, body = ErrorBody)))]
+    responses((status = 200, body = Received),
+        (status = 401, description = "bad signature", body = ErrorBody)))]
 pub async fn receive(State(state): State<AppState>, body: Bytes) -> Result<axum::Json<Received>, ApiError> {
     let Some(client) = &state.midtrans else {
         return Err(ApiError::Unavailable {

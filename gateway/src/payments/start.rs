@@ -103,9 +103,9 @@ impl PaymentRow {
 #[utoipa::path(post, operation_id = "start_payment", path = "/api/orders/{id}/payment", tag = "payments", security(("bearer" = [])),
     params(("id" = Uuid, Path), ("Idempotency-Key" = String, Header, pattern = "^[!-~]{1,255}$", description = "one per payment attempt")),
     request_body(content = StartPayment, description = "optional; `{}` or no body means Snap"),
-    responses((status = 200, body = Payment), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody),
+    responses((status = 200, body = Payment),
         (status = 409, description = "not payable (paid, expired, cancelled) or too little hold left", body = ErrorBody),
-        (status = 429, body = ErrorBody), (status = 502, body = ErrorBody), (status = 503, body = ErrorBody)))]
+        (status = 429, body = ErrorBody), (status = 502, body = ErrorBody)))]
 pub async fn start(
     State(state): State<AppState>,
     user: AuthUser,

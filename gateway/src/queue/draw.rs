@@ -27,7 +27,7 @@ pub struct DrawResponse {
 /// The opening draw's fairness proof: the seed hash before the sale, the seed after the draw.
 #[utoipa::path(get, path = "/api/events/{id}/queue/draw", tag = "waiting room",
     params(("id" = Uuid, Path, description = "event id")),
-    responses((status = 200, body = DrawResponse), (status = 404, body = ErrorBody)))]
+    responses((status = 200, body = DrawResponse)))]
 pub async fn draw(
     State(state): State<AppState>,
     ApiPath(event): ApiPath<Uuid>,
@@ -69,9 +69,7 @@ pub struct DrawParticipants {
 /// that anyone can recompute the order (`scripts/verify-draw`).
 #[utoipa::path(get, path = "/api/events/{id}/queue/draw/participants", tag = "waiting room",
     params(("id" = Uuid, Path, description = "event id"), ParticipantsPage),
-    responses((status = 200, body = DrawParticipants), (status = 400, body = ErrorBody),
-        (status = 404, body = ErrorBody), (status = 409, description = "the draw has not happened yet", body = ErrorBody),
-        (status = 422, body = ErrorBody)))]
+    responses((status = 200, body = DrawParticipants), (status = 409, description = "the draw has not happened yet", body = ErrorBody)))]
 pub async fn draw_participants(
     State(state): State<AppState>,
     ApiPath(event): ApiPath<Uuid>,

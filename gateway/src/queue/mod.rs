@@ -129,7 +129,7 @@ pub(super) const WAITING_ROOM_DOWN: &str = "the waiting room is briefly unavaila
 /// Join the event's waiting room (no login). Joining again with the same credential keeps the place.
 #[utoipa::path(post, operation_id = "join_queue", path = "/api/events/{id}/queue", tag = "waiting room",
     params(("id" = Uuid, Path, description = "event id"), VisitorQuery),
-    responses((status = 200, body = JoinResponse), (status = 404, body = ErrorBody),
+    responses((status = 200, body = JoinResponse),
         (status = 409, description = "the sale has closed", body = ErrorBody), (status = 429, body = ErrorBody)))]
 async fn join(
     State(state): State<AppState>,
@@ -184,7 +184,7 @@ async fn join(
 /// Polling fallback: the visitor's standing and the latest messages for it.
 #[utoipa::path(get, operation_id = "queue_status", path = "/api/events/{id}/queue/status", tag = "waiting room",
     params(("id" = Uuid, Path, description = "event id"), VisitorQuery),
-    responses((status = 200, body = StatusResponse), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody),
+    responses((status = 200, body = StatusResponse), (status = 401, body = ErrorBody),
         (status = 429, body = ErrorBody)))]
 async fn status(
     State(state): State<AppState>,

@@ -43,7 +43,7 @@ pub struct Ticket {
 /// The tickets of one of the signed-in buyer's paid orders.
 #[utoipa::path(get, operation_id = "list_order_tickets", path = "/api/orders/{id}/tickets", tag = "tickets", security(("bearer" = [])),
     params(("id" = Uuid, Path)),
-    responses((status = 200, body = Tickets), (status = 404, body = ErrorBody),
+    responses((status = 200, body = Tickets),
         (status = 409, description = "the order is not paid", body = ErrorBody)))]
 pub async fn tickets(
     State(state): State<AppState>,
