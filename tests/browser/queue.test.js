@@ -304,8 +304,10 @@ test('an admin pauses the waiting room from the live panel; a new visitor waits 
     assert.equal(visitorOf(reloaded.visitor_token), visitorOf(first.visitor_token));
     await v.locator('#queue-paused').getByText('Admissions are paused.').waitFor();
 
-    // The admission rate, from the panel.
+    // The admission rate, from the panel: previewed while typed, then set.
     await a.getByLabel('Admission rate (per second)').fill('20');
+    await a.locator('#room-preview', { hasText: /^Preview: admission is paused; once resumed, at 20\/s the queue of [1-9]\d* clears in about \d+ s; the \d+ tickets/ }).waitFor();
+    assert.match(await a.locator('#room-preview').innerText(), /checkout backlog \d+ of 20000\./);
     await a.locator('#room-rate-form').getByRole('button', { name: 'Set rate' }).click();
     await a.locator('#room-live-msg').getByText('Admission rate set to 20 per second.').waitFor();
     await panel.locator('[data-stat="rate"] b', { hasText: /^20$/ }).waitFor();
@@ -319,6 +321,10 @@ test('an admin pauses the waiting room from the live panel; a new visitor waits 
     await waitAdmitted(v);
     await a.locator('#room-state').getByText('Admitting').waitFor();
     await panel.locator('[data-stat="waiting"] b', { hasText: /^0$/ }).waitFor();
+    // After the change: the admissions counted since, against the preview's line.
+    const chart = a.locator('#room-chart svg');
+    await chart.waitFor();
+    assert.match(await chart.getAttribute('aria-label'), /^Admitted since the change: [1-9]\d* actual, \d+ previewed$/);
 
     await roomSettings(gateway, demo.id, { admission_rate_per_sec: 50 });
     assert.deepEqual(admin.errors, []);

@@ -576,3 +576,54 @@ async fn joins_in_the_second_after_the_opening_queue_behind_the_drawn_early_arri
     let (_, proof) = app.anon().get(&format!("/api/events/{event}/queue/draw/participants")).await;
     assert_eq!((proof["sorted"].as_i64(), proof["total"].as_i64()), (Some(5), Some(5)), "{proof}");
 }
+
+#[tokio::test]
+async fn the_admission_preview_forecasts_from_the_live_queue_and_stock_and_changes_nothing() {
+    let (app, admin) = spawn_with_admin().await;
+    let (event, _, _) = app.published_event(&admin, 30, 10).await;
+    let settings = format!("/api/admin/events/{event}/waiting-room");
+    let (s, body) =
+        app.by(&admin).put(&settings, json!({ "paused": true, "admission_rate_per_sec": 5 })).await;
+    assert_eq!(s, 200, "{body}");
+    for _ in 0..50 {
+        let (s, joined) = app.anon().post_empty(&format!("/api/events/{event}/queue")).await;
+        assert_eq!(s, 200, "{joined}");
+    }
+
+    // Paused at 5/s, as it is: the 50 clear in 10 s once resumed.
+    let (s, now) = app.by(&admin).get(&format!("{settings}/preview")).await;
+    assert_eq!(s, 200, "{now}");
+    assert_eq!((now["waiting"].as_i64(), now["clears_in_secs"].as_i64()), (Some(50), Some(10)));
+    assert!(
+        now["summary"].as_str().unwrap().starts_with("admission is paused; once resumed, at 5/s"),
+        "{now}"
+    );
+
+    // Unpaused at 10/s: 50 people in 5 s; 30 tickets at one per order and order per admission so far
+    // go near position 30, 3 s in.
+    app.by(&admin).put(&settings, json!({ "paused": false, "admission_rate_per_sec": 1 })).await;
+    app.by(&admin).put(&settings, json!({ "paused": true })).await;
+    let (s, p) =
+        app.by(&admin).get(&format!("{settings}/preview?admission_rate_per_sec=10&max_active=100")).await;
+    assert_eq!(s, 200, "{p}");
+    let waiting = p["waiting"].as_i64().unwrap();
+    assert!((45..=50).contains(&waiting), "{p}");
+    assert_eq!(p["admission_rate_per_sec"], 10);
+    assert_eq!(p["tickets_remaining"], 30);
+    assert_eq!(p["sold_out_near_position"], 30);
+    assert!(
+        p["summary"].as_str().unwrap().contains("the 30 tickets are likely gone near position 30"),
+        "{p}"
+    );
+
+    // Nothing was applied; bad values and other roles are refused.
+    let (_, applied) = app.by(&admin).get(&settings).await;
+    assert_eq!(applied["admission_rate_per_sec"], 1);
+    let (s, _) = app.by(&admin).get(&format!("{settings}/preview?admission_rate_per_sec=0")).await;
+    assert_eq!(s, 422);
+    let (s, _) = app.by(&admin).get(&format!("{settings}/preview?admission_rate_per_sec=ten")).await;
+    assert_eq!(s, 400);
+    let (buyer, _) = app.register("preview@kampus.ac.id").await;
+    let (s, _) = app.by(&buyer).get(&format!("{settings}/preview")).await;
+    assert_eq!(s, 403);
+}

@@ -9,6 +9,7 @@ pub mod change;
 pub mod events;
 pub mod fields;
 pub mod merchandise;
+pub mod preview;
 pub mod products;
 pub mod schedules;
 pub mod users;

@@ -12,16 +12,22 @@ use waiting_room::{
     settings::{self, Settings, SettingsError, SettingsPatch},
 };
 
-use super::change::{Audited, catalog_change};
+use super::{
+    change::{Audited, catalog_change},
+    preview::{Now, Preview, Proposed, forecast},
+};
 use crate::{
     accounts::Permission,
     error::{ApiError, ErrorBody},
-    http::extract::{ApiJson, ApiPath, AuthUser},
+    http::extract::{ApiJson, ApiPath, ApiQuery, AuthUser},
     state::AppState,
 };
 
 pub fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(get_settings, put_settings)).routes(routes!(stats))
+    OpenApiRouter::new()
+        .routes(routes!(get_settings, put_settings))
+        .routes(routes!(stats))
+        .routes(routes!(preview))
 }
 
 impl From<SettingsError> for ApiError {
@@ -95,15 +101,7 @@ async fn stats(
     user: AuthUser,
     ApiPath(id): ApiPath<Uuid>,
 ) -> Result<axum::Json<WaitingRoomStats>, ApiError> {
-    user.require(Permission::ControlWaitingRoom)?;
-    let mut conn = state.db.acquire().await?;
-    let s = settings::load(&mut conn, id).await?.ok_or(ApiError::NotFound("event"))?;
-    drop(conn);
-    let queue = state
-        .queue
-        .stats(id, chrono::Utc::now().timestamp_millis())
-        .await
-        .map_err(|e| ApiError::Internal(e.into()))?;
+    let (s, queue) = measured(&state, user, id).await?;
     let rate = i64::from(s.admission_rate_per_sec.max(1));
     Ok(axum::Json(WaitingRoomStats {
         estimated_drain_secs: (queue.waiting + queue.prequeue + rate - 1) / rate,
@@ -113,4 +111,61 @@ async fn stats(
         paused: s.paused,
         push_connections_here: state.hub.connections(),
     }))
+}
+
+/// What a rate or cap change will do, before it is applied (the console shows it beside the form).
+#[utoipa::path(get, path = "/api/admin/events/{id}/waiting-room/preview", tag = "admin",
+    security(("bearer" = [])), params(("id" = Uuid, Path), Proposed),
+    responses((status = 200, body = Preview)))]
+async fn preview(
+    State(state): State<AppState>,
+    user: AuthUser,
+    ApiPath(id): ApiPath<Uuid>,
+    ApiQuery(proposed): ApiQuery<Proposed>,
+) -> Result<axum::Json<Preview>, ApiError> {
+    let (rate, cap) = (proposed.admission_rate_per_sec, proposed.max_active);
+    SettingsPatch { admission_rate_per_sec: rate, max_active: cap, ..Default::default() }.validate()?;
+    let (s, queue) = measured(&state, user, id).await?;
+    let mut conn = state.db.acquire().await?;
+    let (tickets_remaining, orders, tickets_per_order): (i64, i64, Option<f64>) = sqlx::query_as(
+        "select (select coalesce(sum(quota - sold - held), 0)::bigint from ticket_categories where event_id = $1),
+                (select count(*) from orders where event_id = $1),
+                (select avg(units)::float8 from (
+                   select sum(i.quantity) as units from orders o
+                   join order_items i on i.order_id = o.id and i.ticket_category_id is not null
+                   where o.event_id = $1 group by o.id) per_order)",
+    )
+    .bind(id)
+    .fetch_one(&mut *conn)
+    .await?;
+    let orders_per_admission = if orders == 0 || queue.admitted_total == 0 {
+        1.0
+    } else {
+        (orders as f64 / queue.admitted_total as f64).min(1.0)
+    };
+    let now = Now {
+        waiting: queue.waiting + queue.prequeue,
+        tickets_remaining,
+        tickets_per_order: tickets_per_order.filter(|t| *t > 0.0).unwrap_or(1.0),
+        orders_per_admission,
+        backlog: state.order_backlog.load(std::sync::atomic::Ordering::Relaxed),
+        backlog_limit: state.config.process.order_backlog_limit,
+        token_ttl_secs: s.token_ttl_secs,
+        paused: s.paused,
+    };
+    Ok(axum::Json(forecast(now, rate.unwrap_or(s.admission_rate_per_sec), cap.unwrap_or(s.max_active))))
+}
+
+/// The settings in force and the live queue of an event, for someone allowed to control its room.
+async fn measured(state: &AppState, user: AuthUser, id: Uuid) -> Result<(Settings, QueueStats), ApiError> {
+    user.require(Permission::ControlWaitingRoom)?;
+    let mut conn = state.db.acquire().await?;
+    let s = settings::load(&mut conn, id).await?.ok_or(ApiError::NotFound("event"))?;
+    drop(conn);
+    let queue = state
+        .queue
+        .stats(id, chrono::Utc::now().timestamp_millis())
+        .await
+        .map_err(|e| ApiError::Internal(e.into()))?;
+    Ok((s, queue))
 }

@@ -510,6 +510,10 @@ function eventView(id) {
       live.refresh();
       return saved.paused ? 'Saved. Admissions are paused.' : 'Saved. Admissions are running.';
     }, { status });
+    const previewForm = () => live.preview(Number(form.querySelector('#wr-rate').value) || null,
+      Number(form.querySelector('#wr-active').value) || null);
+    form.querySelector('#wr-rate').addEventListener('input', previewForm);
+    form.querySelector('#wr-active').addEventListener('input', previewForm);
     fill(roomHolder, form);
   }
 
@@ -603,7 +607,55 @@ function roomLive(id, onSaved) {
     rateInput,
     el('button', { type: 'submit', class: 'btn btn-small btn-secondary', text: 'Set rate' }));
 
+  // Before a change: what it will do (GET …/waiting-room/preview). After a rate is set: the admissions
+  // counted since, against what the preview said.
+  const preview = el('p', { class: 'small', id: 'room-preview', attrs: { 'aria-live': 'polite' }, text: '' });
+  const chart = el('div', { class: 'room-chart', id: 'room-chart', hidden: true });
+  let previewTimer = null;
+  let applied = null; // { at, admitted, rate, waiting, points: [[secs, admitted since]] }
+  const showPreview = (rate, cap) => {
+    clearTimeout(previewTimer);
+    previewTimer = setTimeout(async () => {
+      const q = new URLSearchParams();
+      if (rate) q.set('admission_rate_per_sec', String(rate));
+      if (cap) q.set('max_active', String(cap));
+      try {
+        const p = await get(`/api/admin/events/${id}/waiting-room/preview?${q}`);
+        if (mine !== generation()) return;
+        const bind = p.max_active_may_bind
+          ? ` Max active ${count(p.max_active)} may hold admission near ${p.max_active_sustains_per_sec.toFixed(1)}/s if buyers keep their slots.`
+          : '';
+        preview.textContent = `Preview: ${p.summary}.${bind}`;
+      } catch (err) {
+        preview.textContent = `Preview unavailable: ${describeError(err)}`;
+      }
+    }, 250);
+  };
+  const drawChart = () => {
+    if (!applied || applied.points.length < 2) return;
+    const W = 320, H = 120, P = 24;
+    const span = Math.max(10, applied.points[applied.points.length - 1][0]);
+    const expected = (t) => Math.min(applied.waiting, applied.rate * t);
+    const top = Math.max(1, expected(span), ...applied.points.map(([, n]) => n));
+    const x = (t) => P + ((W - 2 * P) * t) / span;
+    const y = (n) => H - P - ((H - 2 * P) * n) / top;
+    const line = (pts) => pts.map(([t, n]) => `${x(t).toFixed(1)},${y(n).toFixed(1)}`).join(' ');
+    const predicted = [0, span / 4, span / 2, (3 * span) / 4, span].map((t) => [t, expected(t)]);
+    const actual = applied.points.at(-1)[1];
+    chart.hidden = false;
+    chart.innerHTML = `<svg viewBox="0 0 ${W} ${H}" role="img" aria-label="Admitted since the change: ${actual} actual, ${Math.round(expected(span))} previewed">
+      <polyline points="${line(predicted)}" fill="none" stroke="#9aa0a6" stroke-dasharray="4 3" stroke-width="2"/>
+      <polyline points="${line(applied.points)}" fill="none" stroke="#0b7a75" stroke-width="2"/>
+      <text x="${P}" y="14" font-size="11">admitted since the change: ${actual} (preview ${Math.round(expected(span))})</text>
+      <text x="${W - P}" y="${H - 6}" font-size="10" text-anchor="end">${Math.round(span)} s</text></svg>`;
+  };
+  rateInput.addEventListener('input', () => showPreview(Number(rateInput.value) || null, null));
+
   const show = (s) => {
+    if (applied) {
+      applied.points.push([(Date.now() - applied.at) / 1000, s.admitted_total - applied.admitted]);
+      drawChart();
+    }
     last = s;
     const setFigure = (key, value) => {
       const b = figures[key].querySelector('b');
@@ -650,6 +702,10 @@ function roomLive(id, onSaved) {
   const save = async (patchBody, done) => {
     const saved = await put(`/api/admin/events/${id}/waiting-room`, patchBody);
     onSaved(saved);
+    if (last && patchBody.admission_rate_per_sec) {
+      applied = { at: Date.now(), admitted: last.admitted_total, rate: saved.admission_rate_per_sec,
+        waiting: last.waiting + last.prequeue, points: [[0, 0]] };
+    }
     if (last) show({ ...last, paused: saved.paused, admission_rate_per_sec: saved.admission_rate_per_sec });
     refresh();
     return done(saved);
@@ -666,6 +722,8 @@ function roomLive(id, onSaved) {
     el('p', {}, state, ' ', el('span', { class: 'muted small', text: 'Figures for this event, refreshed every 2 seconds.' })),
     el('div', { class: 'stat-row', id: 'room-stats' }, Object.values(figures)),
     el('div', { class: 'room-controls' }, toggle, rateForm),
+    preview,
+    chart,
     status,
     updated);
 
@@ -674,7 +732,9 @@ function roomLive(id, onSaved) {
     start() {
       mine = generation();
       refresh();
+      showPreview(null, null);
     },
+    preview: showPreview,
     refresh() {
       if (mine !== null && mine === generation()) refresh();
     },
