@@ -69,9 +69,11 @@ function drawHeader(header, active) {
   fill(
     header,
     el('div', { class: 'container header-inner' },
-      el('a', { href: 'index.html', class: 'brand', attrs: { 'aria-label': 'Tiket Kampus home' } },
+      // Named by its visible text (and a hidden hint), so speech users can say what they see.
+      el('a', { href: 'index.html', class: 'brand' },
         el('img', { src: 'img/favicon.svg', alt: '', width: 32, height: 32 }),
-        el('span', { class: 'brand-name' }, 'Tiket', el('span', { class: 'brand-accent', text: 'Kampus' }))),
+        el('span', { class: 'brand-name' }, 'Tiket', el('span', { class: 'brand-accent', text: 'Kampus' })),
+        el('span', { class: 'sr-only', text: ', home' })),
       el('nav', { class: 'main-nav', attrs: { 'aria-label': 'Main' } },
         navLink('index.html', 'Events', active === 'events'),
         navLink('cart.html', 'Cart', active === 'cart', cartBadge),
